@@ -1,0 +1,244 @@
+// Binary codec primitives shared by every wire and storage format in the project
+// (transactions, blocks, consensus messages, transport frames). Integers are
+// big-endian; variable-length fields carry a u32 length prefix and are bounded by
+// the caller's limit, so a decoder never allocates more than it was told to accept.
+
+/** A decoding failure: untrusted bytes did not match the format. Never thrown past a decoder's boundary. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+  constructor(
+    readonly code: DecodeErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type DecodeErrorCode =
+  | 'truncated'
+  | 'oversized'
+  | 'trailing-bytes'
+  | 'bad-tag'
+  | 'bad-value'
+  | 'bad-length'
+  | 'bad-version';
+
+export type Result<T, E = DecodeError> = { ok: true; value: T } | { ok: false; error: E };
+
+export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
+export const err = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Growable byte writer. */
+export class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private len = 0;
+
+  constructor(initialCapacity = 256) {
+    this.buf = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.len + extra;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.view.setUint8(this.len, v);
+    this.len += 1;
+    return this;
+  }
+
+  u16(v: number): this {
+    this.ensure(2);
+    this.view.setUint16(this.len, v);
+    this.len += 2;
+    return this;
+  }
+
+  u32(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`u32 out of range: ${v}`);
+    this.ensure(4);
+    this.view.setUint32(this.len, v);
+    this.len += 4;
+    return this;
+  }
+
+  u64(v: bigint): this {
+    if (v < 0n || v > U64_MAX) throw new RangeError(`u64 out of range: ${v}`);
+    this.ensure(8);
+    this.view.setBigUint64(this.len, v);
+    this.len += 8;
+    return this;
+  }
+
+  /** Raw bytes with no length prefix (fixed-size fields such as keys and hashes). */
+  raw(bytes: Uint8Array): this {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
+  /** u32 length prefix, then the bytes. */
+  bytes(bytes: Uint8Array): this {
+    this.u32(bytes.length);
+    return this.raw(bytes);
+  }
+
+  /** UTF-8 string with a u32 byte-length prefix. */
+  string(s: string): this {
+    return this.bytes(new TextEncoder().encode(s));
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** A copy of the written bytes, exactly sized. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+/**
+ * Bounds-checked reader over untrusted bytes. Every read either succeeds or throws
+ * a DecodeError; decoders catch it at their boundary (see `decodeWith`).
+ */
+export class Reader {
+  private pos = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get offset(): number {
+    return this.pos;
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  private need(n: number, field: string): void {
+    if (this.pos + n > this.buf.length) {
+      throw new DecodeError(
+        'truncated',
+        `truncated: ${field} needs ${n} bytes, ${this.remaining} left`,
+        field,
+      );
+    }
+  }
+
+  u8(field = 'u8'): number {
+    this.need(1, field);
+    const v = this.view.getUint8(this.pos);
+    this.pos += 1;
+    return v;
+  }
+
+  u16(field = 'u16'): number {
+    this.need(2, field);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(field = 'u32'): number {
+    this.need(4, field);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(field = 'u64'): bigint {
+    this.need(8, field);
+    const v = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** Fixed-size field; returns a copy so later mutation of the source cannot change it. */
+  raw(n: number, field = 'raw'): Uint8Array {
+    this.need(n, field);
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Length-prefixed bytes, refused before allocation when the prefix exceeds `maxLen`. */
+  bytes(maxLen: number, field = 'bytes'): Uint8Array {
+    const n = this.u32(`${field}.length`);
+    if (n > maxLen) throw new DecodeError('oversized', `${field} is ${n} bytes, limit ${maxLen}`, field);
+    return this.raw(n, field);
+  }
+
+  string(maxLen: number, field = 'string'): string {
+    const b = this.bytes(maxLen, field);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      throw new DecodeError('bad-value', `${field} is not valid UTF-8`, field);
+    }
+  }
+
+  /** A u32 element count bounded by `max`. */
+  count(max: number, field = 'count'): number {
+    const n = this.u32(field);
+    if (n > max) throw new DecodeError('oversized', `${field} is ${n}, limit ${max}`, field);
+    return n;
+  }
+
+  end(): void {
+    if (this.pos !== this.buf.length) {
+      throw new DecodeError('trailing-bytes', `${this.buf.length - this.pos} trailing bytes`);
+    }
+  }
+}
+
+/**
+ * Runs a decoder over untrusted bytes and converts every failure into a typed
+ * DecodeError result: the boundary past which nothing throws.
+ */
+export function decodeWith<T>(bytes: Uint8Array, maxBytes: number, fn: (r: Reader) => T): Result<T> {
+  if (!(bytes instanceof Uint8Array)) return err(new DecodeError('bad-value', 'input is not bytes'));
+  if (bytes.length > maxBytes) {
+    return err(new DecodeError('oversized', `input is ${bytes.length} bytes, limit ${maxBytes}`));
+  }
+  try {
+    const r = new Reader(bytes);
+    const value = fn(r);
+    r.end();
+    return ok(value);
+  } catch (e) {
+    if (e instanceof DecodeError) return err(e);
+    if (e instanceof RangeError) return err(new DecodeError('bad-value', e.message));
+    return err(new DecodeError('bad-value', e instanceof Error ? e.message : String(e)));
+  }
+}
+
+export const toHex = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+export function fromHex(s: string): Uint8Array {
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new RangeError('not a hex string');
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

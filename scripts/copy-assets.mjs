@@ -1,0 +1,2 @@
+// tsc copies only .ts output; static assets (explorer page, test vectors) are read from source paths.
+process.exit(0);
