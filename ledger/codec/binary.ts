@@ -30,6 +30,9 @@ export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value })
 export const err = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
 
 const U64_MAX = (1n << 64n) - 1n;
+// Shared instances: constructing a TextDecoder per field dominated small-message decoding.
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+const UTF8_ENCODER = new TextEncoder();
 
 /** Growable byte writer. */
 export class Writer {
@@ -99,7 +102,7 @@ export class Writer {
 
   /** UTF-8 string with a u32 byte-length prefix. */
   string(s: string): this {
-    return this.bytes(new TextEncoder().encode(s));
+    return this.bytes(UTF8_ENCODER.encode(s));
   }
 
   get length(): number {
@@ -188,7 +191,7 @@ export class Reader {
   string(maxLen: number, field = 'string'): string {
     const b = this.bytes(maxLen, field);
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+      return UTF8_STRICT.decode(b);
     } catch {
       throw new DecodeError('bad-value', `${field} is not valid UTF-8`, field);
     }

@@ -3,6 +3,18 @@
 // in rdma-native/). Messages are opaque byte strings; framing, bounds and
 // backpressure are the transport's job, authentication is the secure channel's
 // (node/transport/secure-channel.ts), which layers on top of either.
+//
+// Changes since the first version (all backward compatible, for rdma-native/):
+// - `TransportConnection.queuedBytes` (optional): bytes accepted by `send` and not yet
+//   handed to the kernel/NIC. The conformance suite (test/node/transport/conformance.ts)
+//   asserts it exists and stays within sendQueueBytesMax + one message, so implement it.
+// - Listener semantics are now written down: onClose/onDrain accept several listeners
+//   (the dialer and the secure channel both watch a connection's close); onMessages has
+//   exactly one handler (a later call replaces it), and batches that arrive before it is
+//   set are held, not dropped.
+// - `send` takes ownership of the message bytes: the caller must not modify them after
+//   the call (the TCP transport copies small messages lazily, at flush time).
+// - Error code 'refused' (listener over its connection limit, or the peer is banned).
 
 export type TransportKind = 'tcp' | 'rdma';
 
@@ -19,6 +31,7 @@ export type TransportErrorCode =
   | 'ring-violation'
   | 'peer-lost'
   | 'connect-failed'
+  | 'refused'
   | 'closed'
   | 'internal';
 
@@ -35,18 +48,28 @@ export class TransportError extends Error {
 export interface TransportConnection {
   /** The remote endpoint as the transport names it (for logs, never for identity: the secure channel proves identity). */
   readonly remote: string;
+  /** Bytes accepted by `send` and not yet handed to the kernel/NIC (what backpressure is measured on). */
+  readonly queuedBytes?: number;
   /**
    * Queues one message. Returns false when the send queue is above its limit: the message
    * is still queued, and the caller should wait for the drain callback before sending more.
    * Throws TransportError('oversized') for a message above `messageBytesMax`, and
-   * TransportError('closed') after close.
+   * TransportError('closed') after close. The transport owns `message` after the call:
+   * do not modify it.
    */
   send(message: Uint8Array): boolean;
-  /** Receives messages in arrival order, in batches (one callback per batch, not per message). */
+  /**
+   * Receives messages in arrival order, in batches (one callback per batch, not per message).
+   * One handler: a later call replaces the earlier one. Batches that arrive before a handler
+   * is set are held and delivered once it is.
+   */
   onMessages(cb: (batch: Uint8Array[]) => void): void;
-  /** The send queue fell below its limit again. */
+  /** The send queue fell below its limit again (after a `send` returned false). Several listeners allowed. */
   onDrain(cb: () => void): void;
-  /** The connection ended; `error` says why when it was not a local close(). */
+  /**
+   * The connection ended; `error` says why when it was not a local close(). Several listeners
+   * allowed; each fires once, and one added after the end fires at once (in a microtask).
+   */
   onClose(cb: (error?: TransportError) => void): void;
   close(): Promise<void>;
 }

@@ -24,7 +24,12 @@ if (probe.status !== 0) {
 }
 
 const gyp = join(addonDir, '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const res = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', addonDir], { stdio: 'inherit' });
+// Distribution-packaged Node ships its headers under <prefix>/include/node; using them
+// avoids node-gyp downloading headers (which fails offline).
+const prefix = join(dirname(process.execPath), '..');
+const localHeaders = existsSync(join(prefix, 'include', 'node', 'node_api.h'));
+const gypArgs = [gyp, 'rebuild', '--directory', addonDir, ...(localHeaders ? [`--nodedir=${prefix}`] : [])];
+const res = spawnSync(process.execPath, gypArgs, { stdio: 'inherit' });
 if (res.status !== 0) {
   console.warn(
     'rdma-native: the addon failed to build; the RDMA transport is unavailable, the node will use TCP.',

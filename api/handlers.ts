@@ -1,0 +1,512 @@
+// Route handlers for the JSON routes in api/routes.ts. Reads go straight to the
+// LevelDB store; writes go through the node (mempool). Each handler either returns
+// a value matching its response schema or throws an ApiError.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { type Block, blockHash, type CommitCertificate } from '../ledger/block.js';
+import { toHex } from '../ledger/codec/binary.js';
+import { merkleProof } from '../ledger/merkle.js';
+import { decodeTx, encodeTx, TX_BYTES_MAX, txFromJson, txHash } from '../ledger/tx.js';
+import { ApiError, rejectionToApiError } from './errors.js';
+import { Lru } from './lru.js';
+import type { NodePort, TxStatus } from './node-port.js';
+import { type RouteDef, routes } from './routes.js';
+import * as s from './schemas.js';
+import {
+  blockJson,
+  certificateJson,
+  decodeStored,
+  headerJson,
+  hexToBytes,
+  kvEntryJson,
+  num,
+  printableUtf8,
+  strip0x,
+  txJson,
+  txResultJson,
+} from './views.js';
+
+export interface HandlerLimits {
+  pageLimitMax: number;
+  commitTimeoutMsDefault: number;
+  commitTimeoutMsMax: number;
+  /** Rendered JSON of blocks that have their commit certificate (immutable from then on). */
+  blockCacheEntries: number;
+  /** Per-block hash, tx root and tx hashes, for tx lookups and Merkle proofs. */
+  blockMetaCacheEntries: number;
+}
+
+/** A route's fastify schema: its own schemas plus ErrorBody for each documented error status. */
+function schemaOf<D extends RouteDef>(d: D) {
+  const response: Record<number, z.ZodType> = { ...d.response };
+  for (const code of d.errors) response[code] = s.ErrorBody;
+  const out: Record<string, unknown> = { summary: d.summary, tags: d.tags, response };
+  if (d.params) out['params'] = d.params;
+  if (d.querystring) out['querystring'] = d.querystring;
+  if (d.body) out['body'] = d.body;
+  return out as {
+    summary: string;
+    tags: string[];
+    params: D['params'];
+    querystring: D['querystring'];
+    body: D['body'];
+    response: Record<number, z.ZodType>;
+  };
+}
+
+function sendJsonString(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}
+
+export function registerHandlers(app: FastifyInstance, node: NodePort, limits: HandlerLimits): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { store } = node;
+  const validatorKeys = node.validators.map((v) => v.publicKey);
+  const blockCache = new Lru<bigint, string>(limits.blockCacheEntries);
+  const metaCache = new Lru<bigint, BlockMeta>(limits.blockMetaCacheEntries);
+  const pageLimit = (n: number): number => Math.min(n, limits.pageLimitMax);
+
+  const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f);
+
+  async function renderBlock(block: Block): Promise<string> {
+    const height = block.header.height;
+    const cached = blockCache.get(height);
+    if (cached !== undefined) return cached;
+    const commit = await store.getCommitCertificate(height);
+    const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f));
+    if (commit !== null) blockCache.set(height, json);
+    return json;
+  }
+
+  async function blockAt(height: bigint): Promise<string | null> {
+    const cached = blockCache.get(height);
+    if (cached !== undefined) return cached;
+    const block = await store.getBlock(height);
+    return block === null ? null : renderBlock(block);
+  }
+
+  interface BlockMeta {
+    hash: string;
+    txRoot: string;
+    txHashes: Uint8Array[];
+  }
+  /** What tx lookups need from a block (its hash, tx root and leaf hashes), cached per height. */
+  async function blockMeta(height: bigint): Promise<BlockMeta | null> {
+    const cached = metaCache.get(height);
+    if (cached !== undefined) return cached;
+    const block = await store.getBlock(height);
+    if (block === null) return null;
+    const meta = {
+      hash: toHex(blockHash(block.header)),
+      txRoot: toHex(block.header.txRoot),
+      txHashes: block.txs.map(txHash),
+    };
+    metaCache.set(height, meta);
+    return meta;
+  }
+
+  async function locationJson(loc: { height: bigint; index: number }) {
+    const meta = await blockMeta(loc.height);
+    return { height: num(loc.height), index: loc.index, blockHash: meta?.hash ?? '' };
+  }
+
+  /** Waits (bounded) for the block's commit certificate, which arrives after the block is written. */
+  async function waitForCertificate(height: bigint, deadline: number): Promise<CommitCertificate | null> {
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const c = await store.getCommitCertificate(height);
+      if (c !== null || Date.now() + delay > deadline) return c;
+      await new Promise((res) => setTimeout(res, delay));
+    }
+  }
+
+  // ---- transactions ------------------------------------------------------------------
+
+  function encodedFromBody(body: z.output<typeof s.SubmitTxBody>): Uint8Array {
+    if (typeof body.tx !== 'string') {
+      const parsed = txFromJson(body.tx);
+      if (!parsed.ok)
+        throw new ApiError('schema-violation', parsed.error.message, `tx.${parsed.error.field ?? ''}`);
+      try {
+        return encodeTx(parsed.value);
+      } catch (e) {
+        throw new ApiError('too-large', (e as Error).message, 'tx');
+      }
+    }
+    const text = body.tx;
+    if (body.encoding === 'hex') {
+      const h = strip0x(text);
+      if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) {
+        throw new ApiError('malformed', 'tx: not hex (use encoding: "base64" for base64)', 'tx');
+      }
+      if (h.length / 2 > TX_BYTES_MAX) {
+        throw new ApiError('too-large', `tx: ${h.length / 2} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
+      }
+      return hexToBytes(h);
+    }
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) throw new ApiError('malformed', 'tx: not base64', 'tx');
+    const bytes = new Uint8Array(Buffer.from(text, 'base64'));
+    if (bytes.length > TX_BYTES_MAX) {
+      throw new ApiError('too-large', `tx: ${bytes.length} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
+    }
+    return bytes;
+  }
+
+  r.route({
+    method: 'POST',
+    url: routes.submitTx.url,
+    schema: schemaOf(routes.submitTx),
+    handler: async (req, reply) => {
+      const body = req.body as z.output<typeof s.SubmitTxBody>;
+      const encoded = encodedFromBody(body);
+      const decoded = decodeTx(encoded);
+      if (!decoded.ok) {
+        const field = decoded.error.field === undefined ? 'tx' : `tx.${decoded.error.field}`;
+        throw new ApiError('malformed', `tx: ${decoded.error.message}`, field);
+      }
+      if (decoded.value.chainId !== node.chainId) {
+        throw new ApiError(
+          'wrong-chain',
+          `chainId "${decoded.value.chainId}" is not this network's "${node.chainId}"`,
+          'tx.chainId',
+        );
+      }
+      const hash = txHash(encoded);
+      const hashHex = toHex(hash);
+      const timeoutMs = Math.min(body.timeoutMs ?? limits.commitTimeoutMsDefault, limits.commitTimeoutMsMax);
+      const deadline = Date.now() + timeoutMs;
+
+      // Idempotency: a tx already in a block is answered from the store, never resubmitted.
+      let status: TxStatus;
+      let duplicate = false;
+      const stored = await store.getTx(hash);
+      if (stored !== null) {
+        duplicate = true;
+        status = {
+          state: 'committed',
+          location: { height: stored.height, index: stored.index, result: stored.result },
+        };
+      } else {
+        const outcome = await node.submitTx(encoded);
+        if (outcome.kind === 'rejected') throw rejectionToApiError(outcome);
+        if (outcome.kind === 'known') {
+          duplicate = true;
+          status = outcome.status.state === 'unknown' ? { state: 'pending' } : outcome.status;
+        } else {
+          status = { state: 'pending' };
+        }
+      }
+
+      if (status.state !== 'committed' && body.mode === 'commit') {
+        const loc = await node.waitForTx(hash, Math.max(0, deadline - Date.now()));
+        if (loc !== null) status = { state: 'committed', location: loc };
+      }
+      if (status.state !== 'committed') {
+        return reply.code(202).send({ hash: hashHex, status: 'pending', duplicate });
+      }
+      const loc = status.location;
+      const commit =
+        body.mode === 'commit'
+          ? await waitForCertificate(loc.height, deadline)
+          : await store.getCommitCertificate(loc.height);
+      return reply.code(200).send({
+        hash: hashHex,
+        status: 'committed',
+        duplicate,
+        location: await locationJson(loc),
+        result: txResultJson(loc.result),
+        commit: cert(commit),
+      });
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getTx.url,
+    schema: schemaOf(routes.getTx),
+    handler: async (req) => {
+      const hash = hexToBytes((req.params as z.output<typeof s.HashParam>).hash);
+      const hashHex = toHex(hash);
+      const stored = await store.getTx(hash);
+      if (stored === null) {
+        const st = await node.txStatus(hash);
+        if (st.state === 'committed') {
+          // Committed between the two reads: answer from the node's location.
+          return { hash: hashHex, status: 'committed' as const, location: await locationJson(st.location) };
+        }
+        return { hash: hashHex, status: st.state };
+      }
+      const meta = await blockMeta(stored.height);
+      const proof = meta === null ? null : merkleProof(meta.txHashes, stored.index);
+      return {
+        hash: hashHex,
+        status: 'committed' as const,
+        tx: txJson(decodeStored(stored.tx)) ?? undefined,
+        encoded: toHex(stored.tx),
+        location: { height: num(stored.height), index: stored.index, blockHash: meta?.hash ?? '' },
+        result: txResultJson(stored.result),
+        ...(proof === null || meta === null
+          ? {}
+          : {
+              proof: {
+                root: meta.txRoot,
+                leaf: hashHex,
+                index: proof.index,
+                leafCount: proof.leafCount,
+                siblings: proof.siblings.map(toHex),
+              },
+            }),
+      };
+    },
+  });
+
+  // ---- node --------------------------------------------------------------------------
+
+  const nameOf = (id: number): string | null => node.validators[id]?.name ?? null;
+
+  r.route({
+    method: 'GET',
+    url: routes.getStatus.url,
+    schema: schemaOf(routes.getStatus),
+    handler: async () => {
+      const st = node.status();
+      const ms = st.latestBlockTimeMs === null ? null : num(st.latestBlockTimeMs);
+      return {
+        chainId: node.chainId,
+        genesisHash: toHex(node.genesis.hash),
+        height: num(st.height),
+        latestBlockHash: st.latestBlockHash === null ? null : toHex(st.latestBlockHash),
+        latestBlockTime: ms === null ? null : new Date(ms).toISOString(),
+        latestBlockTimeMs: ms,
+        view: num(st.view),
+        leader: st.leader,
+        leaderName: nameOf(st.leader),
+        selfId: node.selfId,
+        selfName: nameOf(node.selfId),
+        validatorCount: node.validators.length,
+        f: node.f,
+        peers: st.peers,
+        syncing: st.syncing,
+        ready: node.ready(),
+        mempool: st.mempool,
+        commitLatency: st.commitLatency,
+      };
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getHealth.url,
+    schema: schemaOf(routes.getHealth),
+    handler: async () => ({ ok: true as const }),
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getReady.url,
+    schema: schemaOf(routes.getReady),
+    handler: async () => {
+      if (!node.ready()) {
+        const st = node.status();
+        throw new ApiError(
+          'unavailable',
+          st.syncing ? 'syncing' : 'not connected to a quorum',
+          undefined,
+          1000,
+        );
+      }
+      return { ready: true as const };
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getValidators.url,
+    schema: schemaOf(routes.getValidators),
+    handler: async () => {
+      const st = node.status();
+      const connected = new Map(st.peers.map((p) => [p.id, p.connected]));
+      return {
+        f: node.f,
+        leader: st.leader,
+        validators: node.validators.map((v) => ({
+          id: v.id,
+          name: v.name,
+          publicKey: toHex(v.publicKey),
+          ...(v.peerId === undefined ? {} : { peerId: v.peerId }),
+          ...(v.endpoints === undefined ? {} : { endpoints: v.endpoints }),
+          connected: v.id === node.selfId ? null : (connected.get(v.id) ?? false),
+        })),
+      };
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getGenesis.url,
+    schema: schemaOf(routes.getGenesis),
+    handler: async (_req, reply) => sendJsonString(reply, JSON.stringify(node.genesis.document)),
+  });
+
+  // ---- blocks ------------------------------------------------------------------------
+
+  r.route({
+    method: 'GET',
+    url: routes.getLatestBlock.url,
+    schema: schemaOf(routes.getLatestBlock),
+    handler: async (_req, reply) => {
+      const h = store.latestHeight();
+      const json = h === 0n ? null : await blockAt(h);
+      if (json === null) throw new ApiError('not-found', 'no block yet (height 0)');
+      return sendJsonString(reply, json);
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getBlockByHeight.url,
+    schema: schemaOf(routes.getBlockByHeight),
+    handler: async (req, reply) => {
+      const height = BigInt((req.params as z.output<typeof s.HeightParam>).height);
+      const json = height === 0n ? null : await blockAt(height);
+      if (json === null) {
+        throw new ApiError(
+          'not-found',
+          `no block at height ${height} (latest ${store.latestHeight()})`,
+          'height',
+        );
+      }
+      return sendJsonString(reply, json);
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getBlockByHash.url,
+    schema: schemaOf(routes.getBlockByHash),
+    handler: async (req, reply) => {
+      const hash = hexToBytes((req.params as z.output<typeof s.HashParam>).hash);
+      const block = await store.getBlockByHash(hash);
+      if (block === null) throw new ApiError('not-found', `no block with hash ${toHex(hash)}`, 'hash');
+      return sendJsonString(reply, await renderBlock(block));
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.listBlocks.url,
+    schema: schemaOf(routes.listBlocks),
+    handler: async (req) => {
+      const q = req.query as z.output<typeof s.PageQuery>;
+      const limit = pageLimit(q.limit);
+      const blocks = await store.listBlocks({
+        ...(q.before === undefined ? {} : { beforeHeight: BigInt(q.before) }),
+        limit,
+      });
+      const headers = blocks.map((b) => headerJson(b));
+      const last = blocks[blocks.length - 1];
+      const next =
+        blocks.length === limit && last !== undefined && last.header.height > 1n
+          ? num(last.header.height)
+          : null;
+      return { blocks: headers, next };
+    },
+  });
+
+  // ---- accounts ----------------------------------------------------------------------
+
+  r.route({
+    method: 'GET',
+    url: routes.getAccount.url,
+    schema: schemaOf(routes.getAccount),
+    handler: async (req) => {
+      const address = hexToBytes((req.params as z.output<typeof s.AddressParam>).address);
+      const acct = await store.getAccount(address);
+      return {
+        address: toHex(address),
+        balance: acct.balance.toString(),
+        nonce: acct.nonce.toString(),
+        nextNonce: (acct.nonce + 1n).toString(),
+      };
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.listAccountTxs.url,
+    schema: schemaOf(routes.listAccountTxs),
+    handler: async (req) => {
+      const address = hexToBytes((req.params as z.output<typeof s.AddressParam>).address);
+      const q = req.query as z.output<typeof s.AccountTxsQuery>;
+      const page = await store.listAccountTxs(address, {
+        ...(q.cursor === undefined ? {} : { before: q.cursor }),
+        limit: pageLimit(q.limit),
+      });
+      return {
+        address: toHex(address),
+        txs: page.items.map((t) => ({
+          hash: toHex(t.hash),
+          height: num(t.height),
+          index: t.index,
+          tx: txJson(decodeStored(t.tx)),
+          result: txResultJson(t.result),
+        })),
+        next: page.nextCursor,
+      };
+    },
+  });
+
+  // ---- key-value ---------------------------------------------------------------------
+
+  r.route({
+    method: 'GET',
+    url: routes.getKv.url,
+    schema: schemaOf(routes.getKv),
+    handler: async (req) => {
+      const key = hexToBytes((req.params as z.output<typeof s.KvKeyParam>).key);
+      const e = await store.getKv(key);
+      if (e === null || e.value === null)
+        throw new ApiError('not-found', `no value for key ${toHex(key)}`, 'key');
+      return kvEntryJson(key, e);
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.getKvHistory.url,
+    schema: schemaOf(routes.getKvHistory),
+    handler: async (req) => {
+      const key = hexToBytes((req.params as z.output<typeof s.KvKeyParam>).key);
+      const q = req.query as z.output<typeof s.KvHistoryQuery>;
+      const entries = await store.kvHistory(key, { limit: pageLimit(q.limit) });
+      return {
+        key: toHex(key),
+        entries: entries.map((e) => ({
+          version: e.version.toString(),
+          height: num(e.lastModifiedHeight),
+          by: toHex(e.lastModifiedBy),
+          value: e.value === null ? null : toHex(e.value),
+          valueUtf8: e.value === null ? null : printableUtf8(e.value),
+        })),
+      };
+    },
+  });
+
+  r.route({
+    method: 'GET',
+    url: routes.listKv.url,
+    schema: schemaOf(routes.listKv),
+    handler: async (req) => {
+      const q = req.query as z.output<typeof s.KvListQuery>;
+      const limit = pageLimit(q.limit);
+      const page = await store.listKv({
+        prefix: hexToBytes(q.prefix),
+        ...(q.after === undefined ? {} : { after: hexToBytes(q.after) }),
+        limit,
+      });
+      const entries = page.map(({ key, entry }) => kvEntryJson(key, entry));
+      const last = entries[entries.length - 1];
+      return { entries, next: entries.length === limit && last !== undefined ? last.key : null };
+    },
+  });
+}

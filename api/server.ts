@@ -1,0 +1,217 @@
+// createApiServer: the node's HTTP face. Fastify with zod schemas (api/schemas.ts),
+// an OpenAPI document from the same schemas (/openapi.json, UI at /docs), typed JSON
+// errors for everything (api/errors.ts), per-client rate limits, Prometheus metrics
+// (/metrics), live blocks over SSE and the explorer page at /.
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  isResponseSerializationError,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import { Histogram, type Registry } from 'prom-client';
+import { TX_BYTES_MAX } from '../ledger/tx.js';
+import { ApiError } from './errors.js';
+import { registerHandlers } from './handlers.js';
+import type { NodePort } from './node-port.js';
+import { loadExplorerAssets, registerExplorer } from './static.js';
+import { registerStreams } from './stream.js';
+
+export interface ApiLimits {
+  /** Request bodies above this are refused with 413 before being read whole. */
+  bodyBytesMax: number;
+  /** Largest `limit` a paginated route honours (larger requests get this many). */
+  pageLimitMax: number;
+  commitTimeoutMsDefault: number;
+  commitTimeoutMsMax: number;
+  /** Concurrent SSE clients. */
+  streamsMax: number;
+  /** An SSE client with more unsent bytes than this is disconnected. */
+  streamBufferBytesMax: number;
+  streamHeartbeatMs: number;
+  blockCacheEntries: number;
+  blockMetaCacheEntries: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A request must be fully received within this. */
+  requestTimeoutMs: number;
+}
+
+export const API_LIMITS_DEFAULT: ApiLimits = {
+  // A TX_BYTES_MAX tx as hex inside JSON, with room for the envelope.
+  bodyBytesMax: 2 * TX_BYTES_MAX + 16 * 1024,
+  pageLimitMax: 100,
+  commitTimeoutMsDefault: 10_000,
+  commitTimeoutMsMax: 60_000,
+  streamsMax: 256,
+  streamBufferBytesMax: 1024 * 1024,
+  streamHeartbeatMs: 15_000,
+  blockCacheEntries: 1024,
+  blockMetaCacheEntries: 4096,
+  keepAliveTimeoutMs: 72_000,
+  requestTimeoutMs: 30_000,
+};
+
+export interface RateLimitOptions {
+  /** Requests per window per client IP. */
+  max: number;
+  windowMs: number;
+  /** Client IPs that are never limited. */
+  allowList?: string[];
+}
+
+export const RATE_LIMIT_DEFAULT: RateLimitOptions = { max: 2000, windowMs: 1000 };
+
+export interface ApiServerOptions {
+  node: NodePort;
+  limits?: Partial<ApiLimits>;
+  /** false disables per-client rate limiting. */
+  rateLimit?: RateLimitOptions | false;
+  /** Errors (5xx) and warnings are logged here; request logs stay off. */
+  logger?: FastifyBaseLogger;
+  /** Serve the explorer page at / (default true). */
+  explorer?: boolean;
+}
+
+/** Builds the server (routes registered, ready); the caller calls listen() and close(). */
+export async function createApiServer(opts: ApiServerOptions): Promise<FastifyInstance> {
+  const limits: ApiLimits = { ...API_LIMITS_DEFAULT, ...opts.limits };
+  const { node } = opts;
+  const rateLimit = opts.rateLimit === undefined ? RATE_LIMIT_DEFAULT : opts.rateLimit;
+
+  const app = Fastify({
+    ...(opts.logger === undefined ? { logger: false } : { loggerInstance: opts.logger }),
+    bodyLimit: limits.bodyBytesMax,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    routerOptions: { maxParamLength: 1024 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: undefined,
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.setErrorHandler((error: FastifyError, req, reply) => {
+    const e = toApiError(error);
+    if (e.status >= 500 && e.code === 'internal') {
+      req.log.error({ err: error, url: req.url }, 'api internal error');
+    }
+    if (e.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(e.retryAfterMs / 1000));
+    return reply.code(e.status).type('application/json; charset=utf-8').send(JSON.stringify(e.toBody()));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const body = new ApiError('not-found', `no route ${req.method} ${req.url.split('?')[0]}`).toBody();
+    return reply.code(404).type('application/json; charset=utf-8').send(JSON.stringify(body));
+  });
+
+  registerRequestMetrics(app, node.metrics);
+
+  if (rateLimit !== false) {
+    await app.register(fastifyRateLimit, {
+      global: true,
+      max: rateLimit.max,
+      timeWindow: rateLimit.windowMs,
+      ...(rateLimit.allowList === undefined ? {} : { allowList: rateLimit.allowList }),
+      errorResponseBuilder: (_req, ctx) =>
+        new ApiError('rate-limited', `more than ${ctx.max} requests in ${ctx.after}`, undefined, ctx.ttl),
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'hybster-chain node API',
+        description:
+          'REST API of a hybster-chain validator. Errors are `{ error: { code, message, field? } }`; ' +
+          'byte strings are hex; u64 quantities (balances, amounts, nonces, versions) are decimal strings.',
+        version: '1',
+      },
+      tags: [
+        { name: 'txs', description: 'Submit and look up transactions' },
+        { name: 'blocks', description: 'Blocks, newest first' },
+        { name: 'accounts', description: 'Balances, nonces and account history' },
+        { name: 'kv', description: 'The versioned key-value space' },
+        { name: 'node', description: 'Status, health, validators, genesis' },
+        { name: 'stream', description: 'Live updates (Server-Sent Events)' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  registerHandlers(app, node, limits);
+  registerStreams(app, node, {
+    streamsMax: limits.streamsMax,
+    streamBufferBytesMax: limits.streamBufferBytesMax,
+    heartbeatMs: limits.streamHeartbeatMs,
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(node.metrics.contentType).send(await node.metrics.metrics()),
+  );
+  if (opts.explorer !== false) registerExplorer(app, loadExplorerAssets());
+
+  await app.ready();
+  return app;
+}
+
+/** Maps anything a route or Fastify can throw to a typed API error; never leaks internals for bad input. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const fe = error as Partial<FastifyError> & { validationContext?: string };
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const first = error.validation[0];
+    const path = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+    const where = fe.validationContext ?? 'request';
+    const field = path === '' ? where : `${where === 'body' ? '' : `${where}.`}${path}`;
+    return new ApiError('schema-violation', `${field}: ${first?.message ?? 'invalid'}`, field);
+  }
+  if (isResponseSerializationError(error))
+    return new ApiError('internal', 'response did not match its schema');
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('too-large', 'request body exceeds the configured limit', 'body');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported-media-type', 'send application/json', 'content-type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('malformed', 'empty JSON body', 'body');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('malformed', 'body is not valid JSON', 'body');
+  }
+  if (error instanceof SyntaxError) return new ApiError('malformed', 'body is not valid JSON', 'body');
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status === 413) return new ApiError('too-large', fe.message ?? 'too large');
+  if (status === 415) return new ApiError('unsupported-media-type', fe.message ?? 'unsupported media type');
+  if (status === 429) return new ApiError('rate-limited', fe.message ?? 'rate limited');
+  if (status === 503) return new ApiError('unavailable', fe.message ?? 'unavailable', undefined, 1000);
+  if (status >= 400 && status < 500) return new ApiError('malformed', fe.message ?? 'bad request');
+  return new ApiError('internal', 'internal error');
+}
+
+function registerRequestMetrics(app: FastifyInstance, registry: Registry): void {
+  const name = 'api_request_duration_seconds';
+  const existing = registry.getSingleMetric(name);
+  const histogram =
+    (existing as Histogram<'route' | 'method' | 'status'> | undefined) ??
+    new Histogram({
+      name,
+      help: 'REST API request latency by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5, 10],
+      registers: [registry],
+    });
+  app.addHook('onResponse', (req, reply, done) => {
+    histogram.observe(
+      { route: req.routeOptions.url ?? 'unmatched', method: req.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+}

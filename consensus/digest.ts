@@ -1,0 +1,54 @@
+// Domain-separated SHA-256 digests of what TrInX certifies. Every digest names its
+// message kind first, so a certificate for one kind can never verify as another.
+import { createHash } from 'node:crypto';
+import type { CounterValue } from './trinx.js';
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest().buffer, 0, 32);
+}
+
+const tag = (s: string): Uint8Array => new TextEncoder().encode(`hybster/${s}/v1`);
+const TAG_PREPARE = tag('prepare');
+const TAG_COMMIT = tag('commit');
+const TAG_CHECKPOINT = tag('checkpoint');
+const TAG_LINK = tag('link');
+const TAG_VIEW_CHANGE = tag('view-change');
+const TAG_NEW_VIEW = tag('new-view');
+
+function u64s(...vs: bigint[]): Uint8Array {
+  const b = Buffer.alloc(vs.length * 8);
+  vs.forEach((v, i) => {
+    b.writeBigUInt64BE(v, i * 8);
+  });
+  return b;
+}
+
+export const EMPTY_BATCH = new Uint8Array(0);
+export const EMPTY_BATCH_DIGEST = sha256(EMPTY_BATCH);
+
+export const batchDigest = (batch: Uint8Array): Uint8Array => sha256(batch);
+
+export const prepareDigest = (pillar: number, view: bigint, order: bigint, digest: Uint8Array): Uint8Array =>
+  sha256(TAG_PREPARE, u64s(BigInt(pillar), view, order), digest);
+
+export const commitDigest = (pillar: number, view: bigint, order: bigint, digest: Uint8Array): Uint8Array =>
+  sha256(TAG_COMMIT, u64s(BigInt(pillar), view, order), digest);
+
+export const checkpointDigest = (order: bigint, stateDigest: Uint8Array, blockHash: Uint8Array): Uint8Array =>
+  sha256(TAG_CHECKPOINT, u64s(order), stateDigest, blockHash);
+
+/**
+ * A view-change or ack link: a continuing ORDER certificate that moves the counter to
+ * (view, 0) or (view, 1) and binds `top`, one past the highest order the replica ever
+ * certified. A chain of links ending at a real (prepare/commit) value proves `top`.
+ */
+export const linkDigest = (pillar: number, value: CounterValue, top: bigint): Uint8Array =>
+  sha256(TAG_LINK, u64s(BigInt(pillar), value.view, value.order, top));
+
+export const viewChangeContentDigest = (parts: Uint8Array[]): Uint8Array => sha256(TAG_VIEW_CHANGE, ...parts);
+
+export const newViewContentDigest = (parts: Uint8Array[]): Uint8Array => sha256(TAG_NEW_VIEW, ...parts);
+
+export { u64s };

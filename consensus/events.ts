@@ -1,0 +1,101 @@
+// Events the driver feeds into the core and actions the core returns (etcd raft's Step/Ready shape).
+import type { Commit, Prepare, StableProof } from './messages.js';
+import type { CounterCert, TrinxState } from './trinx.js';
+
+export type Event =
+  | { readonly type: 'receive'; readonly from: number; readonly bytes: Uint8Array }
+  | { readonly type: 'propose'; readonly batch: Uint8Array }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  | {
+      readonly type: 'executed';
+      readonly order: bigint;
+      readonly stateDigest: Uint8Array;
+      readonly blockHash: Uint8Array;
+    }
+  | { readonly type: 'request-timeout' }
+  | { readonly type: 'state-transfer-done'; readonly upToOrder: bigint }
+  /** Coordinator-internal: another pillar moved on; follow it to at least this view. */
+  | { readonly type: 'sync-view'; readonly view: bigint };
+
+/** One accepted prepare as persisted, with this replica's own commit certificate when it is a follower. */
+export interface PersistedEntry {
+  readonly prepare: Prepare;
+  readonly myCommit: Commit | null;
+}
+
+/**
+ * Durable pillar state. The node must write it before performing any send/broadcast that
+ * follows it in the same action list: TrInX counters must never be reused after a restart,
+ * and a view change must be able to show every prepare the counter proves was accepted.
+ */
+export interface PersistDelta {
+  readonly pillar: number;
+  readonly trinx: TrinxState;
+  readonly view: bigint;
+  readonly viewChangeTarget: bigint | null;
+  readonly top: bigint;
+  readonly chain: readonly CounterCert[];
+  readonly stable: StableProof | null;
+  /** Entries to put (replacing any entry at the same order). */
+  readonly putEntries: readonly PersistedEntry[];
+  /** Entries below this order may be deleted. */
+  readonly pruneBelow: bigint;
+}
+
+/** What a restarted pillar is rebuilt from: the last delta folded over the previous state. */
+export interface PillarSnapshot {
+  readonly trinx: TrinxState;
+  readonly view: bigint;
+  readonly viewChangeTarget: bigint | null;
+  readonly top: bigint;
+  readonly chain: readonly CounterCert[];
+  readonly stable: StableProof | null;
+  readonly entries: ReadonlyMap<bigint, PersistedEntry>;
+}
+
+export function applyPersist(prev: PillarSnapshot | null, d: PersistDelta): PillarSnapshot {
+  const entries = new Map(prev?.entries ?? []);
+  for (const [o] of entries) if (o < d.pruneBelow) entries.delete(o);
+  for (const e of d.putEntries) entries.set(e.prepare.order, e);
+  return {
+    trinx: d.trinx,
+    view: d.view,
+    viewChangeTarget: d.viewChangeTarget,
+    top: d.top,
+    chain: d.chain,
+    stable: d.stable,
+    entries,
+  };
+}
+
+export type RejectReason = string;
+
+export type Action =
+  | { readonly type: 'send'; readonly to: number; readonly bytes: Uint8Array }
+  | { readonly type: 'broadcast'; readonly bytes: Uint8Array }
+  | {
+      readonly type: 'deliver';
+      readonly pillar: number;
+      readonly order: bigint;
+      readonly view: bigint;
+      readonly batch: Uint8Array;
+    }
+  | { readonly type: 'persist'; readonly delta: PersistDelta }
+  | { readonly type: 'view-changed'; readonly pillar: number; readonly view: bigint; readonly leader: number }
+  | { readonly type: 'view-change-started'; readonly pillar: number; readonly toView: bigint }
+  | {
+      readonly type: 'need-state-transfer';
+      readonly fromOrder: bigint;
+      readonly toOrder: bigint;
+      readonly checkpoint: StableProof;
+    }
+  | { readonly type: 'reject'; readonly from: number; readonly reason: RejectReason }
+  | { readonly type: 'proposal-refused'; readonly reason: 'not-leader' | 'queue-full' | 'oversized' }
+  | {
+      readonly type: 'status';
+      readonly pillar: number;
+      readonly view: bigint;
+      readonly leading: boolean;
+      readonly nextOrder: bigint;
+      readonly queued: number;
+    };

@@ -1,0 +1,45 @@
+// The opaque payload consensus orders: one batch becomes one block. Consensus never looks
+// inside; the executor decodes it with the same limits the leader used to cut it.
+import { DecodeError, decodeWith, type Result, Writer } from './codec/binary.js';
+import { TX_BYTES_MAX } from './tx.js';
+
+export interface Batch {
+  /** Leader's clock when it cut the batch; the executor clamps it to be monotonic. */
+  timestampMs: bigint;
+  /** Encoded transactions, in order. */
+  txs: Uint8Array[];
+}
+
+export interface BatchLimits {
+  txsMax: number;
+  bytesMax: number;
+}
+
+export const BATCH_VERSION = 1;
+/** Decoder defaults; genesis consensus parameters usually set tighter ones. */
+export const BATCH_LIMITS_DEFAULT: BatchLimits = { txsMax: 10_000, bytesMax: 16 * 1024 * 1024 };
+
+export function encodeBatch(b: Batch): Uint8Array {
+  let size = 13;
+  for (const tx of b.txs) size += 4 + tx.length;
+  const w = new Writer(size);
+  w.u8(BATCH_VERSION).u64(b.timestampMs).u32(b.txs.length);
+  for (const tx of b.txs) {
+    if (tx.length > TX_BYTES_MAX) throw new RangeError(`tx is ${tx.length} bytes, limit ${TX_BYTES_MAX}`);
+    w.bytes(tx);
+  }
+  return w.finish();
+}
+
+/** Never throws. The byte limit is checked before anything is read. */
+export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMITS_DEFAULT): Result<Batch> {
+  return decodeWith(bytes, limits.bytesMax, (r) => {
+    const version = r.u8('version');
+    if (version !== BATCH_VERSION) throw new DecodeError('bad-version', `batch version ${version}`, 'version');
+    const timestampMs = r.u64('timestampMs');
+    const n = r.count(limits.txsMax, 'txs.count');
+    const txs: Uint8Array[] = new Array(n);
+    for (let i = 0; i < n; i++) txs[i] = r.bytes(TX_BYTES_MAX, `txs[${i}]`);
+    return { timestampMs, txs };
+  });
+}

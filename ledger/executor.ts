@@ -1,0 +1,138 @@
+// The executor turns committed batches into persisted blocks, strictly in order.
+//
+// Pipelining: executeBatch does the stateless, CPU-bound part (batch decoding, tx decoding,
+// Ed25519 verification, hashing) synchronously when called, then waits for the previous
+// block to be fully persisted before touching state. A caller that issues block n+1 before
+// block n resolved therefore overlaps n+1's signature checks with n's LevelDB write, while
+// writes still reach LevelDB one block at a time, in order (so a crash leaves a prefix).
+import { type Batch, type BatchLimits, BATCH_LIMITS_DEFAULT, decodeBatch } from './batch.js';
+import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
+import { merkleRoot } from './merkle.js';
+import { applyTxs, type PrecheckedTx, precheckTxs, touchedKeys } from './state.js';
+import type { LedgerStore } from './store.js';
+
+export interface ExecutorOptions {
+  store: LedgerStore;
+  chainId: string;
+  /** Limits used to decode batches; a batch over them executes as an empty block. */
+  batchLimits?: BatchLimits;
+  /**
+   * Re-check each assembled block body against its header before writing (default false: the
+   * executor computed both from the same data, so it doubles the hashing for little; tests enable it).
+   */
+  checkBeforeWrite?: boolean;
+}
+
+export interface ExecuteInput {
+  order: bigint;
+  view: bigint;
+  proposer: number;
+  batch: Uint8Array;
+}
+
+export class ExecutorError extends Error {
+  override readonly name = 'ExecutorError';
+}
+
+export class Executor {
+  private readonly store: LedgerStore;
+  private readonly chainId: string;
+  private readonly limits: BatchLimits;
+  private readonly checkBeforeWrite: boolean;
+  /** Settles when the last accepted batch is persisted; rejects forever after a write failure. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Next order number this executor accepts (calls must come in order). */
+  private nextOrder: bigint;
+
+  constructor(opts: ExecutorOptions) {
+    this.store = opts.store;
+    this.chainId = opts.chainId;
+    this.limits = opts.batchLimits ?? BATCH_LIMITS_DEFAULT;
+    this.checkBeforeWrite = opts.checkBeforeWrite ?? false;
+    this.nextOrder = opts.store.latestHeight(); // height h holds order h - 1
+  }
+
+  /**
+   * Executes the batch committed at `order` and persists it as block order + 1 in one atomic
+   * write. Invalid txs are recorded as failed; an undecodable batch becomes an empty block.
+   * Rejects with ExecutorError on an out-of-order call or when a previous write failed.
+   */
+  executeBatch(input: ExecuteInput): Promise<Block> {
+    if (input.order !== this.nextOrder) {
+      return Promise.reject(new ExecutorError(`order ${input.order} submitted, expected ${this.nextOrder}`));
+    }
+    this.nextOrder += 1n;
+    const dec = decodeBatch(input.batch, this.limits);
+    const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
+    const prechecked = precheckTxs(batch.txs, this.chainId);
+    const run = this.tail.then(() => this.applyAndPersist(input, batch.timestampMs, prechecked));
+    this.tail = run;
+    return run;
+  }
+
+  /** Resolves once every batch submitted so far is persisted. */
+  async drain(): Promise<void> {
+    await this.tail;
+  }
+
+  private async applyAndPersist(input: ExecuteInput, proposedMs: bigint, txs: PrecheckedTx[]): Promise<Block> {
+    const store = this.store;
+    const tip = store.latestTip();
+    const height = input.order + 1n;
+    if (height !== tip.height + 1n) {
+      throw new ExecutorError(`block ${height} does not follow stored height ${tip.height}`);
+    }
+    const touched = touchedKeys(txs);
+    await store.prefetch(touched.accounts, touched.kv);
+    const out = applyTxs(store.reader, txs, height, tip.stateDigest);
+    const txHashes = txs.map((t) => t.hash);
+    const header: BlockHeader = {
+      chainId: this.chainId,
+      height,
+      prevHash: tip.hash,
+      txRoot: merkleRoot(txHashes),
+      resultsHash: resultsHash(out.results),
+      stateDigest: out.stateDigest,
+      // Bounded against the previous block: time never goes backwards on chain, whatever
+      // the leader proposed. (Upper bounds against local clocks are checked at PREPARE time.)
+      timestampMs: proposedMs > tip.timestampMs ? proposedMs : tip.timestampMs,
+      view: input.view,
+      order: input.order,
+      proposer: input.proposer,
+      txCount: txs.length,
+    };
+    const block: Block = {
+      header,
+      txs: txs.map((t) => t.bytes),
+      results: out.results,
+      parentCommit: height > 1n ? await store.getCommitCertificate(height - 1n) : null,
+    };
+    if (this.checkBeforeWrite) {
+      const chk = checkBlockBody(block);
+      if (!chk.ok) throw new ExecutorError(`assembled block ${height} is inconsistent: ${chk.error}`);
+    }
+    const txAccounts = txs.map((t) => {
+      // Only authenticated txs are indexed under an account, so nobody can spam another's history.
+      if (t.tx === null || t.rejection !== null) return [];
+      const p = t.tx.payload;
+      return p.type === 'transfer' && Buffer.compare(p.to, t.tx.from) !== 0 ? [t.tx.from, p.to] : [t.tx.from];
+    });
+    await store.writeBlock({
+      block,
+      hash: blockHash(header),
+      txHashes,
+      txAccounts,
+      accountWrites: out.accountWrites.values(),
+      kvLog: out.kvLog,
+    });
+    return block;
+  }
+}
+
+/**
+ * Helper for nodes: is a leader's proposed timestamp acceptable against the local clock?
+ * Execution only enforces monotonicity; this bounds how far ahead a leader can push chain time.
+ */
+export function proposedTimestampAcceptable(proposedMs: bigint, nowMs: bigint, driftMsMax: bigint): boolean {
+  return proposedMs <= nowMs + driftMsMax;
+}

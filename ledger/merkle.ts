@@ -1,0 +1,81 @@
+// Merkle tree over tx hashes, RFC 6962 / RFC 9162 style: leaves and inner nodes are hashed
+// with different one-byte prefixes (so an inner node can never be passed off as a leaf), and
+// an odd node is promoted unchanged to the next level, which yields exactly RFC 6962's
+// left-balanced tree. The empty tree's root is SHA-256 of the empty string.
+import { bytesEqual } from './codec/binary.js';
+import { sha256, sha256Parts } from './keys.js';
+
+const LEAF_PREFIX = Uint8Array.of(0);
+const NODE_PREFIX = Uint8Array.of(1);
+/** Bound on proof length accepted by the verifier: trees of up to 2^64 leaves. */
+const PROOF_SIBLINGS_MAX = 64;
+
+export interface MerkleProof {
+  index: number;
+  leafCount: number;
+  /** Sibling hashes from the leaf level upward (RFC 9162 inclusion path). */
+  siblings: Uint8Array[];
+}
+
+export const merkleLeafHash = (leaf: Uint8Array): Uint8Array => sha256Parts(LEAF_PREFIX, leaf);
+const nodeHash = (l: Uint8Array, r: Uint8Array): Uint8Array => sha256Parts(NODE_PREFIX, l, r);
+
+function nextLevel(level: Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < level.length; i += 2) out.push(nodeHash(level[i]!, level[i + 1]!));
+  if (level.length % 2 === 1) out.push(level[level.length - 1]!);
+  return out;
+}
+
+export function merkleRoot(leaves: Uint8Array[]): Uint8Array {
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
+  let level = leaves.map(merkleLeafHash);
+  while (level.length > 1) level = nextLevel(level);
+  return level[0]!;
+}
+
+export function merkleProof(leaves: Uint8Array[], index: number): MerkleProof {
+  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) {
+    throw new RangeError(`leaf index ${index} out of range 0..${leaves.length - 1}`);
+  }
+  const siblings: Uint8Array[] = [];
+  let level = leaves.map(merkleLeafHash);
+  let i = index;
+  while (level.length > 1) {
+    const sib = i ^ 1;
+    // A promoted odd node has no sibling at this level.
+    if (sib < level.length) siblings.push(level[sib]!);
+    level = nextLevel(level);
+    i >>= 1;
+  }
+  return { index, leafCount: leaves.length, siblings };
+}
+
+/** RFC 9162 section 2.1.3.2 verification. Never throws. */
+export function verifyMerkleProof(leaf: Uint8Array, proof: MerkleProof, root: Uint8Array): boolean {
+  const { index, leafCount, siblings } = proof;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(leafCount)) return false;
+  if (index < 0 || index >= leafCount || !Array.isArray(siblings) || siblings.length > PROOF_SIBLINGS_MAX) {
+    return false;
+  }
+  let fn = BigInt(index);
+  let sn = BigInt(leafCount - 1);
+  let r = merkleLeafHash(leaf);
+  for (const p of siblings) {
+    if (!(p instanceof Uint8Array) || p.length !== 32 || sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = nodeHash(p, r);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && bytesEqual(r, root);
+}

@@ -1,0 +1,313 @@
+// Transactions: the canonical binary encoding (which defines both the signed bytes and the
+// tx hash), signing and verification, and the JSON form used by the REST API.
+// The byte layout is documented in docs/ledger.md; test/vectors/tx.json pins it.
+import { z } from 'zod';
+import { ADDRESS_BYTES } from './address.js';
+import {
+  DecodeError,
+  decodeWith,
+  err,
+  fromHex,
+  ok,
+  type Reader,
+  type Result,
+  toHex,
+  Writer,
+} from './codec/binary.js';
+import { SIGNATURE_BYTES, sha256, sign, verify } from './keys.js';
+
+export type TxPayload =
+  | { type: 'transfer'; to: Uint8Array; amount: bigint }
+  | { type: 'kv.put'; key: Uint8Array; value: Uint8Array }
+  | { type: 'kv.delete'; key: Uint8Array }
+  | { type: 'kv.cas'; key: Uint8Array; expectedVersion: bigint; value: Uint8Array };
+export type TxType = TxPayload['type'];
+
+export interface UnsignedTx {
+  chainId: string;
+  from: Uint8Array;
+  nonce: bigint;
+  payload: TxPayload;
+}
+export interface SignedTx extends UnsignedTx {
+  signature: Uint8Array;
+}
+
+export const TX_VERSION = 1;
+/** Largest encoded transaction accepted anywhere (mempool, batch, block). */
+export const TX_BYTES_MAX = 64 * 1024;
+export const CHAIN_ID_BYTES_MAX = 64;
+export const KV_KEY_BYTES_MAX = 256;
+export const KV_VALUE_BYTES_MAX = 32 * 1024;
+export const U64_MAX = (1n << 64n) - 1n;
+
+/** Prepended to the signed bytes so a tx signature can never be replayed as another message type. */
+export const TX_SIGNING_DOMAIN = new TextEncoder().encode('hybster/tx/v1');
+
+export const TX_TYPE_TAGS: Record<TxType, number> = { transfer: 1, 'kv.put': 2, 'kv.delete': 3, 'kv.cas': 4 };
+
+function writeBody(w: Writer, tx: UnsignedTx): void {
+  const chainId = new TextEncoder().encode(tx.chainId);
+  if (chainId.length === 0 || chainId.length > CHAIN_ID_BYTES_MAX) throw new RangeError('chainId length');
+  if (tx.from.length !== ADDRESS_BYTES) throw new RangeError('from must be 32 bytes');
+  w.u8(TX_VERSION).bytes(chainId).raw(tx.from).u64(tx.nonce);
+  const p = tx.payload;
+  w.u8(TX_TYPE_TAGS[p.type]);
+  switch (p.type) {
+    case 'transfer':
+      if (p.to.length !== ADDRESS_BYTES) throw new RangeError('to must be 32 bytes');
+      w.raw(p.to).u64(p.amount);
+      break;
+    case 'kv.put':
+      writeKey(w, p.key);
+      writeValue(w, p.value);
+      break;
+    case 'kv.delete':
+      writeKey(w, p.key);
+      break;
+    case 'kv.cas':
+      writeKey(w, p.key);
+      w.u64(p.expectedVersion);
+      writeValue(w, p.value);
+      break;
+  }
+}
+
+function writeKey(w: Writer, key: Uint8Array): void {
+  if (key.length === 0 || key.length > KV_KEY_BYTES_MAX) throw new RangeError(`kv key must be 1..${KV_KEY_BYTES_MAX} bytes`);
+  w.bytes(key);
+}
+function writeValue(w: Writer, value: Uint8Array): void {
+  if (value.length > KV_VALUE_BYTES_MAX) throw new RangeError(`kv value exceeds ${KV_VALUE_BYTES_MAX} bytes`);
+  w.bytes(value);
+}
+
+/** The exact bytes an Ed25519 signature covers: domain tag, then the encoding without the signature. */
+export function signingBytes(tx: UnsignedTx): Uint8Array {
+  const w = new Writer(128);
+  w.raw(TX_SIGNING_DOMAIN);
+  writeBody(w, tx);
+  return w.finish();
+}
+
+/** Throws RangeError on a tx that cannot be encoded (oversized field, wrong key length). */
+export function encodeTx(tx: SignedTx): Uint8Array {
+  if (tx.signature.length !== SIGNATURE_BYTES) throw new RangeError('signature must be 64 bytes');
+  const w = new Writer(160);
+  writeBody(w, tx);
+  w.raw(tx.signature);
+  if (w.length > TX_BYTES_MAX) throw new RangeError(`tx is ${w.length} bytes, limit ${TX_BYTES_MAX}`);
+  return w.finish();
+}
+
+function readKey(r: Reader): Uint8Array {
+  const key = r.bytes(KV_KEY_BYTES_MAX, 'payload.key');
+  if (key.length === 0) throw new DecodeError('bad-value', 'payload.key is empty', 'payload.key');
+  return key;
+}
+
+function readTx(r: Reader): SignedTx {
+  const version = r.u8('version');
+  if (version !== TX_VERSION) throw new DecodeError('bad-version', `tx version ${version}`, 'version');
+  const chainId = r.string(CHAIN_ID_BYTES_MAX, 'chainId');
+  if (chainId.length === 0) throw new DecodeError('bad-value', 'chainId is empty', 'chainId');
+  const from = r.raw(ADDRESS_BYTES, 'from');
+  const nonce = r.u64('nonce');
+  const tag = r.u8('type');
+  let payload: TxPayload;
+  switch (tag) {
+    case 1:
+      payload = { type: 'transfer', to: r.raw(ADDRESS_BYTES, 'payload.to'), amount: r.u64('payload.amount') };
+      break;
+    case 2:
+      payload = { type: 'kv.put', key: readKey(r), value: r.bytes(KV_VALUE_BYTES_MAX, 'payload.value') };
+      break;
+    case 3:
+      payload = { type: 'kv.delete', key: readKey(r) };
+      break;
+    case 4:
+      payload = {
+        type: 'kv.cas',
+        key: readKey(r),
+        expectedVersion: r.u64('payload.expectedVersion'),
+        value: r.bytes(KV_VALUE_BYTES_MAX, 'payload.value'),
+      };
+      break;
+    default:
+      throw new DecodeError('bad-tag', `unknown tx type ${tag}`, 'type');
+  }
+  const signature = r.raw(SIGNATURE_BYTES, 'signature');
+  return { chainId, from, nonce, payload, signature };
+}
+
+export interface DecodeTxOptions {
+  /** When set, a tx for another chain is refused with a DecodeError on field `chainId`. */
+  chainId?: string;
+}
+
+/** Never throws. Rejects truncated, oversized, unknown-type, trailing-byte and (optionally) wrong-chain input. */
+export function decodeTx(bytes: Uint8Array, opts: DecodeTxOptions = {}): Result<SignedTx> {
+  const res = decodeWith(bytes, TX_BYTES_MAX, readTx);
+  if (res.ok && opts.chainId !== undefined && res.value.chainId !== opts.chainId) {
+    return err(
+      new DecodeError('bad-value', `chainId "${res.value.chainId}" is not "${opts.chainId}"`, 'chainId'),
+    );
+  }
+  return res;
+}
+
+export const txHash = (encodedTx: Uint8Array): Uint8Array => sha256(encodedTx);
+
+/**
+ * The signed bytes of an already-encoded tx without decoding it again: the domain tag
+ * followed by everything but the trailing signature. Valid only for bytes decodeTx accepted.
+ */
+export function signingBytesOfEncoded(encodedTx: Uint8Array): Uint8Array {
+  const out = new Uint8Array(TX_SIGNING_DOMAIN.length + encodedTx.length - SIGNATURE_BYTES);
+  out.set(TX_SIGNING_DOMAIN, 0);
+  out.set(encodedTx.subarray(0, encodedTx.length - SIGNATURE_BYTES), TX_SIGNING_DOMAIN.length);
+  return out;
+}
+
+export function signTx(tx: UnsignedTx, secretKey: Uint8Array): SignedTx {
+  return { ...tx, signature: sign(signingBytes(tx), secretKey) };
+}
+
+export function verifyTx(tx: SignedTx): boolean {
+  let msg: Uint8Array;
+  try {
+    msg = signingBytes(tx);
+  } catch {
+    return false;
+  }
+  return verify(tx.signature, msg, tx.from);
+}
+
+/** Why a tx is refused before ordering (mempool, REST). Execution uses the richer TxResult codes. */
+export type TxRejection = { code: 'malformed' | 'wrong-chain' | 'bad-signature'; message: string };
+
+/**
+ * Everything that can be checked about a tx without state: decoding, chain id, signature.
+ * The mempool and the REST API use this; execution repeats it (a faulty leader may order anything).
+ */
+export function checkTx(
+  bytes: Uint8Array,
+  chainId: string,
+): Result<{ tx: SignedTx; hash: Uint8Array }, TxRejection> {
+  const dec = decodeTx(bytes);
+  if (!dec.ok) return err({ code: 'malformed', message: dec.error.message });
+  if (dec.value.chainId !== chainId) {
+    return err({ code: 'wrong-chain', message: `chainId "${dec.value.chainId}" is not "${chainId}"` });
+  }
+  if (!verify(dec.value.signature, signingBytesOfEncoded(bytes), dec.value.from)) {
+    return err({ code: 'bad-signature', message: 'signature does not verify against from' });
+  }
+  return ok({ tx: dec.value, hash: txHash(bytes) });
+}
+
+// ---- JSON form (REST API): bytes as lowercase hex, u64 as decimal strings. ----
+
+const hex = (bytesMin: number, bytesMax: number) =>
+  z
+    .string()
+    .regex(/^([0-9a-fA-F]{2})*$/, 'must be an even number of hex chars')
+    .refine((s) => s.length / 2 >= bytesMin && s.length / 2 <= bytesMax, {
+      message:
+        bytesMin === bytesMax ? `must be ${bytesMin * 2} hex chars` : `must be ${bytesMin}..${bytesMax} bytes`,
+    });
+const u64String = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,19})$/, 'must be a decimal integer string')
+  .refine((s) => BigInt(s) <= U64_MAX, { message: 'exceeds u64' });
+
+export const TxPayloadJsonSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('transfer'), to: hex(32, 32), amount: u64String }),
+  z.object({ type: z.literal('kv.put'), key: hex(1, KV_KEY_BYTES_MAX), value: hex(0, KV_VALUE_BYTES_MAX) }),
+  z.object({ type: z.literal('kv.delete'), key: hex(1, KV_KEY_BYTES_MAX) }),
+  z.object({
+    type: z.literal('kv.cas'),
+    key: hex(1, KV_KEY_BYTES_MAX),
+    expectedVersion: u64String,
+    value: hex(0, KV_VALUE_BYTES_MAX),
+  }),
+]);
+export const TxJsonSchema = z.object({
+  chainId: z.string().min(1).max(CHAIN_ID_BYTES_MAX),
+  from: hex(32, 32),
+  nonce: u64String,
+  payload: TxPayloadJsonSchema,
+  signature: hex(64, 64),
+});
+export type TxJson = z.infer<typeof TxJsonSchema>;
+export type TxPayloadJson = z.infer<typeof TxPayloadJsonSchema>;
+
+export function payloadToJson(p: TxPayload): TxPayloadJson {
+  switch (p.type) {
+    case 'transfer':
+      return { type: p.type, to: toHex(p.to), amount: p.amount.toString() };
+    case 'kv.put':
+      return { type: p.type, key: toHex(p.key), value: toHex(p.value) };
+    case 'kv.delete':
+      return { type: p.type, key: toHex(p.key) };
+    case 'kv.cas':
+      return {
+        type: p.type,
+        key: toHex(p.key),
+        expectedVersion: p.expectedVersion.toString(),
+        value: toHex(p.value),
+      };
+  }
+}
+
+export function txToJson(tx: SignedTx): TxJson {
+  return {
+    chainId: tx.chainId,
+    from: toHex(tx.from),
+    nonce: tx.nonce.toString(),
+    payload: payloadToJson(tx.payload),
+    signature: toHex(tx.signature),
+  };
+}
+
+/** Error messages name the field, e.g. "payload.amount: must be a decimal integer string". */
+export function txFromJson(j: unknown): Result<SignedTx, DecodeError> {
+  const parsed = TxJsonSchema.safeParse(j);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue ? issue.path.join('.') : '';
+    return err(new DecodeError('bad-value', `${field || '(root)'}: ${issue?.message ?? 'invalid'}`, field));
+  }
+  const v = parsed.data;
+  const p = v.payload;
+  let payload: TxPayload;
+  switch (p.type) {
+    case 'transfer':
+      payload = { type: p.type, to: fromHex(p.to), amount: BigInt(p.amount) };
+      break;
+    case 'kv.put':
+      payload = { type: p.type, key: fromHex(p.key), value: fromHex(p.value) };
+      break;
+    case 'kv.delete':
+      payload = { type: p.type, key: fromHex(p.key) };
+      break;
+    case 'kv.cas':
+      payload = {
+        type: p.type,
+        key: fromHex(p.key),
+        expectedVersion: BigInt(p.expectedVersion),
+        value: fromHex(p.value),
+      };
+      break;
+  }
+  const tx: SignedTx = {
+    chainId: v.chainId,
+    from: fromHex(v.from),
+    nonce: BigInt(v.nonce),
+    payload,
+    signature: fromHex(v.signature),
+  };
+  if (new TextEncoder().encode(tx.chainId).length > CHAIN_ID_BYTES_MAX) {
+    return err(new DecodeError('oversized', `chainId: exceeds ${CHAIN_ID_BYTES_MAX} bytes`, 'chainId'));
+  }
+  return ok(tx);
+}

@@ -1,0 +1,258 @@
+// The mempool: transactions waiting to be ordered. Bounded by count and bytes (it
+// answers "full" instead of growing), deduplicated by hash and by (sender, nonce),
+// and checked on entry: format, chain id and signature (for txs from clients) and the
+// nonce against committed state. The leader takes batches from it; every validator
+// removes what a written block contains. Txs handed to a proposal stay here, marked
+// in flight, so a view change can hand them to the next leader again.
+import { toHex } from '../ledger/codec/binary.js';
+import { checkTx, decodeTx, type SignedTx, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
+
+export interface MempoolLimits {
+  txCountMax: number;
+  bytesMax: number;
+  /** A nonce further than this above the account's next nonce is refused (it could never run soon). */
+  nonceAheadMax: number;
+}
+
+export type AddRejectCode =
+  | 'malformed'
+  | 'too-large'
+  | 'bad-signature'
+  | 'wrong-chain'
+  | 'stale-nonce'
+  | 'duplicate-nonce'
+  | 'nonce-gap'
+  | 'mempool-full';
+
+export type AddOutcome =
+  | { kind: 'accepted'; hash: Uint8Array; hashHex: string }
+  | { kind: 'known'; hash: Uint8Array; hashHex: string }
+  | { kind: 'rejected'; code: AddRejectCode; message: string; field?: string };
+
+export interface MempoolEntry {
+  bytes: Uint8Array;
+  hash: Uint8Array;
+  hashHex: string;
+  fromHex: string;
+  nonce: bigint;
+  addedMs: number;
+  /** When it entered (addedMs is reset by view changes; this is not): commit latency. */
+  enteredMs: number;
+  /** Handed to a proposal that has not been written yet. */
+  inflight: boolean;
+  /** Entered through this validator's API (so this validator is the one that answers for it). */
+  local: boolean;
+}
+
+/** Committed nonce of an account (0 for a new account). */
+export type NonceReader = (fromHex: string, from: Uint8Array) => Promise<bigint>;
+
+export class Mempool {
+  private readonly byHash = new Map<string, MempoolEntry>();
+  /** sender hex -> nonce -> hash hex */
+  private readonly bySender = new Map<string, Map<bigint, string>>();
+  private bytesTotal = 0;
+
+  constructor(
+    private readonly chainId: string,
+    private readonly limits: MempoolLimits,
+    private readonly committedNonce: NonceReader,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.byHash.size;
+  }
+  get bytes(): number {
+    return this.bytesTotal;
+  }
+  /** Txs not yet handed to a proposal. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const e of this.byHash.values()) if (!e.inflight) n++;
+    return n;
+  }
+
+  has(hashHex: string): boolean {
+    return this.byHash.has(hashHex);
+  }
+
+  get(hashHex: string): MempoolEntry | undefined {
+    return this.byHash.get(hashHex);
+  }
+
+  /**
+   * Checks and adds one encoded tx. `verifySignature` is false for txs gossiped by an
+   * authenticated validator, which checked it on entry; execution checks it again
+   * anyway, so a faulty validator gains nothing by gossiping a forged one.
+   */
+  async add(bytes: Uint8Array, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
+    if (bytes.length > TX_BYTES_MAX) {
+      return { kind: 'rejected', code: 'too-large', message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}` };
+    }
+    let tx: SignedTx;
+    let hash: Uint8Array;
+    if (opts.verifySignature) {
+      const c = checkTx(bytes, this.chainId);
+      if (!c.ok) {
+        const field = c.error.code === 'bad-signature' ? 'signature' : c.error.code === 'wrong-chain' ? 'chainId' : undefined;
+        return { kind: 'rejected', code: c.error.code, message: c.error.message, ...(field ? { field } : {}) };
+      }
+      tx = c.value.tx;
+      hash = c.value.hash;
+    } else {
+      const d = decodeTx(bytes, { chainId: this.chainId });
+      if (!d.ok) return { kind: 'rejected', code: 'malformed', message: d.error.message };
+      tx = d.value;
+      hash = txHash(bytes);
+    }
+    const hashHex = toHex(hash);
+    if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
+    const fromHex = toHex(tx.from);
+    const committed = await this.committedNonce(fromHex, tx.from);
+    // Re-check after the await: another add of the same tx may have completed meanwhile.
+    if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
+    if (tx.nonce <= committed) {
+      return {
+        kind: 'rejected',
+        code: 'stale-nonce',
+        message: `nonce ${tx.nonce} is not above the committed nonce ${committed}`,
+        field: 'nonce',
+      };
+    }
+    if (tx.nonce > committed + BigInt(this.limits.nonceAheadMax)) {
+      return {
+        kind: 'rejected',
+        code: 'nonce-gap',
+        message: `nonce ${tx.nonce} is more than ${this.limits.nonceAheadMax} ahead of ${committed + 1n}`,
+        field: 'nonce',
+      };
+    }
+    const nonces = this.bySender.get(fromHex);
+    if (nonces?.has(tx.nonce)) {
+      return {
+        kind: 'rejected',
+        code: 'duplicate-nonce',
+        message: `another pending tx from this account has nonce ${tx.nonce}`,
+        field: 'nonce',
+      };
+    }
+    if (this.byHash.size >= this.limits.txCountMax || this.bytesTotal + bytes.length > this.limits.bytesMax) {
+      return { kind: 'rejected', code: 'mempool-full', message: 'mempool is full, retry later' };
+    }
+    const entry: MempoolEntry = {
+      bytes,
+      hash,
+      hashHex,
+      fromHex,
+      nonce: tx.nonce,
+      addedMs: this.now(),
+      enteredMs: this.now(),
+      inflight: false,
+      local: opts.local,
+    };
+    this.byHash.set(hashHex, entry);
+    if (nonces) nonces.set(tx.nonce, hashHex);
+    else this.bySender.set(fromHex, new Map([[tx.nonce, hashHex]]));
+    this.bytesTotal += bytes.length;
+    return { kind: 'accepted', hash, hashHex };
+  }
+
+  /**
+   * Takes up to the limits of txs not yet in flight, oldest first, marks them in flight
+   * and returns them ordered so each sender's txs are in nonce order (a later nonce
+   * that arrived first would otherwise fail at execution).
+   */
+  takeBatch(txsMax: number, bytesMax: number): MempoolEntry[] {
+    const out: MempoolEntry[] = [];
+    let bytes = 0;
+    for (const e of this.byHash.values()) {
+      if (e.inflight) continue;
+      if (out.length >= txsMax || bytes + e.bytes.length + 4 > bytesMax) break;
+      e.inflight = true;
+      out.push(e);
+      bytes += e.bytes.length + 4;
+    }
+    const firstIndex = new Map<string, number>();
+    out.forEach((e, i) => {
+      if (!firstIndex.has(e.fromHex)) firstIndex.set(e.fromHex, i);
+    });
+    return out.sort((a, b) => {
+      if (a.fromHex === b.fromHex) return a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0;
+      return (firstIndex.get(a.fromHex) ?? 0) - (firstIndex.get(b.fromHex) ?? 0);
+    });
+  }
+
+  /** After a view change: whatever was proposed but not written goes back to pending. */
+  releaseInflight(): number {
+    let n = 0;
+    for (const e of this.byHash.values()) {
+      if (e.inflight) {
+        e.inflight = false;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Removes the txs a written block contains; returns the removed entries. */
+  removeCommitted(hashesHex: Iterable<string>): MempoolEntry[] {
+    const removed: MempoolEntry[] = [];
+    for (const h of hashesHex) {
+      const e = this.byHash.get(h);
+      if (!e) continue;
+      this.drop(e);
+      removed.push(e);
+    }
+    return removed;
+  }
+
+  /** Drops txs whose nonce is now at or below the sender's committed nonce (they can never run). */
+  pruneStale(fromHex: string, committedNonce: bigint): number {
+    const nonces = this.bySender.get(fromHex);
+    if (!nonces) return 0;
+    let n = 0;
+    for (const [nonce, h] of nonces) {
+      if (nonce > committedNonce) continue;
+      const e = this.byHash.get(h);
+      if (e) {
+        this.drop(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Oldest tx age, ms (0 when empty); the request timer of the view-change trigger. */
+  oldestAgeMs(): number {
+    for (const e of this.byHash.values()) return this.now() - e.addedMs;
+    return 0;
+  }
+
+  /** Txs older than `ageMs`, oldest first, at most `max` (re-gossip to a new leader). */
+  olderThan(ageMs: number, max: number): MempoolEntry[] {
+    const out: MempoolEntry[] = [];
+    const cutoff = this.now() - ageMs;
+    for (const e of this.byHash.values()) {
+      if (out.length >= max || e.addedMs > cutoff) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Restarts the age of every tx (after a view change, the new leader gets a full timeout). */
+  resetAges(): void {
+    const t = this.now();
+    for (const e of this.byHash.values()) e.addedMs = t;
+  }
+
+  private drop(e: MempoolEntry): void {
+    this.byHash.delete(e.hashHex);
+    this.bytesTotal -= e.bytes.length;
+    const nonces = this.bySender.get(e.fromHex);
+    if (nonces) {
+      nonces.delete(e.nonce);
+      if (nonces.size === 0) this.bySender.delete(e.fromHex);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// Prometheus metrics of one validator, on a registry of its own (never the global
+// one), so several validators in one process (tests) do not collide.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface NodeMetrics {
+  registry: Registry;
+  height: Gauge;
+  view: Gauge;
+  viewChanges: Counter;
+  commitLatency: Histogram;
+  mempoolSize: Gauge;
+  mempoolBytes: Gauge;
+  peers: Gauge;
+  transportErrors: Counter<'code'>;
+  txsCommitted: Counter;
+  batchesCommitted: Counter;
+  stateTransferBlocks: Counter;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}): NodeMetrics {
+  const registry = new Registry();
+  if (opts.labels) registry.setDefaultLabels(opts.labels);
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hybster_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    height: new Gauge({ name: 'hybster_height', help: 'Height of the last block written', registers }),
+    view: new Gauge({ name: 'hybster_view', help: 'Current consensus view', registers }),
+    viewChanges: new Counter({ name: 'hybster_view_changes_total', help: 'Views entered after the first', registers }),
+    commitLatency: new Histogram({
+      name: 'hybster_commit_latency_seconds',
+      help: 'Time from a tx entering this mempool to its block being written',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    mempoolSize: new Gauge({ name: 'hybster_mempool_txs', help: 'Transactions waiting in the mempool', registers }),
+    mempoolBytes: new Gauge({ name: 'hybster_mempool_bytes', help: 'Bytes waiting in the mempool', registers }),
+    peers: new Gauge({ name: 'hybster_peers', help: 'Validators with an authenticated channel', registers }),
+    transportErrors: new Counter({
+      name: 'hybster_transport_errors_total',
+      help: 'Replica channel failures by kind',
+      labelNames: ['code'],
+      registers,
+    }),
+    txsCommitted: new Counter({ name: 'hybster_txs_committed_total', help: 'Transactions in written blocks', registers }),
+    batchesCommitted: new Counter({ name: 'hybster_blocks_written_total', help: 'Blocks written', registers }),
+    stateTransferBlocks: new Counter({
+      name: 'hybster_state_transfer_blocks_total',
+      help: 'Blocks fetched from peers by state transfer',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,867 @@
+// One validator: the wiring of consensus, ledger, mempool, replica network,
+// discovery, state transfer and the API. Control flow lives here, in one event loop
+// of our own: events go into the consensus core (`Replica.step`), the actions it
+// returns are performed in order by `drainActions`, which writes consensus state
+// durably before any network action that follows it (the etcd Ready rule), hands
+// committed batches to the executor in order, and sends the rest. Blocks are signed
+// after they are written; f+1 signatures form a block's commit certificate.
+import { performance } from 'node:perf_hooks';
+import type { Registry } from 'prom-client';
+import {
+  type Action,
+  type ConsensusConfig,
+  faults,
+  leaderOf,
+  messageBytesMax,
+  type PersistDelta,
+  Replica,
+  type StableProof,
+} from '../consensus/index.js';
+import type {
+  NodePort,
+  NodeStatus,
+  PeerInfo,
+  SubmitOutcome,
+  TxLocation,
+  TxStatus,
+  ValidatorInfo,
+} from '../api/node-port.js';
+import { encodeBatch } from '../ledger/batch.js';
+import {
+  type Block,
+  blockHash,
+  type CommitCertificate,
+  type CommitSignature,
+  commitSigningBytes,
+  decodeBlock,
+  decodeCommitCertificate,
+  encodeBlock,
+  encodeCommitCertificate,
+  signCommit,
+  verifyCommitCertificate,
+} from '../ledger/block.js';
+import { bytesEqual, toHex } from '../ledger/codec/binary.js';
+import { Executor } from '../ledger/executor.js';
+import { verify } from '../ledger/keys.js';
+import type { LedgerStore } from '../ledger/store.js';
+import { txHash } from '../ledger/tx.js';
+import type { ChainSpec } from './chain-spec.js';
+import type { Logger } from './logging.js';
+import { Mempool } from './mempool.js';
+import type { NodeMetrics } from './metrics.js';
+import { ConsensusPersistence } from './persist.js';
+import type { ReplicaNetwork } from './replicas.js';
+import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
+
+export interface ValidatorOptions {
+  spec: ChainSpec;
+  selfId: number;
+  secretKey: Uint8Array;
+  store: LedgerStore;
+  network: ReplicaNetwork;
+  log: Logger;
+  metrics: NodeMetrics;
+  mempool: { txCountMax: number; bytesMax: number };
+  batch: { delayMs: number; inflightMax: number };
+  blocksPerRequest: number;
+  /** Tick period of the consensus core's timers, ms. */
+  tickMs?: number;
+}
+
+interface Waiter {
+  resolve: (loc: TxLocation | null) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Transfer {
+  toOrder: bigint;
+  checkpoint: StableProof | null;
+  peerIndex: number;
+  requestId: number;
+  timer: NodeJS.Timeout | null;
+}
+
+const SIG_HEIGHTS_AHEAD_MAX = 1024n;
+const LATENCY_WINDOW = 2048;
+const REGOSSIP_AGE_MS = 500;
+const REGOSSIP_MAX = 512;
+const TRANSFER_TIMEOUT_MS = 3000;
+const GOSSIP_BATCH_MAX = 512;
+
+export class Validator implements NodePort {
+  readonly chainId: string;
+  readonly selfId: number;
+  readonly genesis: { document: unknown; hash: Uint8Array };
+  readonly validators: readonly ValidatorInfo[];
+  readonly f: number;
+  readonly store: LedgerStore;
+  readonly metrics: Registry;
+
+  private readonly o: ValidatorOptions;
+  private readonly config: ConsensusConfig;
+  private readonly log: Logger;
+  private readonly m: NodeMetrics;
+  private readonly net: ReplicaNetwork;
+  private readonly pool: Mempool;
+  private readonly persistence: ConsensusPersistence;
+  private readonly wireLimits: WireLimits;
+  private replica!: Replica;
+  private executor!: Executor;
+
+  /** Actions waiting to be performed, in the order the core produced them. */
+  private actions: Action[] = [];
+  private draining = false;
+  private drainDone: Promise<void> = Promise.resolve();
+
+  private view = 0n;
+  private viewLeader = 0;
+  private leading = false;
+  private inViewChange = false;
+  private inflightBatches = 0;
+  private cutTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private housekeepingTimer: NodeJS.Timeout | null = null;
+  private readonly startMs = performance.now();
+
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly blockListeners = new Set<(b: Block) => void>();
+  /** height -> validator -> signature, for blocks whose certificate is not complete yet. */
+  private readonly sigs = new Map<bigint, Map<number, Uint8Array>>();
+  private readonly ownHashes = new Map<bigint, Uint8Array>();
+  private readonly certified = new Set<bigint>();
+  private readonly latencies: number[] = [];
+  private gossipQueue: Uint8Array[] = [];
+  private gossipScheduled = false;
+  private transfer: Transfer | null = null;
+  private nextRequestId = 1;
+  private readonly peerHeights = new Map<number, bigint>();
+  private lastBlockTimeMs: bigint | null = null;
+  private stopping = false;
+  private started = false;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(o: ValidatorOptions) {
+    this.o = o;
+    this.chainId = o.spec.chainId;
+    this.selfId = o.selfId;
+    this.genesis = { document: o.spec.document, hash: o.spec.hash };
+    this.validators = o.spec.validators.map((v) => ({
+      id: v.id,
+      name: v.name,
+      publicKey: v.publicKey,
+      ...(v.peerId ? { peerId: v.peerId } : {}),
+      endpoints: v.endpoints,
+    }));
+    this.config = o.spec.consensus;
+    this.f = faults(this.config);
+    this.store = o.store;
+    this.metrics = o.metrics.registry;
+    this.m = o.metrics;
+    this.log = o.log;
+    this.net = o.network;
+    this.wireLimits = { consensusBytesMax: messageBytesMax(this.config), blockBytesMax: 64 * 1024 * 1024 };
+    this.pool = new Mempool(
+      this.chainId,
+      { txCountMax: o.mempool.txCountMax, bytesMax: o.mempool.bytesMax, nonceAheadMax: 10_000 },
+      async (_hex, from) => (await this.store.getAccount(from)).nonce,
+    );
+    this.persistence = new ConsensusPersistence(o.store, this.config.pillars, this.config.window);
+  }
+
+  /** Restores consensus state, starts timers. The network must already be listening. */
+  async start(): Promise<void> {
+    const snapshots = await this.persistence.load();
+    const executedNext = this.store.latestHeight();
+    this.replica = new Replica({
+      config: this.config,
+      validator: this.selfId,
+      trinxKey: this.o.spec.trinxKey,
+      snapshots,
+      executedNext,
+    });
+    this.executor = new Executor({
+      store: this.store,
+      chainId: this.chainId,
+      batchLimits: { txsMax: this.o.spec.batchTxsMax, bytesMax: this.config.batchBytesMax },
+    });
+    const tip = this.store.latestTip();
+    this.lastBlockTimeMs = tip.height > 0n ? tip.timestampMs : null;
+    this.m.height.set(Number(tip.height));
+    const restoredView = snapshots.reduce((v, s) => (s && s.view > v ? s.view : v), 0n);
+    this.setView(restoredView);
+    this.started = true;
+    this.refreshRole();
+    const tickMs = this.o.tickMs ?? 5;
+    this.tickTimer = setInterval(() => this.step({ type: 'tick', nowMs: performance.now() - this.startMs }), tickMs);
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
+    this.step({ type: 'tick', nowMs: performance.now() - this.startMs });
+    this.log.info(
+      { height: Number(tip.height), view: Number(restoredView), pillars: this.config.pillars, n: this.config.n },
+      'consensus started',
+    );
+  }
+
+  // ------------------------------------------------------------------ the core loop
+
+  private step(ev: Parameters<Replica['step']>[0]): void {
+    if (!this.started || this.stopping) return;
+    const out = this.replica.step(ev);
+    this.refreshRole();
+    if (out.length === 0) return;
+    for (const a of out) this.actions.push(a);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.drainDone = this.drainActions().finally(() => {
+      this.draining = false;
+      if (this.actions.length > 0 && !this.stopping) this.kick();
+    });
+  }
+
+  /**
+   * Performs queued actions in order. All persists among the queued actions are written
+   * (folded, durably) before any of them runs: writing state earlier than needed is
+   * always safe, sending before it is written never is.
+   */
+  private async drainActions(): Promise<void> {
+    while (this.actions.length > 0) {
+      const batch = this.actions;
+      this.actions = [];
+      const deltas: PersistDelta[] = [];
+      for (const a of batch) if (a.type === 'persist') deltas.push(a.delta);
+      if (deltas.length > 0) {
+        try {
+          await this.persistence.write(deltas);
+        } catch (e) {
+          // Without durable counters no message may leave: stop loudly rather than risk reuse.
+          this.log.fatal({ err: (e as Error).message }, 'consensus state write failed; stopping');
+          this.stopping = true;
+          process.exitCode = 1;
+          return;
+        }
+      }
+      for (const a of batch) this.perform(a);
+    }
+  }
+
+  private perform(a: Action): void {
+    switch (a.type) {
+      case 'persist':
+        return;
+      case 'send':
+        this.net.send(a.to, encodeWire({ type: 'consensus', bytes: a.bytes }));
+        return;
+      case 'broadcast':
+        this.net.broadcast(encodeWire({ type: 'consensus', bytes: a.bytes }));
+        return;
+      case 'deliver':
+        this.deliver(a.order, a.view, a.batch);
+        return;
+      case 'view-changed':
+        this.onViewChanged(a.view, a.leader);
+        return;
+      case 'view-change-started':
+        this.log.warn({ toView: Number(a.toView), pillar: a.pillar }, 'view change started');
+        return;
+      case 'need-state-transfer':
+        this.startTransfer(a.toOrder, a.checkpoint);
+        return;
+      case 'reject':
+        this.log.debug({ from: a.from, reason: a.reason }, 'consensus message rejected');
+        return;
+      case 'proposal-refused':
+        // The batch's txs stay in the mempool; the next leader (or the next cut) takes them.
+        this.inflightBatches = Math.max(0, this.inflightBatches - 1);
+        this.pool.releaseInflight();
+        return;
+      case 'status':
+        return;
+    }
+  }
+
+  /** The coordinator keeps pillar status to itself; read the role from the pillars. */
+  private refreshRole(): void {
+    const p0 = this.replica.pillars[0];
+    if (!p0) return;
+    const leading = this.replica.pillars.every((p) => p.isLeading());
+    if (p0.currentView !== this.view) this.setView(p0.currentView);
+    this.inViewChange = this.replica.pillars.some((p) => p.inViewChange);
+    if (leading !== this.leading) {
+      this.leading = leading;
+      if (leading) this.log.info({ view: Number(this.view) }, 'leading this view');
+    }
+    if (this.leading) this.scheduleCut();
+  }
+
+  private setView(view: bigint): void {
+    this.view = view;
+    this.viewLeader = leaderOf(this.config, view);
+    this.m.view.set(Number(view));
+  }
+
+  private onViewChanged(view: bigint, leader: number): void {
+    this.setView(view);
+    this.m.viewChanges.inc();
+    this.inflightBatches = 0;
+    const released = this.pool.releaseInflight();
+    this.pool.resetAges();
+    this.log.warn({ view: Number(view), leader, released }, 'entered new view');
+    // Followers hand the new leader what they hold, in case its gossip was lost.
+    if (leader !== this.selfId) this.regossip(leader, 0);
+    this.scheduleCut();
+  }
+
+  // ------------------------------------------------------------------ leader: cutting batches
+
+  private scheduleCut(): void {
+    if (!this.leading || this.cutTimer !== null || this.stopping) return;
+    if (this.pool.pendingCount === 0) return;
+    if (this.inflightBatches >= this.o.batch.inflightMax) return;
+    const full = this.pool.pendingCount >= this.o.spec.batchTxsMax;
+    const delay = full ? 0 : this.o.batch.delayMs;
+    this.cutTimer = setTimeout(() => {
+      this.cutTimer = null;
+      this.cut();
+    }, delay);
+  }
+
+  private cut(): void {
+    if (!this.leading || this.stopping) return;
+    while (this.inflightBatches < this.o.batch.inflightMax && this.pool.pendingCount > 0) {
+      const entries = this.pool.takeBatch(this.o.spec.batchTxsMax, this.config.batchBytesMax - 64);
+      if (entries.length === 0) break;
+      const batch = encodeBatch({ timestampMs: BigInt(Date.now()), txs: entries.map((e) => e.bytes) });
+      this.inflightBatches++;
+      this.step({ type: 'propose', batch });
+      if (!this.leading) break;
+    }
+  }
+
+  // ------------------------------------------------------------------ execution
+
+  private deliver(order: bigint, view: bigint, batch: Uint8Array): void {
+    if (leaderOf(this.config, view) === this.selfId) {
+      this.inflightBatches = Math.max(0, this.inflightBatches - 1);
+    }
+    const proposer = leaderOf(this.config, view);
+    const run = this.executor.executeBatch({ order, view, proposer, batch });
+    this.writing = run.then(
+      (block) => this.afterBlock(block),
+      (e: unknown) => {
+        this.log.fatal({ order: Number(order), err: (e as Error).message }, 'block execution failed; stopping');
+        this.stopping = true;
+        process.exitCode = 1;
+      },
+    );
+    this.scheduleCut();
+  }
+
+  private afterBlock(block: Block, opts: { transferred?: boolean } = {}): void {
+    const h = block.header;
+    const hash = blockHash(h);
+    this.m.height.set(Number(h.height));
+    this.m.batchesCommitted.inc();
+    this.m.txsCommitted.inc(block.txs.length);
+    this.lastBlockTimeMs = h.timestampMs;
+    const hashesHex = block.txs.map((t) => toHex(txHash(t)));
+    const nowMs = Date.now();
+    for (const e of this.pool.removeCommitted(hashesHex)) {
+      if (!e.local) continue;
+      const ms = nowMs - e.enteredMs;
+      this.m.commitLatency.observe(ms / 1000);
+      this.recordLatency(ms);
+    }
+    for (let i = 0; i < hashesHex.length; i++) {
+      const hex = hashesHex[i] as string;
+      const result = block.results[i];
+      const ws = this.waiters.get(hex);
+      if (ws && result) {
+        this.waiters.delete(hex);
+        const loc: TxLocation = { height: h.height, index: i, result };
+        for (const w of ws) {
+          clearTimeout(w.timer);
+          w.resolve(loc);
+        }
+      }
+    }
+    if (!opts.transferred) {
+      // Tell the core (checkpoints) and sign the block for its commit certificate.
+      this.step({ type: 'executed', order: h.order, stateDigest: h.stateDigest, blockHash: hash });
+      this.ownHashes.set(h.height, hash);
+      const sig = signCommit(h.height, hash, this.selfId, this.o.secretKey);
+      this.net.broadcast(encodeWire({ type: 'block-sig', height: h.height, hash, signature: sig.signature }));
+      this.addSignature(h.height, hash, this.selfId, sig.signature);
+    }
+    for (const l of this.blockListeners) {
+      try {
+        l(block);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'block listener failed');
+      }
+    }
+  }
+
+  private addSignature(height: bigint, hash: Uint8Array, validator: number, signature: Uint8Array): void {
+    if (this.certified.has(height)) return;
+    const own = this.ownHashes.get(height);
+    if (own && !bytesEqual(own, hash)) {
+      this.log.error({ height: Number(height), validator }, 'validator signed a different block hash');
+      return;
+    }
+    let m = this.sigs.get(height);
+    if (!m) {
+      m = new Map();
+      this.sigs.set(height, m);
+    }
+    m.set(validator, signature);
+    if (!own || m.size < this.f + 1) return;
+    const signatures: CommitSignature[] = [...m.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([v, s]) => ({ validator: v, signature: s }));
+    const cert: CommitCertificate = { height, blockHash: own, signatures };
+    this.certified.add(height);
+    this.sigs.delete(height);
+    this.ownHashes.delete(height);
+    void this.store.putCommitCertificate(cert).catch((e: Error) => {
+      this.log.warn({ height: Number(height), err: e.message }, 'storing commit certificate failed');
+    });
+    // Bound the bookkeeping: far-behind heights can no longer matter.
+    if (this.certified.size > 4096) {
+      const min = height - 2048n;
+      for (const h of this.certified) if (h < min) this.certified.delete(h);
+    }
+  }
+
+  private onBlockSig(from: number, height: bigint, hash: Uint8Array, signature: Uint8Array): void {
+    const tip = this.store.latestHeight();
+    if (height + SIG_HEIGHTS_AHEAD_MAX < tip || height > tip + SIG_HEIGHTS_AHEAD_MAX) return;
+    if (this.certified.has(height)) return;
+    const pk = this.o.spec.validators[from]?.publicKey;
+    if (!pk || !verify(signature, commitSigningBytes(height, hash), pk)) {
+      this.log.warn({ from, height: Number(height) }, 'bad block signature');
+      return;
+    }
+    this.addSignature(height, hash, from, signature);
+  }
+
+  // ------------------------------------------------------------------ replica messages
+
+  /** Entry point for the replica network. */
+  onReplicaMessages(from: number, batch: Uint8Array[]): void {
+    for (const bytes of batch) {
+      const d = decodeWire(bytes, this.wireLimits);
+      if (!d.ok) {
+        this.log.warn({ from, err: d.error.message }, 'malformed replica message');
+        continue;
+      }
+      this.onWire(from, d.value);
+    }
+  }
+
+  private onWire(from: number, m: WireMessage): void {
+    switch (m.type) {
+      case 'consensus':
+        this.step({ type: 'receive', from, bytes: m.bytes });
+        return;
+      case 'txs':
+        void this.onGossip(m.txs);
+        return;
+      case 'block-sig':
+        this.onBlockSig(from, m.height, m.hash, m.signature);
+        return;
+      case 'blocks-request':
+        void this.serveBlocks(from, m.requestId, m.fromHeight, m.count);
+        return;
+      case 'blocks-response':
+        void this.onBlocks(from, m);
+        return;
+      case 'status':
+        this.peerHeights.set(from, m.height);
+        return;
+    }
+  }
+
+  private async onGossip(txs: Uint8Array[]): Promise<void> {
+    for (const tx of txs) {
+      if (this.stopping) return;
+      await this.pool.add(tx, { verifySignature: false, local: false });
+    }
+    this.updateMempoolGauges();
+    this.scheduleCut();
+  }
+
+  private gossip(tx: Uint8Array): void {
+    this.gossipQueue.push(tx);
+    if (this.gossipQueue.length >= GOSSIP_BATCH_MAX) {
+      this.flushGossip();
+      return;
+    }
+    if (this.gossipScheduled) return;
+    this.gossipScheduled = true;
+    setImmediate(() => this.flushGossip());
+  }
+
+  private flushGossip(): void {
+    this.gossipScheduled = false;
+    if (this.gossipQueue.length === 0) return;
+    const txs = this.gossipQueue;
+    this.gossipQueue = [];
+    this.net.broadcast(encodeWire({ type: 'txs', txs }));
+  }
+
+  private regossip(to: number, ageMs: number): void {
+    const old = this.pool.olderThan(ageMs, REGOSSIP_MAX);
+    if (old.length === 0) return;
+    this.net.send(to, encodeWire({ type: 'txs', txs: old.map((e) => e.bytes) }));
+  }
+
+  // ------------------------------------------------------------------ state transfer
+
+  private startTransfer(toOrder: bigint, checkpoint: StableProof | null): void {
+    if (this.transfer && this.transfer.toOrder >= toOrder) return;
+    if (this.transfer?.timer) clearTimeout(this.transfer.timer);
+    this.transfer = { toOrder, checkpoint, peerIndex: 0, requestId: 0, timer: null };
+    this.log.warn(
+      { from: Number(this.store.latestHeight()), to: Number(toOrder + 1n) },
+      'behind the network: fetching blocks by state transfer',
+    );
+    // Blocks already handed to the executor must be written before we compare tips.
+    void this.writing.then(() => this.requestBlocks());
+  }
+
+  private requestBlocks(): void {
+    const t = this.transfer;
+    if (!t || this.stopping) return;
+    const peers = this.net.connectedPeers();
+    if (peers.length === 0) {
+      t.timer = setTimeout(() => this.requestBlocks(), 200);
+      return;
+    }
+    const peer = peers[t.peerIndex % peers.length] as number;
+    t.requestId = this.nextRequestId++;
+    const fromHeight = this.store.latestHeight() + 1n;
+    const want = t.toOrder + 1n - fromHeight + 1n;
+    const count = Number(want < BigInt(this.o.blocksPerRequest) ? want : BigInt(this.o.blocksPerRequest));
+    if (count <= 0) {
+      this.finishTransfer();
+      return;
+    }
+    this.net.send(peer, encodeWire({ type: 'blocks-request', requestId: t.requestId, fromHeight, count }));
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = setTimeout(() => {
+      // No (useful) answer: ask the next peer.
+      t.peerIndex++;
+      this.requestBlocks();
+    }, TRANSFER_TIMEOUT_MS);
+  }
+
+  private async serveBlocks(to: number, requestId: number, fromHeight: bigint, count: number): Promise<void> {
+    const tip = this.store.latestHeight();
+    const blocks: { block: Uint8Array; cert: Uint8Array | null }[] = [];
+    let bytes = 0;
+    const budget = Math.floor(this.o.network.payloadBytesMax / 2);
+    for (let h = fromHeight; h <= tip && blocks.length < count; h++) {
+      const b = await this.store.getBlock(h);
+      if (!b) break;
+      const c = await this.store.getCommitCertificate(h);
+      const encoded = encodeBlock(b);
+      const cert = c ? encodeCommitCertificate(c) : null;
+      bytes += encoded.length + (cert?.length ?? 0) + 16;
+      if (blocks.length > 0 && bytes > budget) break;
+      blocks.push({ block: encoded, cert });
+    }
+    this.net.send(to, encodeWire({ type: 'blocks-response', requestId, tipHeight: tip, blocks }));
+  }
+
+  /**
+   * Verifies a peer's blocks before anything is written: they must extend our tip as a
+   * hash chain, and the chain must end in a hash vouched for by f+1 validators (the
+   * stable checkpoint's TrInX certificates, or a commit certificate). Then each block
+   * is re-executed and must reproduce the same hash; a peer cannot make us write a
+   * block the network did not commit.
+   */
+  private async onBlocks(from: number, m: Extract<WireMessage, { type: 'blocks-response' }>): Promise<void> {
+    const t = this.transfer;
+    if (!t || m.requestId !== t.requestId) return;
+    await this.writing;
+    const blocks: Block[] = [];
+    const certs: (CommitCertificate | null)[] = [];
+    for (const raw of m.blocks) {
+      const b = decodeBlock(raw.block);
+      if (!b.ok) return this.badPeer(from, `undecodable block: ${b.error.message}`);
+      blocks.push(b.value);
+      if (raw.cert === null) certs.push(null);
+      else {
+        const c = decodeCommitCertificate(raw.cert);
+        certs.push(c.ok ? c.value : null);
+      }
+    }
+    if (blocks.length === 0) return this.badPeer(from, 'no blocks');
+    const tip = this.store.latestTip();
+    let prev = tip.hash;
+    let height = tip.height;
+    const hashes: Uint8Array[] = [];
+    for (const b of blocks) {
+      if (b.header.height !== height + 1n || !bytesEqual(b.header.prevHash, prev)) {
+        return this.badPeer(from, `block ${b.header.height} does not extend ${height}`);
+      }
+      const hash = blockHash(b.header);
+      hashes.push(hash);
+      prev = hash;
+      height = b.header.height;
+    }
+    // Find the highest block vouched for by f+1 validators; only the chain up to it is used.
+    const keys = this.o.spec.validators.map((v) => v.publicKey);
+    let vouched = -1;
+    for (let i = blocks.length - 1; i >= 0 && vouched < 0; i--) {
+      const b = blocks[i] as Block;
+      const hash = hashes[i] as Uint8Array;
+      const cp = t.checkpoint;
+      if (cp && b.header.order === cp.order && bytesEqual(cp.blockHash, hash)) vouched = i;
+      const c = certs[i];
+      if (c && c.height === b.header.height && bytesEqual(c.blockHash, hash) && verifyCommitCertificate(c, keys, this.f)) {
+        vouched = i;
+      }
+      // The next block's parentCommit vouches for this one too.
+      const next = blocks[i + 1];
+      if (next?.parentCommit && verifyCommitCertificate(next.parentCommit, keys, this.f)) vouched = Math.max(vouched, i);
+    }
+    if (vouched < 0) {
+      // Nothing certified yet in this range; retry soon (certificates follow blocks closely).
+      if (t.timer) clearTimeout(t.timer);
+      t.timer = setTimeout(() => this.requestBlocks(), 200);
+      return;
+    }
+    for (let i = 0; i <= vouched; i++) {
+      const b = blocks[i] as Block;
+      const expected = hashes[i] as Uint8Array;
+      const batch = encodeBatch({ timestampMs: b.header.timestampMs, txs: b.txs });
+      const written = await this.executor.executeBatch({
+        order: b.header.order,
+        view: b.header.view,
+        proposer: b.header.proposer,
+        batch,
+      });
+      const got = blockHash(written.header);
+      if (!bytesEqual(got, expected)) {
+        // Our own re-execution disagrees with a hash f+1 validators signed: this replica's
+        // state is not what the network's is. Stop rather than build on it.
+        this.log.fatal({ height: Number(b.header.height) }, 'state transfer: re-executed block hash differs; stopping');
+        this.stopping = true;
+        process.exitCode = 1;
+        return;
+      }
+      this.m.stateTransferBlocks.inc();
+      const c = certs[i];
+      if (c && bytesEqual(c.blockHash, expected) && verifyCommitCertificate(c, keys, this.f)) {
+        this.certified.add(c.height);
+        await this.store.putCommitCertificate(c);
+      }
+      this.afterBlock(written, { transferred: true });
+    }
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    if (this.store.latestHeight() >= t.toOrder + 1n) this.finishTransfer();
+    else this.requestBlocks();
+  }
+
+  private badPeer(from: number, why: string): void {
+    this.log.warn({ from, why }, 'state transfer: peer sent unusable blocks');
+    const t = this.transfer;
+    if (!t) return;
+    t.peerIndex++;
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = setTimeout(() => this.requestBlocks(), 100);
+  }
+
+  private finishTransfer(): void {
+    const t = this.transfer;
+    if (!t) return;
+    if (t.timer) clearTimeout(t.timer);
+    this.transfer = null;
+    const upToOrder = this.store.latestHeight() - 1n;
+    this.log.info({ height: Number(this.store.latestHeight()) }, 'state transfer done');
+    this.step({ type: 'state-transfer-done', upToOrder });
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  private housekeeping(): void {
+    if (this.stopping || !this.started) return;
+    this.updateMempoolGauges();
+    // The request timer: a tx this replica holds that is not committed in time means the
+    // leader is not making progress; the core starts a view change (f+1 needed to join).
+    if (this.pool.size > 0 && !this.leading && !this.inViewChange) {
+      if (this.pool.oldestAgeMs() > this.o.spec.requestTimeoutMs) {
+        this.log.warn(
+          { oldestMs: this.pool.oldestAgeMs(), leader: this.viewLeader, view: Number(this.view) },
+          'request timeout: suspecting the leader',
+        );
+        this.pool.resetAges();
+        this.step({ type: 'request-timeout' });
+      } else if (this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
+        this.regossip(this.viewLeader, REGOSSIP_AGE_MS);
+      }
+    }
+    const status = encodeWire({ type: 'status', height: this.store.latestHeight(), view: this.view });
+    this.net.broadcast(status);
+    this.scheduleCut();
+    // Bound signature bookkeeping for heights that will never certify.
+    const tip = this.store.latestHeight();
+    for (const h of this.sigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.sigs.delete(h);
+    for (const h of this.ownHashes.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.ownHashes.delete(h);
+  }
+
+  private updateMempoolGauges(): void {
+    this.m.mempoolSize.set(this.pool.size);
+    this.m.mempoolBytes.set(this.pool.bytes);
+  }
+
+  // ------------------------------------------------------------------ NodePort
+
+  async submitTx(encoded: Uint8Array): Promise<SubmitOutcome> {
+    if (this.stopping || !this.started) {
+      return { kind: 'rejected', code: 'unavailable', message: 'node is shutting down', retryAfterMs: 1000 };
+    }
+    const hash = txHash(encoded);
+    const stored = await this.store.getTx(hash);
+    if (stored) {
+      return {
+        kind: 'known',
+        hash,
+        status: { state: 'committed', location: { height: stored.height, index: stored.index, result: stored.result } },
+      };
+    }
+    const r = await this.pool.add(encoded, { verifySignature: true, local: true });
+    switch (r.kind) {
+      case 'accepted':
+        this.gossip(encoded);
+        this.updateMempoolGauges();
+        this.scheduleCut();
+        return { kind: 'accepted', hash: r.hash };
+      case 'known':
+        return { kind: 'known', hash: r.hash, status: { state: 'pending' } };
+      case 'rejected':
+        return {
+          kind: 'rejected',
+          code: r.code,
+          message: r.message,
+          ...(r.field ? { field: r.field } : {}),
+          ...(r.code === 'mempool-full' ? { retryAfterMs: 500 } : {}),
+        };
+    }
+  }
+
+  async txStatus(hash: Uint8Array): Promise<TxStatus> {
+    const loc = await this.store.getTx(hash);
+    if (loc) return { state: 'committed', location: { height: loc.height, index: loc.index, result: loc.result } };
+    if (this.pool.has(toHex(hash))) return { state: 'pending' };
+    return { state: 'unknown' };
+  }
+
+  async waitForTx(hash: Uint8Array, timeoutMs: number): Promise<TxLocation | null> {
+    const hex = toHex(hash);
+    return new Promise<TxLocation | null>((resolve) => {
+      let set = this.waiters.get(hex);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(hex, set);
+      }
+      const s = set;
+      const w: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          s.delete(w);
+          if (s.size === 0) this.waiters.delete(hex);
+          resolve(null);
+        }, timeoutMs),
+      };
+      s.add(w);
+      // It may have been written between the caller's check and now.
+      void this.store.getTx(hash).then((loc) => {
+        if (!loc || !s.has(w)) return;
+        s.delete(w);
+        if (s.size === 0) this.waiters.delete(hex);
+        clearTimeout(w.timer);
+        resolve({ height: loc.height, index: loc.index, result: loc.result });
+      });
+    });
+  }
+
+  status(): NodeStatus {
+    const tip = this.store.latestTip();
+    const peers: PeerInfo[] = this.o.spec.validators
+      .filter((v) => v.id !== this.selfId)
+      .map((v) => {
+        const endpoint = this.net.peerEndpoint(v.id);
+        return {
+          id: v.id,
+          name: v.name,
+          connected: this.net.isConnected(v.id),
+          ...(endpoint ? { endpoint } : {}),
+        };
+      });
+    return {
+      height: tip.height,
+      latestBlockHash: tip.height > 0n ? tip.hash : null,
+      latestBlockTimeMs: tip.height > 0n ? tip.timestampMs : null,
+      view: this.view,
+      leader: this.viewLeader,
+      peers,
+      syncing: this.transfer !== null,
+      mempool: { txs: this.pool.size, bytes: this.pool.bytes },
+      commitLatency: this.latencySummary(),
+    };
+  }
+
+  private latencySummary(): NodeStatus['commitLatency'] {
+    const l = this.latencies;
+    if (l.length === 0) return null;
+    const s = [...l].sort((a, b) => a - b);
+    const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] as number;
+    return { p50Ms: q(0.5), p99Ms: q(0.99), count: s.length };
+  }
+
+  onBlock(listener: (block: Block) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  ready(): boolean {
+    return this.started && !this.stopping && this.transfer === null && this.net.connectedPeers().length >= this.f;
+  }
+
+  /** Peers' last reported heights (from their heartbeats). */
+  peerHeightsSnapshot(): Map<number, bigint> {
+    return new Map(this.peerHeights);
+  }
+
+  /** Stops taking work, lets the block being written finish, and stops the timers. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping && !this.started) return;
+    this.stopping = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
+    if (this.cutTimer) clearTimeout(this.cutTimer);
+    if (this.transfer?.timer) clearTimeout(this.transfer.timer);
+    for (const ws of this.waiters.values()) {
+      for (const w of ws) {
+        clearTimeout(w.timer);
+        w.resolve(null);
+      }
+    }
+    this.waiters.clear();
+    const settle = Promise.allSettled([this.drainDone, this.writing, this.executor?.drain()]);
+    await Promise.race([settle, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    this.started = false;
+  }
+
+  /** Records a latency sample (ms) for the status summary. */
+  private recordLatency(ms: number): void {
+    this.latencies.push(ms);
+    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+  }
+}

@@ -1,0 +1,122 @@
+// Loads the compiled addon (rdma-native/build/Release/rdma_native.node) and types
+// its surface. The addon is optional: without libfabric `npm install` skips the
+// build, `rdmaAvailable()` says why, and the node falls back to TCP.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const EVENT_SEND_DONE = 1;
+export const EVENT_RECV = 2;
+export const EVENT_REMOTE_DATA = 3;
+export const EVENT_ERROR = 4;
+export const EVENT_WRITE_DONE = 5;
+
+/** One completion, as the addon reports it. `src` is the sender's AV address (-1: unknown). */
+export interface NativeEvent {
+  kind: number;
+  src: number;
+  ctx: number;
+  data?: Buffer;
+  cqData?: bigint;
+  len?: number;
+  err?: number;
+  message?: string;
+}
+
+export interface NativeFabricOptions {
+  provider: string;
+  /** Local bind address and port ("0": ephemeral); empty for providers without one (shm). */
+  node?: string;
+  service?: string;
+  /** CQ with a wait object, so the progress thread sleeps in fi_cq_sread instead of spinning. */
+  waitable?: boolean;
+  recvSlots?: number;
+  recvSlotBytes?: number;
+  cqSize?: number;
+}
+
+export interface NativeRing {
+  id: number;
+  /** Base address the peer targets (0 when the provider addresses MRs by offset). */
+  addr: bigint;
+  key: bigint;
+}
+
+export interface NativeFabric {
+  info(): { provider: string; virtAddr: boolean; waitable: boolean; name: Buffer };
+  avInsert(name: Buffer): number;
+  avRemove(addr: number): void;
+  openRing(bytes: number): NativeRing;
+  closeRing(id: number): boolean;
+  /** Copies bytes out of a ring; null when out of bounds or the ring is closed. */
+  copyOut(id: number, offset: number, len: number): Buffer | null;
+  /** 0, or a negative libfabric errno (EAGAIN: retry after progress). */
+  send(dest: number, buf: Uint8Array, ctx: number): number;
+  writeData(
+    dest: number,
+    buf: Uint8Array,
+    raddr: bigint,
+    key: bigint,
+    cqData: bigint,
+    ctx: number,
+  ): number;
+  /** Busy-poll mode: drains completions on the calling thread. */
+  poll(): NativeEvent[];
+  /** Progress-thread mode: `cb` gets each batch on the JS thread. */
+  start(cb: (events: NativeEvent[]) => void): void;
+  close(): void;
+  stats(): { closed: boolean; outstandingOps: number; openRings: number; progressThread: boolean };
+}
+
+export interface NativeAddon {
+  Fabric: new (opts: NativeFabricOptions) => NativeFabric;
+  EAGAIN: number;
+}
+
+export type RdmaAvailability = { ok: true } | { ok: false; reason: string };
+
+const INSTALL_HINT =
+  'install libfabric (Debian/Ubuntu: apt-get install -y libfabric-dev pkg-config) and run `npm run build:native`';
+
+function repoRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'rdma-native'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+let loaded: { addon: NativeAddon } | { error: string } | undefined;
+
+function load(): { addon: NativeAddon } | { error: string } {
+  if (loaded) return loaded;
+  const root = repoRoot();
+  const path = root ? join(root, 'rdma-native', 'build', 'Release', 'rdma_native.node') : undefined;
+  if (!path || !existsSync(path)) {
+    loaded = { error: `the rdma-native addon is not built (${path ?? 'repo root not found'}); ${INSTALL_HINT}` };
+    return loaded;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    loaded = { addon: require(path) as NativeAddon };
+  } catch (e) {
+    loaded = { error: `the rdma-native addon failed to load: ${(e as Error).message}; ${INSTALL_HINT}` };
+  }
+  return loaded;
+}
+
+/** Whether the RDMA transport can run here; the reason says how to fix it when not. */
+export function rdmaAvailable(): RdmaAvailability {
+  const l = load();
+  return 'addon' in l ? { ok: true } : { ok: false, reason: l.error };
+}
+
+/** The addon, or throws with the reason it is unavailable. */
+export function nativeAddon(): NativeAddon {
+  const l = load();
+  if ('error' in l) throw new Error(l.error);
+  return l.addon;
+}

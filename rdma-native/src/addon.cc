@@ -1,0 +1,342 @@
+// N-API binding for rdma::Fabric. One JS object owns one Fabric; close() stops the
+// progress thread and releases every libfabric resource. Completions reach JS in
+// batches: either a native progress thread queues them and wakes JS through one
+// thread-safe function call per batch, or JS drains them itself with poll()
+// (busy-poll mode). Nothing here blocks the event loop: sends are non-blocking and
+// report -FI_EAGAIN, and the progress thread waits on its own.
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "fabric.h"
+
+namespace {
+
+using rdma::Event;
+using rdma::EventKind;
+
+constexpr size_t kPollMax = 1024;
+// Batches waiting for JS before the progress thread stops reading completions
+// (which stops re-posting receives, which stops the senders: bounded memory).
+constexpr size_t kQueuedBatchesMax = 64;
+
+Napi::Object toJs(Napi::Env env, const Event& ev) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", Napi::Number::New(env, static_cast<int32_t>(ev.kind)));
+  o.Set("src", Napi::Number::New(env, static_cast<double>(ev.src)));
+  o.Set("ctx", Napi::Number::New(env, static_cast<double>(ev.ctx)));
+  switch (ev.kind) {
+    case EventKind::Recv:
+      o.Set("data", Napi::Buffer<uint8_t>::Copy(env, ev.data.data(), ev.data.size()));
+      break;
+    case EventKind::RemoteData:
+      o.Set("cqData", Napi::BigInt::New(env, ev.cqData));
+      o.Set("len", Napi::Number::New(env, static_cast<double>(ev.len)));
+      break;
+    case EventKind::Error:
+      o.Set("err", Napi::Number::New(env, ev.err));
+      o.Set("message", Napi::String::New(env, ev.message));
+      break;
+    default:
+      break;
+  }
+  return o;
+}
+
+Napi::Array toJs(Napi::Env env, const std::vector<Event>& events) {
+  Napi::Array arr = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) arr.Set(static_cast<uint32_t>(i), toJs(env, events[i]));
+  return arr;
+}
+
+uint64_t toU64(const Napi::Value& v) {
+  bool lossless = true;
+  if (v.IsBigInt()) return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+}
+
+class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Fabric",
+                       {
+                           InstanceMethod<&FabricWrap::Info>("info"),
+                           InstanceMethod<&FabricWrap::AvInsert>("avInsert"),
+                           InstanceMethod<&FabricWrap::AvRemove>("avRemove"),
+                           InstanceMethod<&FabricWrap::OpenRing>("openRing"),
+                           InstanceMethod<&FabricWrap::CloseRing>("closeRing"),
+                           InstanceMethod<&FabricWrap::CopyOut>("copyOut"),
+                           InstanceMethod<&FabricWrap::Send>("send"),
+                           InstanceMethod<&FabricWrap::WriteData>("writeData"),
+                           InstanceMethod<&FabricWrap::Poll>("poll"),
+                           InstanceMethod<&FabricWrap::Start>("start"),
+                           InstanceMethod<&FabricWrap::Close>("close"),
+                           InstanceMethod<&FabricWrap::Stats>("stats"),
+                       });
+  }
+
+  explicit FabricWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FabricWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "options object expected").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    rdma::FabricOptions opts;
+    auto str = [&](const char* k) {
+      Napi::Value v = o.Get(k);
+      return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+    };
+    auto num = [&](const char* k, uint32_t dflt) {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
+    };
+    opts.provider = str("provider");
+    opts.node = str("node");
+    opts.service = str("service");
+    opts.waitable = o.Get("waitable").ToBoolean().Value();
+    opts.recvSlots = num("recvSlots", 64);
+    opts.recvSlotBytes = num("recvSlotBytes", 65536);
+    opts.cqSize = num("cqSize", 4096);
+    try {
+      fabric_ = std::make_unique<rdma::Fabric>(opts);
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+  ~FabricWrap() override { Stop(); }
+
+ private:
+  bool Usable(Napi::Env env) {
+    if (fabric_ && !fabric_->closed()) return true;
+    Napi::Error::New(env, "fabric closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("provider", fabric_->providerName());
+    o.Set("virtAddr", fabric_->virtAddr());
+    o.Set("waitable", fabric_->isWaitable());
+    std::vector<uint8_t> name;
+    try {
+      name = fabric_->name();
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    o.Set("name", Napi::Buffer<uint8_t>::Copy(env, name.data(), name.size()));
+    return o;
+  }
+
+  Napi::Value AvInsert(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsBuffer()) {
+      Napi::TypeError::New(env, "address buffer expected").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    std::vector<uint8_t> addr(buf.Data(), buf.Data() + buf.Length());
+    try {
+      return Napi::Number::New(env, static_cast<double>(fabric_->avInsert(addr)));
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  Napi::Value AvRemove(const Napi::CallbackInfo& info) {
+    if (fabric_ && info[0].IsNumber()) fabric_->avRemove(info[0].As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value OpenRing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint32_t bytes = info[0].As<Napi::Number>().Uint32Value();
+    if (bytes == 0) {
+      Napi::RangeError::New(env, "ring size must be positive").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint64_t addr = 0, key = 0;
+    try {
+      const uint32_t id = fabric_->openRing(bytes, &addr, &key);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("id", id);
+      o.Set("addr", Napi::BigInt::New(env, addr));
+      o.Set("key", Napi::BigInt::New(env, key));
+      return o;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+
+  Napi::Value CloseRing(const Napi::CallbackInfo& info) {
+    bool ok = fabric_ && fabric_->closeRing(info[0].As<Napi::Number>().Uint32Value());
+    return Napi::Boolean::New(info.Env(), ok);
+  }
+
+  // copyOut(ringId, offset, len) -> Buffer | null (null: out of bounds or unknown ring).
+  Napi::Value CopyOut(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!fabric_ || !info[1].IsNumber() || !info[2].IsNumber()) return env.Null();
+    const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    const double offset = info[1].As<Napi::Number>().DoubleValue();
+    const double len = info[2].As<Napi::Number>().DoubleValue();
+    const size_t size = fabric_->ringBytes(id);
+    if (!(offset >= 0) || !(len >= 0) || offset > size || len > size - offset) return env.Null();
+    auto out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(len));
+    if (!fabric_->copyOut(id, static_cast<uint64_t>(offset), static_cast<uint64_t>(len), out.Data())) {
+      return env.Null();
+    }
+    return out;
+  }
+
+  // send(dest, buf, ctx) -> 0 | -errno (-FI_EAGAIN: queue full, retry after progress)
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!fabric_ || fabric_->closed()) return Napi::Number::New(env, -FI_EINVAL);
+    auto buf = info[1].As<Napi::Uint8Array>();
+    int rc = fabric_->send(info[0].As<Napi::Number>().Int64Value(), buf.Data(), buf.ByteLength(),
+                           info[2].As<Napi::Number>().Int64Value());
+    return Napi::Number::New(env, rc);
+  }
+
+  // writeData(dest, buf, raddr, key, cqData, ctx) -> 0 | -errno
+  Napi::Value WriteData(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!fabric_ || fabric_->closed()) return Napi::Number::New(env, -FI_EINVAL);
+    auto buf = info[1].As<Napi::Uint8Array>();
+    int rc = fabric_->writeData(info[0].As<Napi::Number>().Int64Value(), buf.Data(), buf.ByteLength(),
+                                toU64(info[2]), toU64(info[3]), toU64(info[4]),
+                                info[5].As<Napi::Number>().Int64Value());
+    return Napi::Number::New(env, rc);
+  }
+
+  Napi::Value Poll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<Event> events;
+    if (fabric_ && !running_) fabric_->poll(events, kPollMax);
+    return toJs(env, events);
+  }
+
+  // start(cb): progress thread; cb(events[]) is called on the JS thread per batch.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (running_) return env.Undefined();
+    // The JS object stays alive while a delivery may still be queued.
+    Ref();
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "rdma-progress", 0, 1,
+                                          [this](Napi::Env) { Unref(); });
+    running_ = true;
+    thread_ = std::thread([this] { Run(); });
+    return env.Undefined();
+  }
+
+  void Run() {
+    std::vector<Event> batch;
+    while (running_) {
+      {
+        std::unique_lock<std::mutex> lock(qmu_);
+        qcv_.wait_for(lock, std::chrono::milliseconds(50),
+                      [this] { return !running_ || queue_.size() < kQueuedBatchesMax; });
+        if (!running_) break;
+        if (queue_.size() >= kQueuedBatchesMax) continue;
+      }
+      fabric_->waitAndPoll(batch, kPollMax, 10);
+      if (batch.empty()) {
+        if (!fabric_->isWaitable()) std::this_thread::sleep_for(std::chrono::microseconds(20));
+        continue;
+      }
+      bool notify = false;
+      {
+        std::lock_guard<std::mutex> lock(qmu_);
+        queue_.push_back(std::move(batch));
+        notify = !notifyPending_;
+        notifyPending_ = true;
+      }
+      batch = std::vector<Event>();
+      if (notify) {
+        tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function cb) { Deliver(env, cb); });
+      }
+    }
+  }
+
+  void Deliver(Napi::Env env, Napi::Function cb) {
+    if (!fabric_ || fabric_->closed()) return;
+    std::deque<std::vector<Event>> batches;
+    {
+      std::lock_guard<std::mutex> lock(qmu_);
+      batches.swap(queue_);
+      notifyPending_ = false;
+    }
+    qcv_.notify_all();
+    size_t n = 0;
+    for (auto& b : batches) n += b.size();
+    Napi::Array arr = Napi::Array::New(env, n);
+    uint32_t i = 0;
+    for (auto& b : batches)
+      for (auto& ev : b) arr.Set(i++, toJs(env, ev));
+    cb.Call({arr});
+  }
+
+  void Stop() {
+    if (running_) {
+      running_ = false;
+      qcv_.notify_all();
+      if (fabric_) fabric_->signal();
+      if (thread_.joinable()) thread_.join();
+      tsfn_.Release();
+    }
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Stop();
+    if (fabric_) fabric_->close();
+    {
+      std::lock_guard<std::mutex> lock(qmu_);
+      queue_.clear();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("closed", !fabric_ || fabric_->closed());
+    o.Set("outstandingOps", fabric_ ? static_cast<double>(fabric_->outstandingOps()) : 0.0);
+    o.Set("openRings", fabric_ ? static_cast<double>(fabric_->openRings()) : 0.0);
+    o.Set("progressThread", running_.load());
+    return o;
+  }
+
+  std::unique_ptr<rdma::Fabric> fabric_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::mutex qmu_;
+  std::condition_variable qcv_;
+  std::deque<std::vector<Event>> queue_;
+  bool notifyPending_ = false;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Fabric", FabricWrap::Init(env));
+  exports.Set("EAGAIN", Napi::Number::New(env, -FI_EAGAIN));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(rdma_native, Init)

@@ -1,0 +1,926 @@
+// The RDMA transport: the Transport interface over libfabric (FI_EP_RDM endpoints,
+// providers verbs;ofi_rxm, tcp;ofi_rxm or shm). One transport owns one fabric endpoint;
+// a connection is an AV entry plus the state below, set up by a HELLO/ACCEPT exchange
+// over the fabric itself (wire.ts).
+//
+// Each direction of a connection is a byte stream of [u32 length][payload] frames, cut
+// into chunks. Data path `rma`: a chunk is one RMA write into the receiver's ring for
+// this peer (a ring per peer, remote write only), announced by remote CQ data; the
+// receiver checks the announced offset and length against its own copy of the ring
+// position, copies the chunk out of the ring before looking at it, and returns ring
+// bytes as credits. Data path `msg`: a chunk is one two-sided send into a pre-posted
+// buffer, with a per-connection window of chunks as credits. Credits ride on data going
+// the other way, or on a CREDIT message once a quarter of the ring (half the window)
+// is owed, which cannot deadlock since a chunk never needs more than that.
+//
+// Anything a peer does outside these rules (a bad offset, length, credit or frame)
+// closes that peer's connection with 'ring-violation', deregisters its ring (revoking
+// its key) and removes its address; other peers are unaffected.
+import { FrameDecoder } from '../node/transport/frame.js';
+import {
+  type Transport,
+  type TransportConnection,
+  TransportError,
+  type TransportKind,
+  type TransportLimits,
+} from '../node/transport/types.js';
+import {
+  EVENT_ERROR,
+  EVENT_RECV,
+  EVENT_REMOTE_DATA,
+  EVENT_SEND_DONE,
+  EVENT_WRITE_DONE,
+  type NativeEvent,
+  type NativeFabric,
+  nativeAddon,
+} from './native.js';
+import {
+  alignUp,
+  DATA_HEADER_BYTES,
+  type DataPath,
+  decodeAccept,
+  decodeCqData,
+  decodeHello,
+  encodeAccept,
+  encodeControl,
+  encodeCqData,
+  encodeHello,
+  formatEndpoint,
+  HEADER_BYTES,
+  MSG_ACCEPT,
+  MSG_BYE,
+  MSG_CREDIT,
+  MSG_DATA,
+  MSG_HELLO,
+  MSG_PING,
+  MSG_REJECT,
+  parseEndpoint,
+  parseListenEndpoint,
+  placeChunk,
+  RMA_CHUNK_BYTES_MAX,
+  RMA_CHUNK_HEADER_BYTES,
+  RMA_CONN_ID_MAX,
+  RMA_RING_BYTES_MAX,
+  type RingGrant,
+} from './wire.js';
+
+export type RdmaProvider = 'auto' | 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm';
+export type CompletionMode = 'thread' | 'busy-poll';
+export type { DataPath } from './wire.js';
+
+export interface RdmaLimits extends TransportLimits {
+  /** Receive ring per peer on the rma path (registered memory, remote write only). */
+  ringBytes: number;
+  /** Receive buffers posted on the endpoint (shared by all peers). */
+  recvSlots: number;
+  /** Size of each posted receive buffer: the largest msg-path chunk. */
+  recvSlotBytes: number;
+  /** Chunks a peer may have in flight to us on the msg path. */
+  msgCredits: number;
+  /** Connections held at once, both directions. */
+  connectionsMax: number;
+}
+
+export const RDMA_LIMITS_DEFAULT: RdmaLimits = {
+  messageBytesMax: 4 * 1024 * 1024,
+  sendQueueBytesMax: 8 * 1024 * 1024,
+  ringBytes: 1024 * 1024,
+  recvSlots: 128,
+  recvSlotBytes: 64 * 1024,
+  msgCredits: 32,
+  connectionsMax: 64,
+};
+
+export interface RdmaTransportOptions {
+  provider?: RdmaProvider;
+  dataPath?: DataPath;
+  completion?: CompletionMode;
+  limits?: Partial<RdmaLimits>;
+  /** Local address to bind for socket-based providers when only connecting. */
+  bindHost?: string;
+  connectTimeoutMs?: number;
+  /** A PING goes out after this long without sending. */
+  heartbeatMs?: number;
+  /** A peer silent for this long is lost. */
+  peerTimeoutMs?: number;
+}
+
+export interface RdmaViolation {
+  remote: string;
+  reason: string;
+}
+
+const AUTO_PROVIDERS: readonly string[] = ['verbs;ofi_rxm', 'tcp;ofi_rxm', 'shm'];
+const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
+const HEARTBEAT_MS_DEFAULT = 1_000;
+const PEER_TIMEOUT_MS_DEFAULT = 5_000;
+const NO_CONN = 0;
+
+function resolveLimits(partial: Partial<RdmaLimits> | undefined): RdmaLimits {
+  const l = { ...RDMA_LIMITS_DEFAULT, ...partial };
+  const positive = (k: keyof RdmaLimits, max: number) => {
+    const v = l[k];
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new RangeError(`${k} must be an integer in 1..${max}, got ${v}`);
+  };
+  positive('messageBytesMax', 0xffffffff);
+  positive('sendQueueBytesMax', Number.MAX_SAFE_INTEGER);
+  positive('ringBytes', RMA_RING_BYTES_MAX);
+  positive('recvSlots', 65536);
+  positive('recvSlotBytes', 16 * 1024 * 1024);
+  positive('msgCredits', 65536);
+  positive('connectionsMax', RMA_CONN_ID_MAX - 1);
+  if (l.ringBytes < 4096 || l.ringBytes % 8 !== 0) throw new RangeError('ringBytes must be a multiple of 8, >= 4096');
+  if (l.recvSlotBytes < 256) throw new RangeError('recvSlotBytes must be >= 256');
+  if (l.msgCredits < 2) throw new RangeError('msgCredits must be >= 2');
+  return l;
+}
+
+/** The largest chunk a writer may put into a ring of `ringBytes` (see the header comment). */
+export const rmaChunkBytesMax = (ringBytes: number): number =>
+  Math.min(Math.floor(ringBytes / 4 / 8) * 8, RMA_CHUNK_BYTES_MAX);
+
+interface AddrRef {
+  fiAddr: number;
+  refs: number;
+}
+
+export class RdmaConnection implements TransportConnection {
+  remoteId = 0;
+  state: 'connecting' | 'open' | 'closed' = 'connecting';
+  private readonly decoder: FrameDecoder;
+  // Send side.
+  private queue: Uint8Array[] = [];
+  private queueHead = 0;
+  /** Bytes of the frame at queueHead already sent (header included). */
+  private headSentBytes = 0;
+  queuedBytes = 0;
+  private drainWanted = false;
+  blocked = false;
+  private txGrant: RingGrant = { addr: 0n, key: 0n, bytes: 0 };
+  private txPos = 0;
+  private txFree = 0;
+  private txCredits = 0;
+  private txCreditsMax = 0;
+  inflightOps = 0;
+  // Receive side.
+  ringId = 0;
+  private rxPos = 0;
+  /** Ring bytes (rma) or chunks (msg) received and not yet returned as credit. */
+  private rxOwed = 0;
+  private batch: Uint8Array[] = [];
+  private held: Uint8Array[][] = [];
+  private handler: ((batch: Uint8Array[]) => void) | undefined;
+  private readonly drainListeners: (() => void)[] = [];
+  private readonly closeListeners: ((error?: TransportError) => void)[] = [];
+  lastRecvMs = performance.now();
+  lastSendMs = performance.now();
+
+  constructor(
+    private readonly t: RdmaTransport,
+    readonly localId: number,
+    readonly fiAddr: number,
+    readonly nameKey: string,
+    readonly remote: string,
+    readonly dataPath: DataPath,
+    private readonly limits: RdmaLimits,
+  ) {
+    this.decoder = new FrameDecoder(limits.messageBytesMax);
+  }
+
+  /** Our receive capacity as granted to the peer. */
+  get rxGrantBytes(): number {
+    return this.dataPath === 'rma' ? this.limits.ringBytes : this.limits.recvSlotBytes;
+  }
+
+  /** Sets the peer's side of the connection from its HELLO or ACCEPT. */
+  established(remoteId: number, grant: RingGrant, msgCredits: number): string | undefined {
+    if (this.dataPath === 'rma') {
+      if (grant.bytes < 4096 || grant.bytes > RMA_RING_BYTES_MAX || grant.bytes % 8 !== 0) {
+        return `ring of ${grant.bytes} bytes`;
+      }
+    } else if (grant.bytes < 256 || msgCredits < 1 || msgCredits > 65536) {
+      return `receive slots of ${grant.bytes} bytes, ${msgCredits} credits`;
+    }
+    this.remoteId = remoteId;
+    this.txGrant = grant;
+    this.txFree = grant.bytes;
+    this.txCredits = msgCredits;
+    this.txCreditsMax = msgCredits;
+    this.state = 'open';
+    return undefined;
+  }
+
+  send(message: Uint8Array): boolean {
+    if (this.state === 'closed') throw new TransportError('closed', `connection to ${this.remote} is closed`);
+    if (message.length > this.limits.messageBytesMax) {
+      throw new TransportError(
+        'oversized',
+        `message of ${message.length} bytes exceeds messageBytesMax ${this.limits.messageBytesMax}`,
+      );
+    }
+    const wasEmpty = this.queuedBytes === 0;
+    this.queue.push(message);
+    this.queuedBytes += 4 + message.length;
+    if (wasEmpty) this.t.schedulePump(this);
+    if (this.queuedBytes > this.limits.sendQueueBytesMax) {
+      this.drainWanted = true;
+      return false;
+    }
+    return true;
+  }
+
+  onMessages(cb: (batch: Uint8Array[]) => void): void {
+    this.handler = cb;
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    queueMicrotask(() => {
+      for (const b of held) this.handler?.(b);
+    });
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainListeners.push(cb);
+  }
+
+  onClose(cb: (error?: TransportError) => void): void {
+    this.closeListeners.push(cb);
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'open') {
+      this.pump();
+      this.t.sendControl(this.fiAddr, encodeControl(MSG_BYE, this.remoteId));
+    }
+    this.finish(undefined);
+  }
+
+  /** Ends the connection because of the peer; `error` says why. */
+  fail(error: TransportError): void {
+    if (this.state === 'closed') return;
+    if (error.code === 'ring-violation' || error.code === 'malformed-frame' || error.code === 'oversized') {
+      this.t.reportViolation(this, error.message);
+    }
+    this.finish(error);
+  }
+
+  private finish(error: TransportError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    this.t.release(this);
+    for (const cb of this.closeListeners) cb(error);
+  }
+
+  // ---- receive side: called by the transport, per completion ----
+
+  /** A chunk of our stream arrived (already copied out of registered memory). */
+  onChunk(stream: Buffer, credit: number): void {
+    if (this.state !== 'open') return;
+    this.lastRecvMs = performance.now();
+    if (credit > 0) {
+      if (this.dataPath === 'rma') {
+        this.txFree += credit;
+        if (this.txFree > this.txGrant.bytes) return this.violation(`returned ${credit} ring bytes it was not owed`);
+      } else {
+        this.txCredits += credit;
+        if (this.txCredits > this.txCreditsMax) return this.violation(`returned ${credit} credits it was not owed`);
+      }
+      if (this.queuedBytes > 0) this.blocked = true;
+    }
+    if (stream.length === 0) return;
+    const r = this.decoder.push(stream);
+    for (const f of r.frames) this.batch.push(f);
+    if (!r.ok) {
+      this.fail(
+        new TransportError(
+          'oversized',
+          `${this.remote} announced a ${r.claimedBytes}-byte frame, limit ${this.limits.messageBytesMax}`,
+        ),
+      );
+    }
+  }
+
+  onRemoteWrite(offset: number, length: number): void {
+    if (this.dataPath !== 'rma') return this.violation('wrote to us on the msg data path');
+    const ringBytes = this.limits.ringBytes;
+    if (length < RMA_CHUNK_HEADER_BYTES || length > rmaChunkBytesMax(ringBytes)) {
+      return this.violation(`announced a ${length}-byte chunk`);
+    }
+    const place = placeChunk(this.rxPos, length, ringBytes);
+    if (place.offset !== offset) {
+      return this.violation(`announced offset ${offset}, expected ${place.offset}`);
+    }
+    if (this.rxOwed + place.usedBytes > ringBytes) return this.violation('wrote past its ring credits');
+    const copy = this.t.copyOut(this.ringId, offset, length);
+    if (!copy) return this.violation(`chunk [${offset}, +${length}) outside the ring`);
+    this.rxPos = place.offset + alignUp(length);
+    if (this.rxPos >= ringBytes) this.rxPos = 0;
+    this.rxOwed += place.usedBytes;
+    this.onChunk(copy.subarray(RMA_CHUNK_HEADER_BYTES), copy.readUInt32BE(0));
+  }
+
+  onData(msg: Buffer): void {
+    if (this.dataPath !== 'msg') return this.violation('sent a DATA message on the rma data path');
+    if (msg.length < DATA_HEADER_BYTES) return this.violation('sent a truncated DATA message');
+    this.rxOwed += 1;
+    if (this.rxOwed > this.limits.msgCredits) return this.violation('sent beyond its credits');
+    this.onChunk(msg.subarray(DATA_HEADER_BYTES), msg.readUInt32BE(HEADER_BYTES));
+  }
+
+  onCredit(credit: number): void {
+    this.onChunk(Buffer.alloc(0), credit);
+  }
+
+  private violation(reason: string): void {
+    this.fail(new TransportError('ring-violation', `${this.remote} ${reason}`));
+  }
+
+  /** Hands this completion batch's frames to the application, then returns credits. */
+  flushReceived(): void {
+    if (this.batch.length > 0) {
+      const batch = this.batch;
+      this.batch = [];
+      if (this.handler) this.handler(batch);
+      else this.held.push(batch);
+    }
+    if (this.state !== 'open') return;
+    this.pump();
+    const threshold = this.dataPath === 'rma' ? this.limits.ringBytes / 4 : this.limits.msgCredits / 2;
+    if (this.rxOwed >= threshold) {
+      this.t.sendControl(this.fiAddr, encodeControl(MSG_CREDIT, this.remoteId, this.rxOwed), this.localId);
+      this.rxOwed = 0;
+      this.lastSendMs = performance.now();
+    }
+  }
+
+  // ---- send side ----
+
+  /** Sends as many chunks as credits and the provider's queue allow. */
+  pump(): void {
+    this.blocked = false;
+    while (this.state === 'open' && this.queuedBytes > 0) {
+      const capacity =
+        this.dataPath === 'rma'
+          ? rmaChunkBytesMax(this.txGrant.bytes) - RMA_CHUNK_HEADER_BYTES
+          : this.txGrant.bytes - DATA_HEADER_BYTES;
+      const streamBytes = Math.min(capacity, this.queuedBytes);
+      const headerBytes = this.dataPath === 'rma' ? RMA_CHUNK_HEADER_BYTES : DATA_HEADER_BYTES;
+      let place = { offset: 0, usedBytes: 0 };
+      if (this.dataPath === 'rma') {
+        place = placeChunk(this.txPos, headerBytes + streamBytes, this.txGrant.bytes);
+        if (place.usedBytes > this.txFree) return; // a credit will call pump again
+      } else if (this.txCredits === 0) {
+        return;
+      }
+      const chunk = Buffer.allocUnsafe(headerBytes + streamBytes);
+      const taken = this.fillChunk(chunk, headerBytes);
+      let rc: number;
+      if (this.dataPath === 'rma') {
+        chunk.writeUInt32BE(this.rxOwed, 0);
+        const cq = encodeCqData(this.remoteId, place.offset, chunk.length);
+        rc = this.t.writeData(this.fiAddr, chunk, this.txGrant.addr + BigInt(place.offset), this.txGrant.key, cq, this.localId);
+      } else {
+        chunk[0] = MSG_DATA;
+        chunk.writeUInt32BE(this.remoteId, 1);
+        chunk.writeUInt32BE(this.rxOwed, HEADER_BYTES);
+        rc = this.t.sendRaw(this.fiAddr, chunk, this.localId);
+      }
+      if (rc === this.t.eagain) {
+        this.blocked = true;
+        this.t.retrySoon();
+        return;
+      }
+      if (rc !== 0) {
+        this.fail(new TransportError('peer-lost', `send to ${this.remote} failed (${rc})`));
+        return;
+      }
+      this.inflightOps++;
+      this.lastSendMs = performance.now();
+      this.rxOwed = 0;
+      if (this.dataPath === 'rma') {
+        this.txFree -= place.usedBytes;
+        this.txPos = place.offset + alignUp(chunk.length);
+        if (this.txPos >= this.txGrant.bytes) this.txPos = 0;
+      } else {
+        this.txCredits--;
+      }
+      this.commitTaken(taken);
+    }
+    this.maybeDrain();
+  }
+
+  /** Copies queued frame bytes after `start`; returns where the queue would stand after. */
+  private fillChunk(chunk: Buffer, start: number): { head: number; headSent: number } {
+    let pos = start;
+    let head = this.queueHead;
+    let sent = this.headSentBytes;
+    while (pos < chunk.length) {
+      const m = this.queue[head]!;
+      const frameBytes = 4 + m.length;
+      const take = Math.min(frameBytes - sent, chunk.length - pos);
+      let o = sent;
+      let left = take;
+      if (o === 0 && left >= 4) {
+        chunk.writeUInt32BE(m.length, pos);
+        pos += 4;
+        o = 4;
+        left -= 4;
+      } else if (o < 4) {
+        const h = Math.min(4 - o, left);
+        const hdr = Buffer.allocUnsafe(4);
+        hdr.writeUInt32BE(m.length, 0);
+        hdr.copy(chunk, pos, o, o + h);
+        pos += h;
+        o += h;
+        left -= h;
+      }
+      if (left > 0) {
+        chunk.set(m.subarray(o - 4, o - 4 + left), pos);
+        pos += left;
+      }
+      sent += take;
+      if (sent === frameBytes) {
+        head++;
+        sent = 0;
+      }
+    }
+    return { head, headSent: sent };
+  }
+
+  private commitTaken(taken: { head: number; headSent: number }): void {
+    let bytes = 0;
+    for (let i = this.queueHead; i < taken.head; i++) bytes += 4 + this.queue[i]!.length;
+    bytes += taken.headSent - this.headSentBytes;
+    this.queuedBytes -= bytes;
+    this.queueHead = taken.head;
+    this.headSentBytes = taken.headSent;
+    if (this.queueHead > 1024 || this.queueHead === this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private maybeDrain(): void {
+    if (!this.drainWanted || this.state !== 'open') return;
+    if (this.queuedBytes > this.limits.sendQueueBytesMax) return;
+    this.drainWanted = false;
+    for (const cb of this.drainListeners) cb();
+  }
+
+  ping(): void {
+    this.t.sendControl(this.fiAddr, encodeControl(MSG_PING, this.remoteId), this.localId);
+    this.lastSendMs = performance.now();
+  }
+}
+
+export class RdmaTransport implements Transport {
+  readonly kind: TransportKind = 'rdma';
+  readonly limits: RdmaLimits;
+  readonly dataPath: DataPath;
+  readonly completion: CompletionMode;
+  private readonly providerWanted: RdmaProvider;
+  private readonly bindHost: string;
+  private readonly connectTimeoutMs: number;
+  private readonly heartbeatMs: number;
+  private readonly peerTimeoutMs: number;
+  private fabric: NativeFabric | undefined;
+  private providerName = '';
+  private localName: Buffer | undefined;
+  eagain = -11;
+  private listening = false;
+  private closed = false;
+  private connectionCb: ((conn: TransportConnection) => void) | undefined;
+  private readonly violationListeners: ((v: RdmaViolation) => void)[] = [];
+  private readonly conns = new Map<number, RdmaConnection>();
+  private readonly addrs = new Map<string, AddrRef>();
+  private readonly pendingConnects = new Map<
+    number,
+    { resolve: (c: RdmaConnection) => void; reject: (e: TransportError) => void; timer: NodeJS.Timeout }
+  >();
+  private nextId = 1;
+  private readonly pumpQueue = new Set<RdmaConnection>();
+  private pumpScheduled = false;
+  private controlBacklog: { dest: number; buf: Buffer; ctx: number }[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private pollHandle: NodeJS.Immediate | undefined;
+  /** Counters for metrics and tests. */
+  readonly stats = { violations: 0, strayMessages: 0, errors: 0, eventBatches: 0, events: 0 };
+
+  constructor(options: RdmaTransportOptions = {}) {
+    this.limits = resolveLimits(options.limits);
+    this.providerWanted = options.provider ?? 'auto';
+    this.dataPath = options.dataPath ?? 'rma';
+    this.completion = options.completion ?? 'thread';
+    this.bindHost = options.bindHost ?? '127.0.0.1';
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT;
+    this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
+    this.peerTimeoutMs = options.peerTimeoutMs ?? PEER_TIMEOUT_MS_DEFAULT;
+  }
+
+  get provider(): string {
+    return this.providerName;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** Native resource counts (for leak tests). */
+  nativeStats(): { outstandingOps: number; openRings: number } | undefined {
+    return this.fabric?.stats();
+  }
+
+  /** A peer broke the protocol (its connection is already closed when this fires). */
+  onViolation(cb: (v: RdmaViolation) => void): void {
+    this.violationListeners.push(cb);
+  }
+
+  async listen(endpoint: string): Promise<string> {
+    if (this.closed) throw new TransportError('closed', 'transport is closed');
+    if (this.listening) throw new TransportError('internal', 'already listening');
+    const parsed = parseListenEndpoint(endpoint);
+    if (!parsed) throw new TransportError('connect-failed', `not an rdma listen endpoint: ${endpoint}`);
+    if (this.fabric) throw new TransportError('internal', 'listen() must come before connect()');
+    this.open(parsed.provider === 'auto' ? this.providerWanted : parsed.provider, parsed.host, parsed.port);
+    this.listening = true;
+    return formatEndpoint(this.providerName, this.localName!);
+  }
+
+  onConnection(cb: (conn: TransportConnection) => void): void {
+    this.connectionCb = cb;
+  }
+
+  connect(endpoint: string): Promise<TransportConnection> {
+    if (this.closed) return Promise.reject(new TransportError('closed', 'transport is closed'));
+    const target = parseEndpoint(endpoint);
+    if (!target) return Promise.reject(new TransportError('connect-failed', `not an rdma endpoint: ${endpoint}`));
+    try {
+      if (!this.fabric) this.open(target.provider, this.bindHost, 0);
+      if (target.provider !== this.providerName) {
+        throw new TransportError(
+          'connect-failed',
+          `${endpoint} uses provider ${target.provider}, this transport runs ${this.providerName}`,
+        );
+      }
+      if (this.conns.size >= this.limits.connectionsMax) {
+        throw new TransportError('connect-failed', `connectionsMax ${this.limits.connectionsMax} reached`);
+      }
+    } catch (e) {
+      return Promise.reject(
+        e instanceof TransportError ? e : new TransportError('connect-failed', (e as Error).message),
+      );
+    }
+    const conn = this.newConnection(target.name, endpoint);
+    const hello = encodeHello({
+      connId: conn.localId,
+      dataPath: this.dataPath,
+      msgCredits: this.limits.msgCredits,
+      ring: this.grantFor(conn),
+      name: this.localName!,
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingConnects.delete(conn.localId);
+        conn.fail(new TransportError('connect-failed', `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`));
+        reject(new TransportError('connect-failed', `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`));
+      }, this.connectTimeoutMs);
+      this.pendingConnects.set(conn.localId, { resolve, reject, timer });
+      this.sendControl(conn.fiAddr, hello, conn.localId);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, p] of this.pendingConnects) {
+      clearTimeout(p.timer);
+      p.reject(new TransportError('closed', 'transport closed'));
+    }
+    this.pendingConnects.clear();
+    for (const c of [...this.conns.values()]) await c.close();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.pollHandle) clearImmediate(this.pollHandle);
+    // A last progress pass so BYEs leave before the endpoint goes.
+    if (this.fabric && this.completion === 'busy-poll') this.handleEvents(this.fabric.poll());
+    this.fabric?.close();
+    this.fabric = undefined;
+  }
+
+  // ---- plumbing used by connections ----
+
+  sendRaw(dest: number, buf: Buffer, ctx: number): number {
+    return this.fabric ? this.fabric.send(dest, buf, ctx) : -22;
+  }
+
+  writeData(dest: number, buf: Buffer, raddr: bigint, key: bigint, cq: bigint, ctx: number): number {
+    return this.fabric ? this.fabric.writeData(dest, buf, raddr, key, cq, ctx) : -22;
+  }
+
+  copyOut(ringId: number, offset: number, len: number): Buffer | null {
+    return this.fabric ? this.fabric.copyOut(ringId, offset, len) : null;
+  }
+
+  /** Control messages are few and small: queued in order behind any that met EAGAIN. */
+  sendControl(dest: number, buf: Buffer, ctx = NO_CONN): void {
+    if (!this.fabric) return;
+    if (this.controlBacklog.length === 0) {
+      const rc = this.fabric.send(dest, buf, ctx);
+      if (rc !== this.eagain) return;
+    }
+    this.controlBacklog.push({ dest, buf, ctx });
+    this.retrySoon();
+  }
+
+  schedulePump(conn: RdmaConnection): void {
+    this.pumpQueue.add(conn);
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // One microtask: sends made in the same turn share a chunk.
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      const conns = [...this.pumpQueue];
+      this.pumpQueue.clear();
+      for (const c of conns) c.pump();
+    });
+  }
+
+  retrySoon(): void {
+    if (this.retryTimer || this.closed || this.completion === 'busy-poll') return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryBlocked();
+    }, 1);
+  }
+
+  private retryBlocked(): void {
+    if (!this.fabric) return;
+    while (this.controlBacklog.length > 0) {
+      const m = this.controlBacklog[0]!;
+      if (this.fabric.send(m.dest, m.buf, m.ctx) === this.eagain) break;
+      this.controlBacklog.shift();
+    }
+    for (const c of this.conns.values()) if (c.blocked) c.pump();
+    if (this.controlBacklog.length > 0) this.retrySoon();
+  }
+
+  release(conn: RdmaConnection): void {
+    this.conns.delete(conn.localId);
+    const pending = this.pendingConnects.get(conn.localId);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.pendingConnects.delete(conn.localId);
+      pending.reject(new TransportError('connect-failed', `connect ${conn.remote}: refused`));
+    }
+    if (this.fabric) {
+      // Deregistering the ring revokes the peer's key: its later writes fail on its side.
+      if (conn.ringId !== 0) this.fabric.closeRing(conn.ringId);
+      const ref = this.addrs.get(conn.nameKey);
+      if (ref && --ref.refs === 0) {
+        this.addrs.delete(conn.nameKey);
+        this.controlBacklog = this.controlBacklog.filter((m) => m.dest !== ref.fiAddr);
+        this.fabric.avRemove(ref.fiAddr);
+      }
+    }
+  }
+
+  reportViolation(conn: RdmaConnection, reason: string): void {
+    this.stats.violations++;
+    for (const cb of this.violationListeners) cb({ remote: conn.remote, reason });
+  }
+
+  // ---- internals ----
+
+  private open(provider: string, host: string | undefined, port: number | undefined): void {
+    const addon = nativeAddon();
+    this.eagain = addon.EAGAIN;
+    const candidates = provider === 'auto' ? AUTO_PROVIDERS : [provider];
+    const errors: string[] = [];
+    for (const p of candidates) {
+      const socketish = p !== 'shm';
+      try {
+        this.fabric = new addon.Fabric({
+          provider: p,
+          node: socketish ? (host ?? this.bindHost) : '',
+          service: socketish ? String(port ?? 0) : '',
+          waitable: this.completion === 'thread',
+          recvSlots: this.limits.recvSlots,
+          recvSlotBytes: this.limits.recvSlotBytes,
+          cqSize: Math.max(4096, this.limits.recvSlots * 4),
+        });
+        const info = this.fabric.info();
+        this.providerName = info.provider;
+        this.localName = info.name;
+        break;
+      } catch (e) {
+        errors.push(`${p}: ${(e as Error).message}`);
+      }
+    }
+    if (!this.fabric) throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
+    if (this.completion === 'thread') {
+      this.fabric.start((events) => this.handleEvents(events));
+    } else {
+      const loop = () => {
+        if (!this.fabric) return;
+        const events = this.fabric.poll();
+        if (events.length > 0) this.handleEvents(events);
+        else if (this.controlBacklog.length > 0 || this.anyBlocked()) this.retryBlocked();
+        this.pollHandle = setImmediate(loop);
+      };
+      this.pollHandle = setImmediate(loop);
+    }
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
+    this.heartbeatTimer.unref();
+  }
+
+  private anyBlocked(): boolean {
+    for (const c of this.conns.values()) if (c.blocked) return true;
+    return false;
+  }
+
+  private heartbeat(): void {
+    const now = performance.now();
+    for (const c of [...this.conns.values()]) {
+      if (c.state !== 'open') continue;
+      if (now - c.lastRecvMs > this.peerTimeoutMs) {
+        c.fail(new TransportError('peer-lost', `${c.remote} silent for ${Math.round(now - c.lastRecvMs)} ms`));
+      } else if (now - c.lastSendMs >= this.heartbeatMs) {
+        c.ping();
+      }
+    }
+  }
+
+  private grantFor(conn: RdmaConnection): RingGrant {
+    if (conn.dataPath === 'rma') {
+      const ring = this.fabric!.openRing(this.limits.ringBytes);
+      conn.ringId = ring.id;
+      return { addr: ring.addr, key: ring.key, bytes: this.limits.ringBytes };
+    }
+    return { addr: 0n, key: 0n, bytes: this.limits.recvSlotBytes };
+  }
+
+  private allocId(): number {
+    // Ids fit the 16 bits the rma path's CQ data has for them; 0 means "no connection".
+    for (let i = 0; i < RMA_CONN_ID_MAX; i++) {
+      const id = this.nextId;
+      this.nextId = this.nextId >= RMA_CONN_ID_MAX ? 1 : this.nextId + 1;
+      if (!this.conns.has(id) && !this.pendingConnects.has(id)) return id;
+    }
+    throw new TransportError('internal', 'no connection id free');
+  }
+
+  private newConnection(name: Buffer, remote: string, dataPath: DataPath = this.dataPath): RdmaConnection {
+    const key = name.toString('hex');
+    let ref = this.addrs.get(key);
+    if (!ref) {
+      ref = { fiAddr: this.fabric!.avInsert(name), refs: 0 };
+      this.addrs.set(key, ref);
+    }
+    ref.refs++;
+    const conn = new RdmaConnection(this, this.allocId(), ref.fiAddr, key, remote, dataPath, this.limits);
+    this.conns.set(conn.localId, conn);
+    return conn;
+  }
+
+  private handleEvents(events: NativeEvent[]): void {
+    this.stats.eventBatches++;
+    this.stats.events += events.length;
+    const touched = new Set<RdmaConnection>();
+    for (const ev of events) {
+      switch (ev.kind) {
+        case EVENT_RECV:
+          this.onRecv(ev.src, ev.data!, touched);
+          break;
+        case EVENT_REMOTE_DATA: {
+          const { connId, offset, length } = decodeCqData(ev.cqData!);
+          const conn = this.conns.get(connId);
+          if (!conn || conn.state !== 'open' || (ev.src !== -1 && conn.fiAddr !== ev.src)) {
+            this.stray(ev.src, `remote write for connection ${connId}`);
+            break;
+          }
+          conn.onRemoteWrite(offset, length);
+          touched.add(conn);
+          break;
+        }
+        case EVENT_SEND_DONE:
+        case EVENT_WRITE_DONE: {
+          const conn = this.conns.get(ev.ctx);
+          if (conn) conn.inflightOps--;
+          break;
+        }
+        case EVENT_ERROR: {
+          this.stats.errors++;
+          const conn = this.conns.get(ev.ctx);
+          conn?.fail(new TransportError('peer-lost', `${conn.remote}: ${ev.message ?? 'fabric error'}`));
+          break;
+        }
+      }
+    }
+    for (const c of touched) c.flushReceived();
+    if (this.controlBacklog.length > 0 || this.anyBlocked()) this.retryBlocked();
+  }
+
+  /** A message we cannot attribute to a connection of its sender: dropped and counted. */
+  private stray(src: number, what: string): void {
+    this.stats.strayMessages++;
+    // A known peer addressing a connection that is not its own is breaking the protocol.
+    if (src === -1) return;
+    for (const c of [...this.conns.values()]) {
+      if (c.fiAddr === src && c.state === 'open') {
+        c.fail(new TransportError('ring-violation', `${c.remote} sent a ${what} it does not own`));
+      }
+    }
+  }
+
+  private onRecv(src: number, data: Buffer, touched: Set<RdmaConnection>): void {
+    if (data.length < HEADER_BYTES) return this.stray(src, 'truncated message');
+    const type = data[0];
+    if (type === MSG_HELLO) return this.onHello(data);
+    const conn = this.conns.get(data.readUInt32BE(1));
+    if (!conn || conn.fiAddr !== src) return this.stray(src, `message of type ${type}`);
+    conn.lastRecvMs = performance.now();
+    switch (type) {
+      case MSG_ACCEPT:
+        return this.onAccept(conn, data);
+      case MSG_REJECT:
+        if (conn.state === 'connecting') conn.fail(new TransportError('refused', `${conn.remote} refused the connection`));
+        return;
+      case MSG_DATA:
+        if (conn.state !== 'open') return;
+        conn.onData(data);
+        touched.add(conn);
+        return;
+      case MSG_CREDIT:
+        if (conn.state !== 'open') return;
+        if (data.length !== HEADER_BYTES + 4) return conn.fail(new TransportError('ring-violation', 'bad CREDIT'));
+        conn.onCredit(data.readUInt32BE(HEADER_BYTES));
+        touched.add(conn);
+        return;
+      case MSG_PING:
+        return;
+      case MSG_BYE:
+        return conn.fail(new TransportError('peer-lost', `${conn.remote} closed the connection`));
+      default:
+        return conn.fail(new TransportError('malformed-frame', `${conn.remote} sent message type ${type}`));
+    }
+  }
+
+  private onHello(data: Buffer): void {
+    const hello = decodeHello(data);
+    if (!hello.ok || !this.listening || !this.fabric) {
+      this.stats.strayMessages++;
+      return;
+    }
+    const h = hello.value;
+    const remote = formatEndpoint(this.providerName, Buffer.from(h.name));
+    let conn: RdmaConnection;
+    try {
+      conn = this.newConnection(Buffer.from(h.name), remote, h.dataPath);
+    } catch {
+      this.stats.strayMessages++;
+      return;
+    }
+    const refuse = () => {
+      this.sendControl(conn.fiAddr, encodeControl(MSG_REJECT, h.connId));
+      conn.fail(new TransportError('connect-failed', `refused ${remote}`));
+    };
+    if (this.conns.size > this.limits.connectionsMax) return refuse();
+    const grant = this.grantFor(conn);
+    const problem = conn.established(h.connId, h.ring, h.msgCredits);
+    if (problem) return refuse();
+    this.sendControl(
+      conn.fiAddr,
+      encodeAccept({
+        clientConnId: h.connId,
+        serverConnId: conn.localId,
+        msgCredits: this.limits.msgCredits,
+        ring: grant,
+      }),
+      conn.localId,
+    );
+    conn.lastSendMs = performance.now();
+    this.connectionCb?.(conn);
+  }
+
+  private onAccept(conn: RdmaConnection, data: Buffer): void {
+    const pending = this.pendingConnects.get(conn.localId);
+    if (conn.state !== 'connecting' || !pending) return;
+    const accept = decodeAccept(data);
+    const problem = accept.ok
+      ? conn.established(accept.value.serverConnId, accept.value.ring, accept.value.msgCredits)
+      : accept.error.message;
+    clearTimeout(pending.timer);
+    this.pendingConnects.delete(conn.localId);
+    if (problem) {
+      conn.fail(new TransportError('connect-failed', `${conn.remote}: bad ACCEPT (${problem})`));
+      pending.reject(new TransportError('connect-failed', `${conn.remote}: bad ACCEPT (${problem})`));
+      return;
+    }
+    pending.resolve(conn);
+  }
+}

@@ -1,0 +1,203 @@
+// Wire formats of the RDMA transport.
+//
+// Two-sided messages (fi_send) start with [type u8][dst conn id u32]: the id is the one
+// the receiver assigned, and the receiver also checks the fabric source address, so a
+// peer can only address its own connections. HELLO/ACCEPT set a connection up (the
+// fabric is connectionless: FI_EP_RDM), DATA carries a chunk of the framed byte stream
+// on the `msg` data path, CREDIT returns receive capacity, PING keeps an idle
+// connection alive, BYE ends it.
+//
+// On the `rma` data path a chunk is one fi_writedata into the receiver's ring for this
+// peer; the 64-bit remote CQ data names it: [conn id u16][offset/8 u24][length u24].
+// A chunk is [credit u32][stream bytes]; both paths carry the stream of
+// [u32 length][payload] frames that node/transport/frame.ts decodes.
+import { decodeWith, type Result, Writer } from '../ledger/codec/binary.js';
+
+export const MSG_HELLO = 1;
+export const MSG_ACCEPT = 2;
+export const MSG_DATA = 3;
+export const MSG_CREDIT = 4;
+export const MSG_BYE = 5;
+export const MSG_PING = 6;
+export const MSG_REJECT = 7;
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 5;
+/** DATA: header + credit u32. */
+export const DATA_HEADER_BYTES = HEADER_BYTES + 4;
+/** RMA chunk: credit u32 before the stream bytes. */
+export const RMA_CHUNK_HEADER_BYTES = 4;
+export const RMA_ALIGN_BYTES = 8;
+export const RMA_CONN_ID_MAX = 0xffff;
+export const RMA_CHUNK_BYTES_MAX = 0xffffff;
+export const RMA_RING_BYTES_MAX = 0xffffff * RMA_ALIGN_BYTES;
+const NAME_BYTES_MAX = 1024;
+const CONTROL_BYTES_MAX = 2048;
+
+export type DataPath = 'rma' | 'msg';
+
+export interface RingGrant {
+  addr: bigint;
+  key: bigint;
+  bytes: number;
+}
+
+export interface Hello {
+  connId: number;
+  dataPath: DataPath;
+  /** Chunks the sender of HELLO lets us have in flight (msg path). */
+  msgCredits: number;
+  /** Our ring on the HELLO sender's side (rma path; bytes 0 on msg path). */
+  ring: RingGrant;
+  /** The HELLO sender's fabric address, to insert into our AV. */
+  name: Uint8Array;
+}
+
+export interface Accept {
+  clientConnId: number;
+  serverConnId: number;
+  msgCredits: number;
+  ring: RingGrant;
+}
+
+export function encodeHello(h: Hello): Buffer {
+  const w = new Writer(64 + h.name.length)
+    .u8(MSG_HELLO)
+    .u32(0)
+    .u8(PROTOCOL_VERSION)
+    .u32(h.connId)
+    .u8(h.dataPath === 'rma' ? 1 : 0)
+    .u32(h.msgCredits)
+    .u64(h.ring.addr)
+    .u64(h.ring.key)
+    .u32(h.ring.bytes)
+    .bytes(h.name);
+  return Buffer.from(w.finish());
+}
+
+export function decodeHello(b: Uint8Array): Result<Hello> {
+  return decodeWith(b, CONTROL_BYTES_MAX, (r) => {
+    r.u8('type');
+    r.u32('dst');
+    const version = r.u8('version');
+    if (version !== PROTOCOL_VERSION) throw new RangeError(`protocol version ${version}`);
+    const connId = r.u32('connId');
+    const path = r.u8('dataPath');
+    if (path > 1) throw new RangeError(`data path ${path}`);
+    const msgCredits = r.u32('msgCredits');
+    const ring = { addr: r.u64('ring.addr'), key: r.u64('ring.key'), bytes: r.u32('ring.bytes') };
+    const name = r.bytes(NAME_BYTES_MAX, 'name');
+    return { connId, dataPath: path === 1 ? 'rma' : 'msg', msgCredits, ring, name } as const;
+  });
+}
+
+export function encodeAccept(a: Accept): Buffer {
+  const w = new Writer(48)
+    .u8(MSG_ACCEPT)
+    .u32(a.clientConnId)
+    .u32(a.serverConnId)
+    .u32(a.msgCredits)
+    .u64(a.ring.addr)
+    .u64(a.ring.key)
+    .u32(a.ring.bytes);
+  return Buffer.from(w.finish());
+}
+
+export function decodeAccept(b: Uint8Array): Result<Accept> {
+  return decodeWith(b, CONTROL_BYTES_MAX, (r) => {
+    r.u8('type');
+    const clientConnId = r.u32('clientConnId');
+    const serverConnId = r.u32('serverConnId');
+    const msgCredits = r.u32('msgCredits');
+    const ring = { addr: r.u64('ring.addr'), key: r.u64('ring.key'), bytes: r.u32('ring.bytes') };
+    return { clientConnId, serverConnId, msgCredits, ring };
+  });
+}
+
+/** A header-only message (BYE, PING, REJECT) or CREDIT (with its u32 amount). */
+export function encodeControl(type: number, dst: number, credit?: number): Buffer {
+  const b = Buffer.allocUnsafe(credit === undefined ? HEADER_BYTES : HEADER_BYTES + 4);
+  b[0] = type;
+  b.writeUInt32BE(dst, 1);
+  if (credit !== undefined) b.writeUInt32BE(credit, HEADER_BYTES);
+  return b;
+}
+
+/** Remote CQ data of an RMA chunk. Offsets are multiples of RMA_ALIGN_BYTES. */
+export function encodeCqData(connId: number, offset: number, length: number): bigint {
+  return (
+    (BigInt(connId & RMA_CONN_ID_MAX) << 48n) |
+    (BigInt(offset / RMA_ALIGN_BYTES) << 24n) |
+    BigInt(length & RMA_CHUNK_BYTES_MAX)
+  );
+}
+
+export function decodeCqData(cq: bigint): { connId: number; offset: number; length: number } {
+  return {
+    connId: Number((cq >> 48n) & 0xffffn),
+    offset: Number((cq >> 24n) & 0xffffffn) * RMA_ALIGN_BYTES,
+    length: Number(cq & 0xffffffn),
+  };
+}
+
+export const alignUp = (n: number): number => Math.ceil(n / RMA_ALIGN_BYTES) * RMA_ALIGN_BYTES;
+
+/**
+ * Where the next chunk of `length` bytes goes in a ring of `ringBytes` whose write
+ * position is `pos`, and how many ring bytes it uses (including the skipped tail when
+ * the chunk does not fit before the end: chunks never wrap). Shared by the writer and
+ * by the reader, which refuses any other offset.
+ */
+export function placeChunk(
+  pos: number,
+  length: number,
+  ringBytes: number,
+): { offset: number; usedBytes: number } {
+  const aligned = alignUp(length);
+  if (pos + aligned <= ringBytes) return { offset: pos, usedBytes: aligned };
+  return { offset: 0, usedBytes: ringBytes - pos + aligned };
+}
+
+/** Endpoint strings: `rdma+<provider>://host:port` (socket providers) or `rdma+<provider>://<base64url name>`. */
+export function formatEndpoint(provider: string, name: Buffer): string {
+  const sock = sockaddrIn(name);
+  return `rdma+${provider}://${sock ?? name.toString('base64url')}`;
+}
+
+export function parseEndpoint(endpoint: string): { provider: string; name: Buffer } | undefined {
+  const m = /^rdma\+([a-z0-9_;]+):\/\/(.*)$/.exec(endpoint);
+  if (!m) return undefined;
+  const provider = m[1]!;
+  const rest = m[2]!;
+  const hp = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(rest);
+  if (hp) {
+    const port = Number(hp[2]);
+    const octets = hp[1]!.split('.').map(Number);
+    if (port > 65535 || octets.some((o) => o > 255)) return undefined;
+    const b = Buffer.alloc(16);
+    b.writeUInt16LE(2, 0); // AF_INET, host order (little-endian here)
+    b.writeUInt16BE(port, 2);
+    octets.forEach((o, i) => {
+      b[4 + i] = o;
+    });
+    return { provider, name: b };
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(rest)) return undefined;
+  const name = Buffer.from(rest, 'base64url');
+  return name.length > 0 && name.length <= NAME_BYTES_MAX ? { provider, name } : undefined;
+}
+
+function sockaddrIn(name: Buffer): string | undefined {
+  if (name.length !== 16 || name.readUInt16LE(0) !== 2) return undefined;
+  return `${name[4]}.${name[5]}.${name[6]}.${name[7]}:${name.readUInt16BE(2)}`;
+}
+
+/** Parses a listen endpoint: `rdma+<provider>://[host:port]`. */
+export function parseListenEndpoint(
+  endpoint: string,
+): { provider: string; host?: string; port?: number } | undefined {
+  const m = /^rdma\+([a-z0-9_;]+):\/\/(?:(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}))?$/.exec(endpoint);
+  if (!m) return undefined;
+  if (m[2] === undefined) return { provider: m[1]! };
+  return { provider: m[1]!, host: m[2], port: Number(m[3]) };
+}

@@ -1,0 +1,11 @@
+// The fuzz-target registry: every decoder of untrusted bytes in the project.
+// Add a target here when a decoder lands; the CLI and the mocha test pick it up.
+import type { FuzzTarget } from '../harness.js';
+import { binaryTargets } from './binary.js';
+import { consensusTargets } from './consensus.js';
+import { ledgerTargets } from './ledger.js';
+import { transportTargets } from './transport.js';
+
+export function allTargets(): FuzzTarget[] {
+  return [...binaryTargets, ...ledgerTargets, ...consensusTargets, ...transportTargets];
+}

@@ -1,0 +1,65 @@
+// A small API client for tests and benchmarks: funded accounts from a testnet's
+// accounts.json, signed transfers, submission and status.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromHex, toHex } from '../../ledger/codec/binary.js';
+import { encodeTx, signTx } from '../../ledger/tx.js';
+
+export interface Account {
+  address: Uint8Array;
+  secretKey: Uint8Array;
+  /** Next nonce to use (tracked locally). */
+  nonce: bigint;
+}
+
+export function loadAccounts(testnetDir: string): Account[] {
+  const raw = JSON.parse(readFileSync(join(testnetDir, 'accounts.json'), 'utf8')) as {
+    address: string;
+    secretKey: string;
+  }[];
+  return raw.map((a) => ({ address: fromHex(a.address), secretKey: fromHex(a.secretKey), nonce: 1n }));
+}
+
+/** A signed transfer from `from` (consuming its next nonce), hex-encoded. */
+export function transfer(chainId: string, from: Account, to: Uint8Array, amount: bigint): { hex: string; nonce: bigint } {
+  const nonce = from.nonce++;
+  const tx = signTx({ chainId, from: from.address, nonce, payload: { type: 'transfer', to, amount } }, from.secretKey);
+  return { hex: toHex(encodeTx(tx)), nonce };
+}
+
+export interface SubmitResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export async function submit(apiUrl: string, txHex: string, mode: 'async' | 'commit' = 'async', timeoutMs?: number): Promise<SubmitResult> {
+  const res = await fetch(`${apiUrl}/v1/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tx: txHex, mode, ...(timeoutMs ? { timeoutMs } : {}) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export async function getJson(url: string): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+export async function status(apiUrl: string): Promise<Record<string, unknown>> {
+  return getJson(`${apiUrl}/v1/status`);
+}
+
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await cond()) return;
+    } catch {
+      // retry until the deadline
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

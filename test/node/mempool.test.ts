@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { generateKeyPair } from '../../ledger/keys.js';
+import { encodeTx, signTx } from '../../ledger/tx.js';
+import { Mempool } from '../../node/mempool.js';
+
+const chainId = 'test-chain';
+const alice = generateKeyPair();
+const bob = generateKeyPair();
+
+function tx(nonce: bigint, amount = 1n, from = alice, chain = chainId): Uint8Array {
+  return encodeTx(
+    signTx({ chainId: chain, from: from.publicKey, nonce, payload: { type: 'transfer', to: bob.publicKey, amount } }, from.secretKey),
+  );
+}
+
+function pool(committed = 0n, limits = { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 }): Mempool {
+  return new Mempool(chainId, limits, async () => committed);
+}
+
+describe('node/mempool', () => {
+  it('accepts a valid tx once and reports the duplicate as known', async () => {
+    const p = pool();
+    const t = tx(1n);
+    assert.equal((await p.add(t, { verifySignature: true, local: true })).kind, 'accepted');
+    assert.equal((await p.add(t, { verifySignature: true, local: true })).kind, 'known');
+    assert.equal(p.size, 1);
+  });
+
+  it('rejects a bad signature, a wrong chain and garbage with typed codes', async () => {
+    const p = pool();
+    const t = tx(1n);
+    const forged = Uint8Array.from(t);
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
+    const r1 = await p.add(forged, { verifySignature: true, local: true });
+    assert.equal(r1.kind === 'rejected' && r1.code, 'bad-signature');
+    const r2 = await p.add(tx(1n, 1n, alice, 'other-chain'), { verifySignature: true, local: true });
+    assert.equal(r2.kind === 'rejected' && r2.code, 'wrong-chain');
+    const r3 = await p.add(new Uint8Array([1, 2, 3]), { verifySignature: true, local: true });
+    assert.equal(r3.kind === 'rejected' && r3.code, 'malformed');
+    assert.equal(p.size, 0);
+  });
+
+  it('checks nonces against committed state and pending txs', async () => {
+    const p = pool(5n);
+    const stale = await p.add(tx(5n), { verifySignature: true, local: true });
+    assert.equal(stale.kind === 'rejected' && stale.code, 'stale-nonce');
+    assert.equal((await p.add(tx(6n, 1n), { verifySignature: true, local: true })).kind, 'accepted');
+    const dup = await p.add(tx(6n, 2n), { verifySignature: true, local: true });
+    assert.equal(dup.kind === 'rejected' && dup.code, 'duplicate-nonce');
+    const gap = await p.add(tx(500n), { verifySignature: true, local: true });
+    assert.equal(gap.kind === 'rejected' && gap.code, 'nonce-gap');
+  });
+
+  it('answers full at its count and byte bounds instead of growing', async () => {
+    const p = pool(0n, { txCountMax: 2, bytesMax: 1 << 20, nonceAheadMax: 100 });
+    await p.add(tx(1n), { verifySignature: true, local: true });
+    await p.add(tx(2n), { verifySignature: true, local: true });
+    const r = await p.add(tx(3n), { verifySignature: true, local: true });
+    assert.equal(r.kind === 'rejected' && r.code, 'mempool-full');
+    const small = pool(0n, { txCountMax: 100, bytesMax: tx(1n).length + 10, nonceAheadMax: 100 });
+    await small.add(tx(1n), { verifySignature: true, local: true });
+    const r2 = await small.add(tx(2n), { verifySignature: true, local: true });
+    assert.equal(r2.kind === 'rejected' && r2.code, 'mempool-full');
+    assert.equal(small.bytes, tx(1n).length);
+  });
+
+  it('hands out batches in nonce order per sender and takes nothing twice', async () => {
+    const p = pool();
+    for (const n of [3n, 1n, 2n]) await p.add(tx(n), { verifySignature: true, local: true });
+    const b1 = p.takeBatch(10, 1 << 20);
+    assert.deepEqual(
+      b1.map((e) => e.nonce),
+      [1n, 2n, 3n],
+    );
+    assert.equal(p.takeBatch(10, 1 << 20).length, 0);
+    assert.equal(p.releaseInflight(), 3);
+    assert.equal(p.takeBatch(2, 1 << 20).length, 2);
+  });
+
+  it('forgets committed txs and frees their bytes', async () => {
+    const p = pool();
+    const r = await p.add(tx(1n), { verifySignature: true, local: true });
+    assert.equal(r.kind, 'accepted');
+    if (r.kind !== 'accepted') return;
+    assert.equal(p.removeCommitted([r.hashHex]).length, 1);
+    assert.equal(p.size, 0);
+    assert.equal(p.bytes, 0);
+    assert.equal((await p.add(tx(1n, 3n), { verifySignature: true, local: true })).kind, 'accepted');
+  });
+});

@@ -1,0 +1,214 @@
+// A Byzantine peer in its own process: it drives the raw addon (no RdmaTransport
+// policy), completes the HELLO/ACCEPT exchange like an honest peer to get a ring in the
+// victim's registered memory, then breaks one rule. Forked by violations.test.ts with
+// one JSON argument; reports on IPC and waits to be killed.
+import { type NativeEvent, type NativeFabric, nativeAddon, EVENT_ERROR, EVENT_RECV, EVENT_WRITE_DONE } from '../../rdma-native/native.js';
+import { RdmaTransport } from '../../rdma-native/transport.js';
+import {
+  type Accept,
+  decodeAccept,
+  encodeCqData,
+  encodeHello,
+  MSG_ACCEPT,
+  MSG_DATA,
+  parseEndpoint,
+} from '../../rdma-native/wire.js';
+import { secureChannel } from '../../node/transport/secure-channel.js';
+
+export type Attack =
+  /** An RMA chunk announced at an offset other than the ring's write position. */
+  | 'offset'
+  /** An RMA chunk announced longer than any chunk may be. */
+  | 'length'
+  /** An RMA chunk that returns more ring credit than the victim ever used. */
+  | 'credit'
+  /** A well-placed chunk whose frame header claims more than messageBytesMax. */
+  | 'frame'
+  /** Remote CQ data naming another peer's connection. */
+  | 'foreign'
+  /** A violation, then a write into the ring after the victim deregistered it. */
+  | 'revoked-write'
+  /** msg path: more DATA messages than the credits granted. */
+  | 'flood'
+  /** An authenticated secure channel, then one frame with a wrong MAC. */
+  | 'bad-mac';
+
+export interface ByzantineConfig {
+  provider: string;
+  endpoint: string;
+  attack: Attack;
+  dataPath: 'rma' | 'msg';
+  /** For 'bad-mac': validator 1's secret key (hex), the validator set and the genesis hash. */
+  secretKeyHex?: string;
+  validators?: { id: number; publicKeyHex: string }[];
+  genesisHashHex?: string;
+}
+
+export type ByzantineReport =
+  | { type: 'done'; writeErrors: number; writesCompleted: number }
+  | { type: 'error'; message: string };
+
+function report(r: ByzantineReport): void {
+  process.send?.(r);
+}
+
+class RawPeer {
+  readonly events: NativeEvent[] = [];
+  private readonly fabric: NativeFabric;
+  private readonly dest: number;
+  private readonly eagain: number;
+
+  constructor(cfg: ByzantineConfig) {
+    const addon = nativeAddon();
+    this.eagain = addon.EAGAIN;
+    const socketish = cfg.provider !== 'shm';
+    this.fabric = new addon.Fabric({
+      provider: cfg.provider,
+      node: socketish ? '127.0.0.1' : '',
+      service: socketish ? '0' : '',
+    });
+    const target = parseEndpoint(cfg.endpoint);
+    if (!target) throw new Error(`bad endpoint ${cfg.endpoint}`);
+    this.dest = this.fabric.avInsert(target.name);
+  }
+
+  async progress(ms: number): Promise<void> {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      this.events.push(...this.fabric.poll());
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  async send(buf: Buffer): Promise<void> {
+    while (this.fabric.send(this.dest, buf, 1) === this.eagain) await this.progress(1);
+  }
+
+  async write(grant: Accept['ring'], buf: Buffer, offset: number, cq: bigint): Promise<void> {
+    while (
+      this.fabric.writeData(this.dest, buf, grant.addr + BigInt(offset), grant.key, cq, 2) === this.eagain
+    ) {
+      await this.progress(1);
+    }
+  }
+
+  async handshake(dataPath: 'rma' | 'msg'): Promise<Accept> {
+    const ring = this.fabric.openRing(1 << 20);
+    await this.send(
+      encodeHello({
+        connId: 1,
+        dataPath,
+        msgCredits: 32,
+        ring: { addr: ring.addr, key: ring.key, bytes: dataPath === 'rma' ? 1 << 20 : 65536 },
+        name: this.fabric.info().name,
+      }),
+    );
+    for (let i = 0; i < 300; i++) {
+      await this.progress(10);
+      const ev = this.events.find((e) => e.kind === EVENT_RECV && e.data?.[0] === MSG_ACCEPT);
+      if (ev) {
+        const accept = decodeAccept(ev.data!);
+        if (!accept.ok) throw new Error(`bad ACCEPT: ${accept.error.message}`);
+        return accept.value;
+      }
+    }
+    throw new Error('no ACCEPT from the victim');
+  }
+}
+
+/** An RMA chunk: [credit u32][stream bytes]. */
+function chunk(credit: number, stream: Buffer): Buffer {
+  const b = Buffer.alloc(4 + stream.length);
+  b.writeUInt32BE(credit, 0);
+  stream.copy(b, 4);
+  return b;
+}
+
+function frame(payload: Buffer): Buffer {
+  const b = Buffer.alloc(4 + payload.length);
+  b.writeUInt32BE(payload.length, 0);
+  payload.copy(b, 4);
+  return b;
+}
+
+async function badMac(cfg: ByzantineConfig): Promise<void> {
+  const transport = new RdmaTransport({ provider: cfg.provider as 'shm', dataPath: cfg.dataPath, completion: 'busy-poll' });
+  const conn = await transport.connect(cfg.endpoint);
+  // The underlying connection stays reachable: the channel only wraps it.
+  const channel = await secureChannel(conn, {
+    self: { id: 1, secretKey: Buffer.from(cfg.secretKeyHex!, 'hex') },
+    validators: cfg.validators!.map((v) => ({ id: v.id, publicKey: Buffer.from(v.publicKeyHex, 'hex') })),
+    genesisHash: Buffer.from(cfg.genesisHashHex!, 'hex'),
+    role: 'initiator',
+  });
+  channel.send(Buffer.from('authentic'));
+  await new Promise((r) => setTimeout(r, 100));
+  // Sequence number 2, then a body and a tag that is not the MAC of anything.
+  const forged = Buffer.alloc(8 + 6 + 16, 0xab);
+  forged.writeBigUInt64BE(2n, 0);
+  conn.send(forged);
+  await new Promise((r) => setTimeout(r, 300));
+  report({ type: 'done', writeErrors: 0, writesCompleted: 0 });
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as ByzantineConfig;
+  if (cfg.attack === 'bad-mac') return badMac(cfg);
+  const peer = new RawPeer(cfg);
+  const accept = await peer.handshake(cfg.dataPath);
+  const ring = accept.ring;
+  const id = accept.serverConnId;
+  const hello = chunk(0, frame(Buffer.from('hello')));
+  switch (cfg.attack) {
+    case 'offset':
+      await peer.write(ring, hello, 64, encodeCqData(id, 64, hello.length));
+      break;
+    case 'length':
+      await peer.write(ring, hello, 0, encodeCqData(id, 0, 0xffffff));
+      break;
+    case 'credit':
+      await peer.write(ring, chunk(0xffffffff, frame(Buffer.from('x'))), 0, encodeCqData(id, 0, 9));
+      break;
+    case 'frame': {
+      const c = chunk(0, Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]));
+      await peer.write(ring, c, 0, encodeCqData(id, 0, c.length));
+      break;
+    }
+    case 'foreign':
+      // Connection ids are small integers: name every one but our own.
+      for (let other = 1; other <= 8; other++) {
+        if (other !== id) await peer.write(ring, hello, 0, encodeCqData(other, 0, hello.length));
+      }
+      break;
+    case 'revoked-write':
+      await peer.write(ring, hello, 64, encodeCqData(id, 64, hello.length));
+      await peer.progress(500);
+      peer.events.length = 0;
+      await peer.write(ring, hello, 0, encodeCqData(id, 0, hello.length));
+      break;
+    case 'flood': {
+      const data = Buffer.alloc(9 + 9);
+      data[0] = MSG_DATA;
+      data.writeUInt32BE(id, 1);
+      frame(Buffer.from('flood')).copy(data, 9);
+      for (let i = 0; i < 32 + 8; i++) {
+        // Well-formed frames would need a consistent stream; an empty stream is enough here.
+        await peer.send(data.subarray(0, 9));
+      }
+      break;
+    }
+  }
+  await peer.progress(500);
+  report({
+    type: 'done',
+    writeErrors: peer.events.filter((e) => e.kind === EVENT_ERROR && e.ctx === 2).length,
+    writesCompleted: peer.events.filter((e) => e.kind === EVENT_WRITE_DONE).length,
+  });
+}
+
+// Keep the process alive until the parent kills it.
+setInterval(() => {}, 1_000);
+main().catch((e: unknown) => {
+  report({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  setTimeout(() => process.exit(1), 100);
+});

@@ -1,0 +1,34 @@
+// The shared transport conformance suite (1M messages in order from another process,
+// messages up to the frame limit, a bounded send queue against a slow receiver, peer
+// crash and reconnect) over both libfabric providers that run here, covering both data
+// paths and both completion modes.
+import { describeTransportConformance } from '../node/transport/conformance.js';
+import { requireRdma } from './require-rdma.js';
+
+const factories = new URL('./factories.js', import.meta.url).href;
+
+describe('rdma-native over libfabric', () => {
+  before(function () {
+    requireRdma(this);
+  });
+  describeTransportConformance('rdma tcp;ofi_rxm, rma path, progress thread', {
+    moduleUrl: factories,
+    exportName: 'rdmaTcpRmaThread',
+    listenEndpoint: 'rdma+tcp;ofi_rxm://127.0.0.1:0',
+  });
+  describeTransportConformance('rdma shm, rma path, progress thread', {
+    moduleUrl: factories,
+    exportName: 'rdmaShmRmaThread',
+    listenEndpoint: 'rdma+shm://',
+  });
+  describeTransportConformance('rdma tcp;ofi_rxm, msg path, busy-poll', {
+    moduleUrl: factories,
+    exportName: 'rdmaTcpMsgBusy',
+    listenEndpoint: 'rdma+tcp;ofi_rxm://127.0.0.1:0',
+  });
+  describeTransportConformance('rdma shm, msg path, busy-poll', {
+    moduleUrl: factories,
+    exportName: 'rdmaShmMsgBusy',
+    listenEndpoint: 'rdma+shm://',
+  });
+});

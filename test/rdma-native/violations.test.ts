@@ -1,0 +1,168 @@
+// A peer that can write into our registered memory and breaks the rules, from a real
+// second process (byzantine-peer.ts): the victim closes that peer's connection, reports
+// the violation, deregisters the peer's ring, and keeps serving its other peers.
+import assert from 'node:assert/strict';
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { generateKeyPair } from '../../ledger/keys.js';
+import { type SecureChannelError, secureChannel } from '../../node/transport/secure-channel.js';
+import type { TransportConnection, TransportError } from '../../node/transport/types.js';
+import { RdmaTransport, type RdmaViolation } from '../../rdma-native/transport.js';
+import type { Attack, ByzantineConfig, ByzantineReport } from './byzantine-peer.js';
+import { requireRdma } from './require-rdma.js';
+
+const PEER_SCRIPT = fileURLToPath(new URL('./byzantine-peer.js', import.meta.url));
+
+function spawnByzantine(cfg: ByzantineConfig): { child: ChildProcess; done: Promise<ByzantineReport> } {
+  const child = fork(PEER_SCRIPT, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const done = new Promise<ByzantineReport>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('byzantine peer did not report')), 20_000);
+    child.on('message', (m) => {
+      clearTimeout(timer);
+      const r = m as ByzantineReport;
+      if (r.type === 'error') reject(new Error(r.message));
+      else resolve(r);
+    });
+  });
+  return { child, done };
+}
+
+function waitUntil(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (cond()) resolve();
+      else if (Date.now() - start > timeoutMs) reject(new Error('condition not met in time'));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+function echoOnce(conn: TransportConnection, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    conn.onMessages((batch) => resolve(Buffer.from(batch[0]!).toString()));
+    conn.send(Buffer.from(text));
+  });
+}
+
+const RMA_ATTACKS: [Attack, string, RegExp][] = [
+  ['offset', 'announces a chunk at the wrong ring offset', /announced offset/],
+  ['length', 'announces a chunk longer than the ring allows', /announced a 16777215-byte chunk/],
+  ['credit', 'returns credit it was never owed', /not owed/],
+  ['frame', 'writes a frame header above messageBytesMax', /limit 1048576/],
+  ['foreign', "names another peer's connection in its CQ data", /does not own/],
+  ['revoked-write', 'writes again after its ring was deregistered', /announced offset/],
+];
+
+for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
+  describe(`rdma-native (${provider}) against a Byzantine peer in another process`, function () {
+    this.timeout(30_000);
+    const listen = provider === 'shm' ? 'rdma+shm://' : 'rdma+tcp;ofi_rxm://127.0.0.1:0';
+    let victim: RdmaTransport;
+    let honest: RdmaTransport;
+    let honestConn: TransportConnection;
+    let endpoint: string;
+    let violations: RdmaViolation[];
+    let closes: (TransportError | undefined)[];
+    const children: ChildProcess[] = [];
+
+    before(function () {
+      requireRdma(this);
+    });
+
+    beforeEach(async () => {
+      violations = [];
+      closes = [];
+      victim = new RdmaTransport({ provider, dataPath: 'rma', completion: 'thread', limits: { messageBytesMax: 1 << 20 } });
+      victim.onViolation((v) => violations.push(v));
+      victim.onConnection((conn) => {
+        conn.onMessages((batch) => {
+          for (const m of batch) conn.send(m);
+        });
+        conn.onClose((e) => closes.push(e));
+      });
+      endpoint = await victim.listen(listen);
+      honest = new RdmaTransport({ provider, dataPath: 'rma', completion: 'busy-poll' });
+      honestConn = await honest.connect(endpoint);
+      assert.equal(await echoOnce(honestConn, 'before'), 'before');
+    });
+
+    afterEach(async () => {
+      for (const c of children.splice(0)) c.kill('SIGKILL');
+      await honest.close();
+      await victim.close();
+    });
+
+    const attack = async (cfg: Omit<ByzantineConfig, 'provider' | 'endpoint'>) => {
+      const { child, done } = spawnByzantine({ provider, endpoint, ...cfg });
+      children.push(child);
+      const report = await done;
+      await waitUntil(() => violations.length > 0);
+      return report;
+    };
+
+    const assertStillServing = async () => {
+      assert.equal(await echoOnce(honestConn, 'after'), 'after', 'the honest peer is still served');
+      assert.equal(victim.connectionCount, 1, 'only the honest connection is left');
+      assert.equal(victim.nativeStats()?.openRings, 1, "the attacker's ring was deregistered");
+    };
+
+    for (const [name, what, reason] of RMA_ATTACKS) {
+      it(`closes the connection of a peer that ${what}, and keeps serving the others`, async () => {
+        const report = await attack({ attack: name, dataPath: 'rma' });
+        assert.equal(violations.length, 1, JSON.stringify(violations));
+        assert.match(violations[0]!.reason, reason);
+        await waitUntil(() => closes.length === 1);
+        assert.ok(closes[0] && ['ring-violation', 'oversized'].includes(closes[0].code), String(closes[0]));
+        if (name === 'revoked-write') {
+          assert.equal(report.type === 'done' && report.writesCompleted + report.writeErrors >= 1, true);
+        }
+        await assertStillServing();
+      });
+    }
+
+    it('closes the connection of a peer that sends beyond its msg-path credits', async () => {
+      await attack({ attack: 'flood', dataPath: 'msg' });
+      assert.match(violations[0]!.reason, /beyond its credits/);
+      assert.equal(await echoOnce(honestConn, 'after'), 'after');
+      assert.equal(victim.connectionCount, 1);
+    });
+
+    it('ends a secure channel whose peer sends a frame with a wrong MAC, and keeps serving the others', async () => {
+      const genesisHash = randomBytes(32);
+      const keys = [generateKeyPair(), generateKeyPair()];
+      const validators = keys.map((k, id) => ({ id, publicKey: k.publicKey }));
+      const channelEnded = new Promise<{ error?: SecureChannelError; got: string[] }>((resolve) => {
+        victim.onConnection((conn) => {
+          void secureChannel(conn, {
+            self: { id: 0, secretKey: keys[0]!.secretKey },
+            validators,
+            genesisHash,
+            role: 'responder',
+          }).then((ch) => {
+            const got: string[] = [];
+            ch.onMessages((b) => got.push(...b.map((m) => Buffer.from(m).toString())));
+            ch.onClose((error) => resolve({ error, got }));
+          });
+        });
+      });
+      const { child, done } = spawnByzantine({
+        provider,
+        endpoint,
+        attack: 'bad-mac',
+        dataPath: 'rma',
+        secretKeyHex: Buffer.from(keys[1]!.secretKey).toString('hex'),
+        validators: validators.map((v) => ({ id: v.id, publicKeyHex: Buffer.from(v.publicKey).toString('hex') })),
+        genesisHashHex: genesisHash.toString('hex'),
+      });
+      children.push(child);
+      await done;
+      const ended = await channelEnded;
+      assert.equal(ended.error?.code, 'bad-mac');
+      assert.deepEqual(ended.got, ['authentic'], 'the authentic frame before the forged one was delivered');
+      assert.equal(await echoOnce(honestConn, 'after'), 'after');
+    });
+  });
+}

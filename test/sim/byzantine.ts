@@ -1,0 +1,206 @@
+// Byzantine replicas for the simulator. Each behaviour wraps a correct replica and
+// mutates, forges, replays or hides what it sends. It holds the replica's real TrInX
+// (the trusted part cannot be subverted, only asked), so every attempt to equivocate
+// goes through TrInX and is either refused there or produces a certificate that
+// does not verify at the receivers.
+import {
+  type ConsensusConfig,
+  Counter,
+  type CounterCert,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  type Prepare,
+  type Trinx,
+  type ViewChange,
+} from '../../consensus/index.js';
+import { batchDigest, linkDigest, prepareDigest } from '../../consensus/digest.js';
+import { viewChangeDigest } from '../../consensus/messages.js';
+import type { Prng } from './prng.js';
+
+export type BehaviourName = 'equivocate' | 'replay-forge' | 'silent' | 'hide-history' | 'bad-new-view' | 'garbage';
+export const BEHAVIOURS: readonly BehaviourName[] = [
+  'equivocate',
+  'replay-forge',
+  'silent',
+  'hide-history',
+  'bad-new-view',
+  'garbage',
+];
+
+export interface Outgoing {
+  readonly to: number;
+  readonly bytes: Uint8Array;
+}
+
+export interface ByzStats {
+  equivocationAttempts: number;
+  equivocationRefusedByTrinx: number;
+  forgedSent: number;
+  replayed: number;
+  hiddenHistories: number;
+  badNewViews: number;
+  garbageSent: number;
+}
+
+export const emptyByzStats = (): ByzStats => ({
+  equivocationAttempts: 0,
+  equivocationRefusedByTrinx: 0,
+  forgedSent: 0,
+  replayed: 0,
+  hiddenHistories: 0,
+  badNewViews: 0,
+  garbageSent: 0,
+});
+
+export class ByzantineWrapper {
+  private readonly seen: Uint8Array[] = [];
+  private readonly equivocated = new Set<string>();
+
+  constructor(
+    readonly behaviour: BehaviourName,
+    readonly id: number,
+    private readonly config: ConsensusConfig,
+    private readonly trinxes: () => readonly Trinx[],
+    private readonly rng: Prng,
+    readonly stats: ByzStats,
+  ) {}
+
+  /** Records what others send, for replays (bounded). */
+  incoming(bytes: Uint8Array): void {
+    if (this.seen.length < 256) this.seen.push(bytes);
+    else this.seen[this.rng.int(0, 255)] = bytes;
+  }
+
+  /** Rewrites one broadcast (to = -1) or send of the wrapped correct replica. */
+  outgoing(to: number, bytes: Uint8Array): Outgoing[] {
+    const others = [...Array(this.config.n).keys()].filter((v) => v !== this.id);
+    const fanOut = (b: Uint8Array): Outgoing[] => (to < 0 ? others.map((t) => ({ to: t, bytes: b })) : [{ to, bytes: b }]);
+    const decoded = decodeMessage(bytes, this.config);
+    const m: Message | null = decoded.ok ? decoded.value : null;
+    switch (this.behaviour) {
+      case 'silent':
+        return [];
+      case 'equivocate':
+        if (m?.type === 'prepare' && to < 0) return this.equivocate(m, others);
+        return fanOut(bytes);
+      case 'hide-history':
+        if (m?.type === 'view-change') return fanOut(this.hideHistory(m));
+        return fanOut(bytes);
+      case 'bad-new-view':
+        if (m?.type === 'new-view') {
+          this.stats.badNewViews++;
+          return fanOut(this.corruptNewView(m));
+        }
+        return fanOut(bytes);
+      case 'replay-forge': {
+        const out = fanOut(bytes);
+        if (this.seen.length > 0 && this.rng.chance(0.3)) {
+          const old = this.rng.pick(this.seen);
+          this.stats.replayed++;
+          out.push({ to: this.rng.pick(others), bytes: old });
+          const forged = this.forgeIssuer(old);
+          if (forged !== null) {
+            this.stats.forgedSent++;
+            out.push({ to: this.rng.pick(others), bytes: forged });
+          }
+        }
+        return out;
+      }
+      case 'garbage': {
+        const out = fanOut(bytes);
+        if (this.rng.chance(0.3)) {
+          this.stats.garbageSent++;
+          const kind = this.rng.int(0, 3);
+          let junk: Uint8Array;
+          if (kind === 0) junk = this.rng.bytes(this.rng.int(0, 200));
+          else if (kind === 1) junk = bytes.slice(0, this.rng.int(0, bytes.length - 1));
+          else if (kind === 2) {
+            junk = bytes.slice();
+            const i = this.rng.int(0, junk.length - 1);
+            junk[i] = junk[i]! ^ (1 << this.rng.int(0, 7));
+          } else {
+            // A huge length prefix: the decoder must refuse it before allocating.
+            junk = new Uint8Array([1, 0, 0, ...new Array(16).fill(0), 0xff, 0xff, 0xff, 0xf0]);
+          }
+          out.push({ to: this.rng.pick(others), bytes: junk });
+        }
+        return out;
+      }
+    }
+  }
+
+  /** Two batches for one (view, order): TrInX must refuse the second certificate. */
+  private equivocate(p: Prepare, others: number[]): Outgoing[] {
+    const key = `${p.pillar}:${p.view}:${p.order}`;
+    const honest = encodeMessage(p);
+    if (this.equivocated.has(key)) return others.map((to) => ({ to, bytes: honest }));
+    this.equivocated.add(key);
+    this.stats.equivocationAttempts++;
+    const other = new Uint8Array(p.batch.length + 16);
+    other.set(p.batch);
+    other.set(this.rng.bytes(16), p.batch.length);
+    const trinx = this.trinxes()[p.pillar]!;
+    const c = trinx.certifyIndependent(
+      Counter.ORDER,
+      { view: p.view, order: p.order + 2n },
+      prepareDigest(p.pillar, p.view, p.order, batchDigest(other)),
+    );
+    let cert: CounterCert;
+    if (c.ok) cert = c.value;
+    else {
+      this.stats.equivocationRefusedByTrinx++;
+      this.stats.forgedSent++;
+      // Fall back to a forgery: the honest certificate on the other batch, or random MAC bytes.
+      cert = this.rng.chance(0.5) ? p.cert : { ...p.cert, mac: this.rng.bytes(32) };
+    }
+    const evil = encodeMessage({ ...p, batch: other, cert });
+    const half = new Set(this.rng.shuffle([...others]).slice(0, Math.ceil(others.length / 2)));
+    return others.map((to) => ({ to, bytes: half.has(to) ? evil : honest }));
+  }
+
+  /** Drops history entries (and tries to lower `top`) but keeps a fresh content certificate. */
+  private hideHistory(vc: ViewChange): Uint8Array {
+    if (vc.history.length === 0) return encodeMessage(vc);
+    this.stats.hiddenHistories++;
+    const trinx = this.trinxes()[vc.pillar]!;
+    const history = this.rng.chance(0.5) ? vc.history.slice(0, -1) : vc.history.slice(1);
+    let top = vc.top;
+    let chain = vc.chain;
+    if (this.rng.chance(0.5) && history.length > 0) {
+      top = history[history.length - 1]!.order + 1n;
+      // Try to re-link with the lower top: the continuing chain must still start at a real value.
+      const value = { view: vc.toView + 1n, order: 0n };
+      const link = trinx.certifyContinuing(Counter.ORDER, value, linkDigest(vc.pillar, value, top));
+      if (link.ok) chain = [link.value];
+    }
+    const unsigned = { ...vc, history, top, chain };
+    const cert = trinx.certifyPlain(viewChangeDigest(unsigned, history.map((p) => batchDigest(p.batch))));
+    return encodeMessage({ ...unsigned, cert });
+  }
+
+  private corruptNewView(nv: Extract<Message, { type: 'new-view' }>): Uint8Array {
+    const kind = this.rng.int(0, 2);
+    if (kind === 0 && nv.prepares.length > 0) {
+      return encodeMessage({ ...nv, prepares: nv.prepares.slice(0, -1) });
+    }
+    if (kind === 1 && nv.prepares.length > 0) {
+      const i = this.rng.int(0, nv.prepares.length - 1);
+      const prepares = nv.prepares.map((p, j) => (j === i ? { ...p, batch: this.rng.bytes(16) } : p));
+      return encodeMessage({ ...nv, prepares });
+    }
+    return encodeMessage({ ...nv, viewChanges: nv.viewChanges.slice(1) });
+  }
+
+  /** Takes someone else's certified message and claims it as its own. */
+  private forgeIssuer(bytes: Uint8Array): Uint8Array | null {
+    const r = decodeMessage(bytes, this.config);
+    if (!r.ok) return null;
+    const m = r.value;
+    const me = (c: CounterCert): CounterCert => ({ ...c, issuer: { ...c.issuer, validator: this.id } });
+    if (m.type === 'commit') return encodeMessage({ ...m, cert: me(m.cert) });
+    if (m.type === 'checkpoint') return encodeMessage({ ...m, cert: { ...m.cert, issuer: { ...m.cert.issuer, validator: this.id } } });
+    if (m.type === 'prepare') return encodeMessage({ ...m, cert: me(m.cert) });
+    return null;
+  }
+}
