@@ -609,7 +609,7 @@ export class PillarCore {
     // Until our checkpoint is stable others may need it; afterwards only laggards do, so repeat it rarely.
     const cp = this.myCheckpoint;
     if (cp !== null && (cp.order >= this.lw || (cp.order + 1n === this.lw && this.retransmitRound % 8 === 0))) {
-      this.out.push({ type: 'broadcast', bytes: encodeMessage(this.myCheckpoint) });
+      this.out.push({ type: 'broadcast', bytes: encodeMessage(cp) });
     }
     if (this.vcTarget !== null) {
       if (this.myViewChangeBytes !== null) this.out.push({ type: 'broadcast', bytes: this.myViewChangeBytes });

@@ -9,6 +9,8 @@
 #   HYBSTER_RXE_NETDEV       interface to put rxe0 on (default: the default-route interface)
 #   HYBSTER_FORCE_TCP=1      skip soft-RoCE even when available
 #   HYBSTER_TRANSPORT_LISTEN replica listen address (default: <interface address>:9000)
+#   HYBSTER_DIST             compiled app (default /app/dist)
+#   HYBSTER_ENTRYPOINT_DRY_RUN=1  print the decision and the command instead of running it
 # Every other HYBSTER_* variable is a node setting (see docs/node.md).
 set -eu
 
@@ -68,4 +70,12 @@ if [ -z "${HYBSTER_TRANSPORT_LISTEN:-}" ] && [ -n "$ADDR" ]; then
   export HYBSTER_TRANSPORT_LISTEN="$ADDR:9000"
 fi
 
-exec node /app/dist/node/cli.js start --home "$HOME_DIR" "$@"
+CLI="${HYBSTER_DIST:-/app/dist}/node/cli.js"
+if [ "${HYBSTER_ENTRYPOINT_DRY_RUN:-0}" = "1" ]; then
+  echo "HYBSTER_TRANSPORT_KIND=$HYBSTER_TRANSPORT_KIND"
+  echo "HYBSTER_TRANSPORT_PROVIDER=$HYBSTER_TRANSPORT_PROVIDER"
+  echo "HYBSTER_TRANSPORT_LISTEN=${HYBSTER_TRANSPORT_LISTEN:-}"
+  echo "exec node $CLI start --home $HOME_DIR $*"
+  exit 0
+fi
+exec node "$CLI" start --home "$HOME_DIR" "$@"

@@ -5,14 +5,16 @@
 # so restarting the stack never replaces keys or the chain.
 #
 # Environment: VALIDATORS (default 3; must be 2f+1 and match the validator services),
-#              TESTNET_DIR (default /testnet), CHAIN_ID (optional).
+#              TESTNET_DIR (default /testnet), CHAIN_ID (optional),
+#              HYBSTER_DIST (compiled app, default /app/dist).
 set -eu
 
 log() { printf '%s init: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
 N="${VALIDATORS:-3}"
 DIR="${TESTNET_DIR:-/testnet}"
-CLI=/app/dist/node/cli.js
+DIST="${HYBSTER_DIST:-/app/dist}"
+CLI="$DIST/node/cli.js"
 
 if [ -f "$DIR/validator0/config.json" ]; then
   log "testnet already initialised in $DIR; leaving it as it is"
@@ -28,7 +30,7 @@ done
 
 log "generating a $N-validator testnet in $DIR for hosts $HOSTS"
 node "$CLI" testnet --validators "$N" --out "$DIR" --transport rdma ${CHAIN_ID:+--chain-id "$CHAIN_ID"}
-node /app/dist/node/ops/retarget-cli.js --dir "$DIR" --hosts "$HOSTS" \
+node "$DIST/node/ops/retarget-cli.js" --dir "$DIR" --hosts "$HOSTS" \
   --transport-port 9000 --p2p-port 8000 --api-port 7000 --api-host 0.0.0.0
 # The validators run as root in their containers; keys stay readable by root only.
 chmod -R go-rwx "$DIR"

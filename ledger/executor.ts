@@ -1,10 +1,11 @@
 // The executor turns committed batches into persisted blocks, strictly in order.
 //
 // Pipelining: executeBatch does the stateless, CPU-bound part (batch decoding, tx decoding,
-// Ed25519 verification, hashing) synchronously when called, then waits for the previous
-// block to be fully persisted before touching state. A caller that issues block n+1 before
-// block n resolved therefore overlaps n+1's signature checks with n's LevelDB write, while
-// writes still reach LevelDB one block at a time, in order (so a crash leaves a prefix).
+// Ed25519 verification, hashing) synchronously when called; applying a block waits only for
+// the previous block to be applied (its state is staged in the store's cache), not written.
+// The store chains the LevelDB writes, one atomic batch per block, in order, so a crash
+// leaves a prefix of blocks. A caller that submits block n+1 before block n resolved thus
+// overlaps n+1's signature checks and execution with n's disk write.
 import { type Batch, type BatchLimits, BATCH_LIMITS_DEFAULT, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
 import { merkleRoot } from './merkle.js';
@@ -39,8 +40,8 @@ export class Executor {
   private readonly chainId: string;
   private readonly limits: BatchLimits;
   private readonly checkBeforeWrite: boolean;
-  /** Settles when the last accepted batch is persisted; rejects forever after a write failure. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Settles when the last accepted batch is applied (its state staged in the store). */
+  private applyTail: Promise<unknown> = Promise.resolve();
   /** Next order number this executor accepts (calls must come in order). */
   private nextOrder: bigint;
 
@@ -65,17 +66,26 @@ export class Executor {
     const dec = decodeBatch(input.batch, this.limits);
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
     const prechecked = precheckTxs(batch.txs, this.chainId);
-    const run = this.tail.then(() => this.applyAndPersist(input, batch.timestampMs, prechecked));
-    this.tail = run;
-    return run;
+    const applied = this.applyTail.then(() => this.apply(input, batch.timestampMs, prechecked));
+    this.applyTail = applied;
+    applied.catch(() => undefined); // failures surface through the returned promise
+    return applied.then(async (r) => {
+      await r.durable;
+      return r.block;
+    });
   }
 
-  /** Resolves once every batch submitted so far is persisted. */
+  /** Resolves once every batch submitted so far is applied and durable. */
   async drain(): Promise<void> {
-    await this.tail;
+    await this.applyTail;
+    await this.store.flush();
   }
 
-  private async applyAndPersist(input: ExecuteInput, proposedMs: bigint, txs: PrecheckedTx[]): Promise<Block> {
+  private async apply(
+    input: ExecuteInput,
+    proposedMs: bigint,
+    txs: PrecheckedTx[],
+  ): Promise<{ block: Block; durable: Promise<void> }> {
     const store = this.store;
     const tip = store.latestTip();
     const height = input.order + 1n;
@@ -117,7 +127,7 @@ export class Executor {
       const p = t.tx.payload;
       return p.type === 'transfer' && Buffer.compare(p.to, t.tx.from) !== 0 ? [t.tx.from, p.to] : [t.tx.from];
     });
-    await store.writeBlock({
+    const durable = store.writeBlock({
       block,
       hash: blockHash(header),
       txHashes,
@@ -125,7 +135,8 @@ export class Executor {
       accountWrites: out.accountWrites.values(),
       kvLog: out.kvLog,
     });
-    return block;
+    durable.catch(() => undefined); // awaited by executeBatch's caller
+    return { block, durable };
   }
 }
 

@@ -23,7 +23,7 @@ import { bytesEqual, toHex } from './codec/binary.js';
 import { txHash } from './tx.js';
 import { type Account, encodeAccount, encodeKvEntry, genesisStateDigest, type KvEntry, type StateReader } from './state.js';
 
-export type LedgerStoreErrorCode = 'genesis-mismatch' | 'corrupt' | 'closed' | 'out-of-order';
+export type LedgerStoreErrorCode = 'genesis-mismatch' | 'corrupt' | 'closed' | 'out-of-order' | 'write-failed';
 export class LedgerStoreError extends Error {
   override readonly name = 'LedgerStoreError';
   constructor(
@@ -163,7 +163,11 @@ const clampLimit = (limit: number): number => Math.max(1, Math.min(LIST_LIMIT_MA
 
 export class LedgerStore {
   private tip: Tip;
+  private durableTip: Tip;
   private closed = false;
+  private writeChain: Promise<void> = Promise.resolve();
+  private pendingWrites = 0;
+  private writeFailure: string | null = null;
   /** Committed state cache; `null` = known to be absent. Entries are always clean. */
   private readonly accounts = new Map<string, Account | null>();
   private readonly kv = new Map<string, KvEntry | null>();
@@ -180,6 +184,7 @@ export class LedgerStore {
     opts: LedgerStoreOptions,
   ) {
     this.tip = tip;
+    this.durableTip = tip;
     this.stateCacheMax = opts.stateCacheEntriesMax ?? STATE_CACHE_DEFAULT;
     this.blockCacheMax = opts.blockCacheMax ?? 32;
     this.sync = opts.sync ?? true;
@@ -447,18 +452,64 @@ export class LedgerStore {
   // ---- the write path ----
 
   /**
-   * Writes one executed block, its indexes, its state changes and the new tip in one atomic
-   * batch. The block must extend the tip. Cache updates happen only after the write succeeded.
+   * Stages one executed block and writes it durably. Synchronously (before returning) the tip
+   * and the state cache move to the new block, so the executor can apply the next block while
+   * this one is being written. The LevelDB write, one atomic batch with the block, its indexes,
+   * its state changes and the new tip, is chained after the previous block's write, so blocks
+   * reach disk one at a time and in order: after a crash the store is at a block boundary.
+   * The returned promise resolves when the block is durable. A failed write is fatal: the
+   * store refuses further blocks (the node must stop and restart from disk).
    */
-  async writeBlock(w: BlockWrite): Promise<void> {
+  writeBlock(w: BlockWrite): Promise<void> {
     this.assertOpen();
+    if (this.writeFailure !== null) {
+      return Promise.reject(new LedgerStoreError('write-failed', `an earlier block write failed: ${this.writeFailure}`));
+    }
     const h = w.block.header;
     if (h.height !== this.tip.height + 1n || !bytesEqual(h.prevHash, this.tip.hash)) {
-      throw new LedgerStoreError('out-of-order', `block ${h.height} does not extend tip ${this.tip.height}`);
+      return Promise.reject(
+        new LedgerStoreError('out-of-order', `block ${h.height} does not extend tip ${this.tip.height}`),
+      );
     }
-    const height = u64be(h.height);
+    const accountWrites = [...w.accountWrites];
+    const lastKv = new Map<string, { key: Uint8Array; entry: KvEntry }>();
+    for (const e of w.kvLog) lastKv.set(toHex(e.key), e);
+    const tip: Tip = { height: h.height, hash: w.hash, stateDigest: h.stateDigest, timestampMs: h.timestampMs };
+
+    // Stage: from here on reads see the block (the block cache serves it until it is durable).
+    this.tip = tip;
+    for (const a of accountWrites) this.accounts.set(toHex(a.address), a.account);
+    for (const [hex, e] of lastKv) this.kv.set(hex, e.entry);
+    this.cacheBlock(w.block);
+    this.pendingWrites++;
+
+    const done = this.writeChain.then(() => this.persist(w, tip, accountWrites, lastKv));
+    this.writeChain = done;
+    done.then(
+      () => {
+        this.durableTip = tip;
+        this.pendingWrites--;
+        // Evict only when nothing is in flight: an entry of a pending write must stay cached,
+        // or a prefetch could read its older value from disk.
+        if (this.pendingWrites === 0) this.evict();
+      },
+      (e: unknown) => {
+        this.writeFailure ??= e instanceof Error ? e.message : String(e);
+      },
+    );
+    return done;
+  }
+
+  private async persist(
+    w: BlockWrite,
+    tip: Tip,
+    accountWrites: { address: Uint8Array; account: Account }[],
+    lastKv: Map<string, { key: Uint8Array; entry: KvEntry }>,
+  ): Promise<void> {
+    const height = u64be(tip.height);
     // Earlier locations of this block's failed txs: a replayed tx has the same hash as the
-    // original and fails bad-nonce; the location index keeps the first occurrence.
+    // original and fails bad-nonce; the location index keeps the first occurrence. Every
+    // earlier block is durable by now (writes are chained), so one getMany sees them all.
     const maybeSeen: number[] = [];
     for (let i = 0; i < w.txHashes.length; i++) {
       const r = w.block.results[i]!;
@@ -486,24 +537,21 @@ export class LedgerStore {
       }
       for (const a of w.txAccounts[i] ?? []) batch.put(key(P.acctTx, a, height, idx), hash);
     }
-    const accountWrites = [...w.accountWrites];
     for (const a of accountWrites) batch.put(key(P.account, a.address), encodeAccount(a.account));
-    const lastKv = new Map<string, { key: Uint8Array; entry: KvEntry }>();
-    for (const e of w.kvLog) {
-      batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));
-      lastKv.set(toHex(e.key), e);
-    }
+    for (const e of w.kvLog) batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));
     for (const e of lastKv.values()) batch.put(key(P.kv, e.key), encodeKvEntry(e.entry));
-    const tip: Tip = { height: h.height, hash: w.hash, stateDigest: h.stateDigest, timestampMs: h.timestampMs };
     batch.put(key(P.tip), encodeTip(tip));
-
     await batch.write({ sync: this.sync });
+  }
 
-    this.tip = tip;
-    for (const a of accountWrites) this.accounts.set(toHex(a.address), a.account);
-    for (const [hex, e] of lastKv) this.kv.set(hex, e.entry);
-    this.cacheBlock(w.block);
-    this.evict();
+  /** Resolves when every staged block is durable. */
+  async flush(): Promise<void> {
+    await this.writeChain;
+  }
+
+  /** The highest block known to be on disk (latestHeight() may be ahead by the blocks being written). */
+  durableHeight(): bigint {
+    return this.durableTip.height;
   }
 
   private cacheBlock(b: Block): void {
@@ -524,8 +572,10 @@ export class LedgerStore {
     }
   }
 
+  /** Waits for staged blocks to be written, then closes LevelDB. */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.writeChain.catch(() => undefined);
     this.closed = true;
     await this.db.close();
   }

@@ -3,7 +3,7 @@
 // the consensus parameters. Built from genesis/'s validated document, so every other
 // node module is independent of the genesis file's layout.
 import { type ConsensusConfig, makeConfig } from '../consensus/index.js';
-import { z } from 'zod';
+import { genesisHash, parseGenesisText } from '../genesis/genesis.js';
 import { sha256Parts } from '../ledger/keys.js';
 
 export interface ChainSpecValidator {
@@ -13,6 +13,8 @@ export interface ChainSpecValidator {
   peerId?: string;
   /** Transport endpoints by transport kind, e.g. { tcp: '127.0.0.1:26600' }. */
   endpoints: Record<string, string>;
+  /** libp2p multiaddrs for discovery (without /p2p/<peerId>). */
+  libp2p: string[];
 }
 
 export interface ChainSpec {
@@ -70,78 +72,51 @@ export function consensusConfigFor(n: number, p: ConsensusParams): ConsensusConf
 // ---------------------------------------------------------------------------------
 // Reading genesis and key files.
 
-
-const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `expected ${bytes} bytes of hex`);
-
-/** The genesis layout this node reads (genesis/ validates the same document). */
-const genesisDoc = z.object({
-  chainId: z.string().min(1).max(64),
-  genesisTimeMs: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)]).optional(),
-  validators: z
-    .array(
-      z.object({
-        name: z.string().min(1).max(64),
-        publicKey: hex(32),
-        peerId: z.string().optional(),
-        endpoints: z.record(z.string(), z.string()).default({}),
-      }),
-    )
-    .min(1)
-    .max(1023),
-  accounts: z.array(z.object({ address: hex(32), balance: z.union([z.string().regex(/^\d+$/), z.number().int()]) })).default([]),
-  consensus: z
-    .object({
-      pillars: z.number().int().min(1).max(64).default(1),
-      checkpointInterval: z.number().int().min(1).optional(),
-      window: z.number().int().min(2).optional(),
-      batchTxsMax: z.number().int().min(1).max(100_000).default(2000),
-      batchBytesMax: z.number().int().min(1024).optional(),
-      viewTimeoutMs: z.number().int().min(10).optional(),
-      requestTimeoutMs: z.number().int().min(10).default(2000),
-      retransmitMs: z.number().int().min(1).optional(),
-    })
-    .prefault({}),
-  trinxKey: hex(32).optional(),
-});
-
-export class GenesisError extends Error {
-  override readonly name = 'GenesisError';
+export class ChainSpecError extends Error {
+  override readonly name = 'ChainSpecError';
 }
 
+/** Parses and validates genesis.json text (genesis/ owns the schema and the hash). */
 export function loadChainSpec(text: string, path: string): ChainSpec {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new GenesisError(`${path} is not JSON: ${(e as Error).message}`);
-  }
-  const r = genesisDoc.safeParse(raw);
-  if (!r.success) {
-    throw new GenesisError(
-      `invalid genesis ${path}:\n  - ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n  - ')}`,
+  const r = parseGenesisText(text);
+  if (!r.ok) {
+    throw new ChainSpecError(
+      `invalid genesis ${path}:\n  - ${r.error.issues.map((i) => `${i.field || '(root)'}: ${i.message}`).join('\n  - ')}`,
     );
   }
-  const g = r.data;
-  const hash = sha256Parts(new TextEncoder().encode(text));
-  const n = g.validators.length;
-  if (n % 2 !== 1) throw new GenesisError(`genesis has ${n} validators; Hybster needs n = 2f + 1 (odd)`);
+  const g = r.value;
+  const hash = genesisHash(g);
+  const c = g.consensus;
+  let consensus: ConsensusConfig;
+  try {
+    consensus = consensusConfigFor(g.validators.length, {
+      pillars: c.pillars,
+      checkpointInterval: c.checkpointInterval,
+      window: c.window,
+      batchBytesMax: c.batchBytesMax,
+      viewTimeoutMs: c.viewChangeTimeoutMs,
+    });
+  } catch (e) {
+    throw new ChainSpecError(`genesis ${path}: consensus parameters: ${(e as Error).message}`);
+  }
   return {
     chainId: g.chainId,
     hash,
-    document: raw,
+    document: JSON.parse(text) as unknown,
     validators: g.validators.map((v, id) => ({
       id,
       name: v.name,
-      publicKey: new Uint8Array(Buffer.from(v.publicKey, 'hex')),
-      ...(v.peerId ? { peerId: v.peerId } : {}),
-      endpoints: v.endpoints,
+      publicKey: v.publicKey,
+      peerId: v.peerId,
+      endpoints: { tcp: v.endpoints.tcp, ...(v.endpoints.rdma ? { rdma: v.endpoints.rdma } : {}) },
+      libp2p: v.endpoints.libp2p,
     })),
-    accounts: g.accounts.map((a) => ({ address: new Uint8Array(Buffer.from(a.address, 'hex')), balance: BigInt(a.balance) })),
-    genesisTimeMs: BigInt(g.genesisTimeMs ?? 0),
-    consensus: consensusConfigFor(n, g.consensus),
-    batchTxsMax: g.consensus.batchTxsMax,
-    requestTimeoutMs: g.consensus.requestTimeoutMs,
-    trinxKey: g.trinxKey ? new Uint8Array(Buffer.from(g.trinxKey, 'hex')) : deriveTrinxKey(hash),
+    accounts: g.accounts,
+    genesisTimeMs: g.genesisTimeMs,
+    consensus,
+    batchTxsMax: c.batchTxsMax,
+    requestTimeoutMs: c.requestTimeoutMs,
+    trinxKey: g.trinxKey ?? deriveTrinxKey(hash),
   };
 }
 
@@ -158,11 +133,11 @@ export function parseValidatorKey(bytes: Uint8Array, path: string): Uint8Array {
       const v = o.secretKey ?? o.seed ?? o.privateKey;
       if (typeof v === 'string') candidate = v;
     } catch {
-      throw new GenesisError(`key file ${path} is not valid JSON`);
+      throw new ChainSpecError(`key file ${path} is not valid JSON`);
     }
   }
   if (/^[0-9a-fA-F]{64}([0-9a-fA-F]{64})?$/.test(candidate)) {
     return new Uint8Array(Buffer.from(candidate.slice(0, 64), 'hex'));
   }
-  throw new GenesisError(`key file ${path} does not hold a 32-byte Ed25519 seed (hex or JSON secretKey)`);
+  throw new ChainSpecError(`key file ${path} does not hold a 32-byte Ed25519 seed (hex or JSON secretKey)`);
 }

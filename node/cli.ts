@@ -9,10 +9,7 @@ import { encodeTx, signTx } from '../ledger/tx.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { parseValidatorKey } from './chain-spec.js';
 import { flagName, SETTINGS } from './config.js';
-import { peerIdForValidatorKey } from './discovery.js';
-import { initHome, writeTestnet } from './home.js';
 import { readKeyFile } from './security/keyfile.js';
-import { runStart } from './start.js';
 
 const program = new Command();
 program
@@ -48,6 +45,7 @@ program
   .option('--force', 'overwrite an existing config.json (never an existing key)')
   .action((o: { home: string; chainId: string; force?: boolean }) =>
     guard(async () => {
+      const { initHome } = await import('./home.js');
       const r = await initHome({ home: resolve(o.home), chainId: o.chainId, force: o.force === true });
       console.log(`initialized ${r.home}`);
       console.log(`  public key ${r.publicKeyHex}`);
@@ -89,6 +87,7 @@ program
           ? o.apiPorts.split(',').map((s) => positiveInt('--api-ports')(s.trim()))
           : Array.from({ length: o.validators }, (_, i) => o.apiPortBase + i);
         if (apiPorts.length !== o.validators) fail(`--api-ports lists ${apiPorts.length} ports for ${o.validators} validators`);
+        const { writeTestnet } = await import('./home.js');
         const r = await writeTestnet({
           outDir: resolve(o.out),
           validators: o.validators,
@@ -114,12 +113,14 @@ for (const s of SETTINGS) {
   const opt = new Option(`--${flagName(s.path)} <value>`, `${s.description} (config ${s.path})`);
   start.addOption(opt);
 }
-start.action((o: Record<string, string>) => {
+start.action(async (o: Record<string, string>) => {
   const flags: Record<string, unknown> = {};
   for (const s of SETTINGS) {
     const key = flagName(s.path).replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
     if (o[key] !== undefined) flags[s.path] = o[key];
   }
+  // Loaded on demand: the API, libp2p and the ledger are heavy to import for the other commands.
+  const { runStart } = await import('./start.js');
   return runStart(resolve(o.home as string), flags);
 });
 
@@ -133,6 +134,7 @@ keys
     guard(async () => {
       const path = o.keyFile ?? resolve(o.home, 'keys', 'validator.key');
       const kp = keyPairFromSeed(parseValidatorKey(await readKeyFile(path), path));
+      const { peerIdForValidatorKey } = await import('./discovery.js');
       console.log(JSON.stringify({ publicKey: toHex(kp.publicKey), peerId: peerIdForValidatorKey(kp.publicKey) }, null, 2));
     }),
   );

@@ -7,6 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { toHex } from '../ledger/codec/binary.js';
 import { generateKeyPair, type KeyPair } from '../ledger/keys.js';
+import { type GenesisJson, parseGenesis } from '../genesis/genesis.js';
 import { writeKeyFile } from './security/keyfile.js';
 import { peerIdForValidatorKey } from './discovery.js';
 
@@ -53,32 +54,45 @@ function endpointFor(transport: 'tcp' | 'rdma', provider: string, port: number):
   return transport === 'rdma' ? `rdma+${provider}://127.0.0.1:${port}` : `127.0.0.1:${port}`;
 }
 
+interface GenesisValidatorInput {
+  name: string;
+  key: KeyPair;
+  tcp: string;
+  rdma?: string;
+  libp2p: string[];
+}
+
+/** A genesis document in genesis/'s layout (checked by parseGenesis before it is written). */
 function genesisDocument(
   chainId: string,
-  validators: { name: string; key: KeyPair; endpoints: Record<string, string> }[],
+  validators: GenesisValidatorInput[],
   accounts: KeyPair[],
   pillars: number,
-): unknown {
-  return {
+): GenesisJson {
+  const doc: GenesisJson = {
     chainId,
-    genesisTimeMs: String(Date.now()),
+    genesisTime: new Date().toISOString(),
     validators: validators.map((v) => ({
       name: v.name,
       publicKey: toHex(v.key.publicKey),
       peerId: peerIdForValidatorKey(v.key.publicKey),
-      endpoints: v.endpoints,
+      endpoints: { tcp: v.tcp, ...(v.rdma ? { rdma: v.rdma } : {}), libp2p: v.libp2p },
     })),
-    accounts: accounts.map((a) => ({ address: toHex(a.publicKey), balance: ACCOUNT_BALANCE.toString() })),
     consensus: {
+      f: (validators.length - 1) / 2,
       pillars,
-      checkpointInterval: 32,
-      window: 128 * pillars,
       batchTxsMax: 2000,
       batchBytesMax: 1 << 20,
-      viewTimeoutMs: 1000,
+      checkpointInterval: 32,
+      window: 128 * pillars,
       requestTimeoutMs: 1500,
+      viewChangeTimeoutMs: 1000,
     },
+    accounts: accounts.map((a) => ({ address: toHex(a.publicKey), balance: ACCOUNT_BALANCE.toString() })),
   };
+  const check = parseGenesis(doc);
+  if (!check.ok) throw new Error(`generated genesis is invalid: ${check.error.message}`);
+  return doc;
 }
 
 export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
@@ -86,14 +100,14 @@ export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
   const ports = spec.basePort > 0 ? Array.from({ length: 2 * n }, (_, i) => spec.basePort + i) : await freePorts(2 * n);
   const keys = Array.from({ length: n }, () => generateKeyPair());
   const accountKeys = Array.from({ length: spec.accounts }, () => generateKeyPair());
-  const validators = keys.map((key, i) => ({
+  const validators: GenesisValidatorInput[] = keys.map((key, i) => ({
     name: `validator${i}`,
     key,
-    endpoints: { [spec.transport]: endpointFor(spec.transport, spec.provider, ports[i] as number) },
+    tcp: `127.0.0.1:${ports[i]}`,
+    ...(spec.transport === 'rdma' ? { rdma: endpointFor('rdma', spec.provider, ports[i] as number) } : {}),
+    libp2p: [`/ip4/127.0.0.1/tcp/${ports[n + i]}`],
   }));
   const genesis = `${JSON.stringify(genesisDocument(spec.chainId, validators, accountKeys, spec.pillars), null, 2)}\n`;
-  const p2pAddr = (i: number) =>
-    `/ip4/127.0.0.1/tcp/${ports[n + i]}/p2p/${peerIdForValidatorKey((keys[i] as KeyPair).publicKey)}`;
   await mkdir(spec.outDir, { recursive: true });
   const homes: TestnetResult['homes'] = [];
   for (let i = 0; i < n; i++) {
@@ -110,10 +124,8 @@ export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
       },
       api: { host: '127.0.0.1', port: spec.apiPorts[i] },
       p2p: {
+        // The other validators' libp2p addresses come from genesis; config may add more.
         listen: `/ip4/127.0.0.1/tcp/${ports[n + i]}`,
-        bootstrap: Array.from({ length: n }, (_, j) => j)
-          .filter((j) => j !== i)
-          .map(p2pAddr),
         // A local network stays on loopback: no multicast on the LAN.
         mdns: false,
       },
@@ -156,12 +168,25 @@ export async function initHome(o: { home: string; chainId: string; force: boolea
   await writeKeyFile(keyPath, `${toHex(key.secretKey)}\n`);
   await writeFile(
     configPath,
-    `${JSON.stringify({ transport: { kind: 'tcp', listen: '127.0.0.1:26600' }, api: { port: 7000 } }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        transport: { kind: 'tcp', listen: '127.0.0.1:26600' },
+        api: { port: 7000 },
+        p2p: { listen: '/ip4/127.0.0.1/tcp/26700', mdns: true },
+      },
+      null,
+      2,
+    )}\n`,
   );
   const genesisPath = join(o.home, 'genesis.json');
   let genesisCreated = false;
   if (!existsSync(genesisPath)) {
-    const doc = genesisDocument(o.chainId, [{ name: 'validator0', key, endpoints: { tcp: '127.0.0.1:26600' } }], [], 1);
+    const doc = genesisDocument(
+      o.chainId,
+      [{ name: 'validator0', key, tcp: '127.0.0.1:26600', libp2p: ['/ip4/127.0.0.1/tcp/26700'] }],
+      [],
+      1,
+    );
     await writeFile(genesisPath, `${JSON.stringify(doc, null, 2)}\n`);
     genesisCreated = true;
   }

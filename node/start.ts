@@ -140,7 +140,13 @@ export async function startValidator(opts: {
       transportKind: cfg.transport.kind,
       endpoint: () => transportEndpoint,
       listen: cfg.p2p.listen,
-      bootstrap: cfg.p2p.bootstrap,
+      // Genesis lists each validator's libp2p addresses; config may add more.
+      bootstrap: [
+        ...cfg.p2p.bootstrap,
+        ...spec.validators
+          .filter((v) => v.id !== selfId && v.peerId)
+          .flatMap((v) => v.libp2p.map((a) => `${a}/p2p/${v.peerId}`)),
+      ],
       mdns: cfg.p2p.mdns,
       refreshMs: cfg.p2p.refreshMs,
       log,
@@ -154,7 +160,7 @@ export async function startValidator(opts: {
   if (cfg.api.enabled) {
     api = await createApiServer({
       node: validator,
-      logger: log.child({ component: 'api' }),
+      logger: log.child({ component: 'api' }, { level: 'warn' }),
       rateLimit: cfg.api.rateLimitMax > 0 ? { max: cfg.api.rateLimitMax, windowMs: 1000 } : false,
     });
     await api.listen({ host: cfg.api.host, port: cfg.api.port });

@@ -261,7 +261,7 @@ export class Validator implements NodePort {
         this.deliver(a.order, a.view, a.batch);
         return;
       case 'view-changed':
-        this.onViewChanged(a.view, a.leader);
+        if (a.pillar === 0) this.onViewChanged(a.view, a.leader);
         return;
       case 'view-change-started':
         this.log.warn({ toView: Number(a.toView), pillar: a.pillar }, 'view change started');

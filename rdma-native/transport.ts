@@ -251,7 +251,7 @@ export class RdmaConnection implements TransportConnection {
     if (this.state === 'closed') return;
     if (this.state === 'open') {
       this.pump();
-      this.t.sendControl(this.fiAddr, encodeControl(MSG_BYE, this.remoteId));
+      this.t.sendControl(this.fiAddr, encodeControl(MSG_BYE, this.remoteId), this.localId);
     }
     this.finish(undefined);
   }
@@ -627,8 +627,10 @@ export class RdmaTransport implements Transport {
   }
 
   /** Control messages are few and small: queued in order behind any that met EAGAIN. */
-  sendControl(dest: number, buf: Buffer, ctx = NO_CONN): void {
+  sendControl(dest: number, buf: Buffer, connId = NO_CONN): void {
     if (!this.fabric) return;
+    // Negative contexts mark control sends: their completions do not count as data in flight.
+    const ctx = -connId;
     if (this.controlBacklog.length === 0) {
       const rc = this.fabric.send(dest, buf, ctx);
       if (rc !== this.eagain) return;
@@ -706,7 +708,7 @@ export class RdmaTransport implements Transport {
       try {
         this.fabric = new addon.Fabric({
           provider: p,
-          node: socketish ? (host ?? this.bindHost) : '',
+          node: socketish ? (host ?? this.bindHost) : (host ?? ''),
           service: socketish ? String(port ?? 0) : '',
           waitable: this.completion === 'thread',
           recvSlots: this.limits.recvSlots,
@@ -809,13 +811,13 @@ export class RdmaTransport implements Transport {
         }
         case EVENT_SEND_DONE:
         case EVENT_WRITE_DONE: {
-          const conn = this.conns.get(ev.ctx);
+          const conn = ev.ctx > 0 ? this.conns.get(ev.ctx) : undefined;
           if (conn) conn.inflightOps--;
           break;
         }
         case EVENT_ERROR: {
           this.stats.errors++;
-          const conn = this.conns.get(ev.ctx);
+          const conn = this.conns.get(Math.abs(ev.ctx));
           conn?.fail(new TransportError('peer-lost', `${conn.remote}: ${ev.message ?? 'fabric error'}`));
           break;
         }

@@ -192,12 +192,27 @@ function sockaddrIn(name: Buffer): string | undefined {
   return `${name[4]}.${name[5]}.${name[6]}.${name[7]}:${name.readUInt16BE(2)}`;
 }
 
-/** Parses a listen endpoint: `rdma+<provider>://[host:port]`. */
+/**
+ * Parses a listen endpoint: `rdma+<provider>://` (any address), `rdma+<provider>://host:port`,
+ * or an endpoint string `listen()` returned before (to listen again at the same address
+ * after a restart; for shm, the name of the shared-memory region).
+ */
 export function parseListenEndpoint(
   endpoint: string,
 ): { provider: string; host?: string; port?: number } | undefined {
-  const m = /^rdma\+([a-z0-9_;]+):\/\/(?:(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}))?$/.exec(endpoint);
-  if (!m) return undefined;
-  if (m[2] === undefined) return { provider: m[1]! };
-  return { provider: m[1]!, host: m[2], port: Number(m[3]) };
+  const bare = /^rdma\+([a-z0-9_;]+):\/\/$/.exec(endpoint);
+  if (bare) return { provider: bare[1]! };
+  const parsed = parseEndpoint(endpoint);
+  if (!parsed) return undefined;
+  const sock = sockaddrIn(parsed.name);
+  if (sock) {
+    const [host, port] = sock.split(':');
+    return { provider: parsed.provider, host: host!, port: Number(port) };
+  }
+  // A named address (shm): the provider appends ":<domain>:<endpoint>" to the node it is
+  // given, so binding the name without that suffix gets the same name again.
+  const nul = parsed.name.indexOf(0);
+  const name = parsed.name.subarray(0, nul < 0 ? undefined : nul).toString();
+  const base = /^(.*?)(?::\d+:\d+)$/.exec(name);
+  return { provider: parsed.provider, host: base ? base[1]! : name };
 }

@@ -75,7 +75,10 @@ export async function unsafeReset(home: string, options: { yes?: boolean } = {})
     throw new OpsError('confirmation-required', `${plan.message} Re-run with --yes to proceed.`);
   }
   if (await isDataDirLocked(dataDirOf(home))) {
-    throw new OpsError('data-dir-locked', `${dataDirOf(home)} is in use by a running validator; stop it first`);
+    throw new OpsError(
+      'data-dir-locked',
+      `${dataDirOf(home)} is in use by a running validator; stop it first`,
+    );
   }
   for (const p of plan.deletes) await rm(p, { recursive: true, force: true });
   return { ...plan, deleted: plan.deletes };

@@ -46,7 +46,11 @@ export interface RestoreResult extends RestorePlan {
 }
 
 /** Verifies the snapshot and describes the restore without changing anything. */
-export async function planRestore(home: string, file: string, options: RestoreOptions = {}): Promise<RestorePlan> {
+export async function planRestore(
+  home: string,
+  file: string,
+  options: RestoreOptions = {},
+): Promise<RestorePlan> {
   const dataDir = dataDirOf(home);
   const snapshot = await verifySnapshot(file, options.limits ?? DEFAULT_SNAPSHOT_LIMITS);
   if (options.genesisHash && snapshot.meta.genesisHash && options.genesisHash !== snapshot.meta.genesisHash) {
@@ -77,7 +81,11 @@ export async function planRestore(home: string, file: string, options: RestoreOp
  * then swaps it into place. Requires `yes` when a data directory exists; the old one is
  * moved aside, never deleted. A failure at any point leaves `<home>/data` as it was.
  */
-export async function restoreHome(home: string, file: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restoreHome(
+  home: string,
+  file: string,
+  options: RestoreOptions = {},
+): Promise<RestoreResult> {
   const plan = await planRestore(home, file, options);
   if (plan.existing && options.yes !== true) {
     throw new OpsError('confirmation-required', `${plan.message} Re-run with --yes to proceed.`);
@@ -86,7 +94,10 @@ export async function restoreHome(home: string, file: string, options: RestoreOp
   await rm(staging, { recursive: true, force: true });
   let entriesWritten = 0;
   try {
-    const db = new ClassicLevel<Uint8Array, Uint8Array>(staging, { keyEncoding: 'view', valueEncoding: 'view' });
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(staging, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
     await db.open({ createIfMissing: true, errorIfExists: true });
     try {
       const batchBytesMax = options.batchBytesMax ?? 4 * 1024 * 1024;
@@ -125,4 +136,3 @@ export async function restoreHome(home: string, file: string, options: RestoreOp
   }
   return { ...plan, entriesWritten };
 }
-

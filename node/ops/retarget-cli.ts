@@ -7,20 +7,32 @@ import { parseArgs } from 'node:util';
 import { OpsError } from './errors.js';
 import { retargetTestnet } from './retarget.js';
 
-const { values } = parseArgs({
-  options: {
-    dir: { type: 'string' },
-    hosts: { type: 'string' },
-    'transport-port': { type: 'string', default: '9000' },
-    'p2p-port': { type: 'string', default: '8000' },
-    'api-port': { type: 'string', default: '7000' },
-    'api-host': { type: 'string' },
-  },
-  strict: true,
-});
+const usage =
+  'usage: retarget-cli.js --dir DIR --hosts h0,h1,... [--transport-port P] [--p2p-port P] [--api-port P] [--api-host H]\n';
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        dir: { type: 'string' },
+        hosts: { type: 'string' },
+        'transport-port': { type: 'string', default: '9000' },
+        'p2p-port': { type: 'string', default: '8000' },
+        'api-port': { type: 'string', default: '7000' },
+        'api-host': { type: 'string' },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    process.stderr.write(`retarget: ${(e as Error).message}\n${usage}`);
+    process.exit(64);
+  }
+}
+
+const { values } = parse();
 
 if (!values.dir || !values.hosts) {
-  process.stderr.write('usage: retarget-cli.js --dir DIR --hosts h0,h1,... [--transport-port P] [--p2p-port P] [--api-port P] [--api-host H]\n');
+  process.stderr.write(usage);
   process.exit(64);
 }
 try {

@@ -28,7 +28,8 @@ export interface RetargetOptions {
 type Json = Record<string, unknown>;
 
 function asObject(v: unknown, what: string): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new OpsError('bad-home', `${what} is not an object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new OpsError('bad-home', `${what} is not an object`);
   return v as Json;
 }
 
@@ -60,7 +61,8 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
   }
   const homes = opts.hosts.map((_, i) => join(opts.dir, `validator${i}`));
   for (const home of homes) {
-    if (!(await exists(join(home, 'config.json')))) throw new OpsError('bad-home', `${home} has no config.json`);
+    if (!(await exists(join(home, 'config.json'))))
+      throw new OpsError('bad-home', `${home} has no config.json`);
     if (await exists(join(home, 'data', 'CURRENT'))) {
       throw new OpsError('target-exists', `${home} has a database already; retarget only a fresh testnet`);
     }
@@ -68,7 +70,10 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
   const genesis = await readJson(join(homes[0]!, 'genesis.json'));
   const validators = genesis['validators'];
   if (!Array.isArray(validators) || validators.length !== n) {
-    throw new OpsError('bad-home', `genesis has ${Array.isArray(validators) ? validators.length : 0} validators, ${n} hosts given`);
+    throw new OpsError(
+      'bad-home',
+      `genesis has ${Array.isArray(validators) ? validators.length : 0} validators, ${n} hosts given`,
+    );
   }
   const addrs: string[] = [];
   validators.forEach((raw, i) => {
@@ -80,7 +85,8 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
     addrs.push(addr);
     for (const k of Object.keys(endpoints)) {
       if (k === 'libp2p') endpoints[k] = [addr];
-      else if (typeof endpoints[k] === 'string') endpoints[k] = rehost(endpoints[k], host, opts.transportPort);
+      else if (typeof endpoints[k] === 'string')
+        endpoints[k] = rehost(endpoints[k], host, opts.transportPort);
     }
     if (!('tcp' in endpoints)) endpoints['tcp'] = `${host}:${opts.transportPort}`;
     v['endpoints'] = endpoints;
@@ -104,6 +110,7 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
     await writeFile(join(home, 'genesis.json'), genesisText);
     await writeFile(join(home, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   }
-  if (await exists(join(opts.dir, 'genesis.json'))) await writeFile(join(opts.dir, 'genesis.json'), genesisText);
+  if (await exists(join(opts.dir, 'genesis.json')))
+    await writeFile(join(opts.dir, 'genesis.json'), genesisText);
   return { homes };
 }

@@ -89,7 +89,10 @@ export class SnapshotWriter {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') {
-        throw new OpsError('target-exists', `${partialPath} exists (an interrupted backup?); remove it first`);
+        throw new OpsError(
+          'target-exists',
+          `${partialPath} exists (an interrupted backup?); remove it first`,
+        );
       }
       throw new OpsError('io', `cannot create ${partialPath}: ${(e as Error).message}`, { cause: e });
     }
@@ -205,7 +208,10 @@ class HashingFileReader {
 
   async read(n: number, field: string, hashed = true): Promise<Buffer> {
     if (n > this.remaining) {
-      throw new OpsError('bad-snapshot', `snapshot truncated: ${field} needs ${n} bytes, ${this.remaining} left`);
+      throw new OpsError(
+        'bad-snapshot',
+        `snapshot truncated: ${field} needs ${n} bytes, ${this.remaining} left`,
+      );
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
@@ -270,9 +276,11 @@ export async function* readSnapshot(
     for (;;) {
       const tag = (await r.read(1, 'tag'))[0];
       if (tag === TAG_END) break;
-      if (tag !== TAG_ENTRY) throw new OpsError('bad-snapshot', `bad record tag ${tag} at byte ${r.consumed - 1}`);
+      if (tag !== TAG_ENTRY)
+        throw new OpsError('bad-snapshot', `bad record tag ${tag} at byte ${r.consumed - 1}`);
       const keyLength = (await r.read(4, 'key length')).readUInt32BE(0);
-      if (keyLength > limits.keyBytesMax) throw new OpsError('bad-snapshot', `key length ${keyLength} out of bounds`);
+      if (keyLength > limits.keyBytesMax)
+        throw new OpsError('bad-snapshot', `key length ${keyLength} out of bounds`);
       const key = await r.read(keyLength, 'key');
       const valueLength = (await r.read(4, 'value length')).readUInt32BE(0);
       if (valueLength > limits.valueBytesMax) {
@@ -287,7 +295,8 @@ export async function* readSnapshot(
     const bytesInFile = Number((await r.read(8, 'payload bytes')).readBigUInt64BE(0));
     const expected = r.hash.digest();
     const actual = await r.read(CHECKSUM_BYTES, 'checksum', false);
-    if (!expected.equals(actual)) throw new OpsError('bad-snapshot', 'snapshot checksum mismatch: file altered');
+    if (!expected.equals(actual))
+      throw new OpsError('bad-snapshot', 'snapshot checksum mismatch: file altered');
     if (countInFile !== entryCount || bytesInFile !== payloadBytes) {
       throw new OpsError('bad-snapshot', 'snapshot trailer does not match its entries');
     }

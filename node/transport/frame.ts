@@ -8,7 +8,7 @@ export const FRAME_HEADER_BYTES = 4;
 
 export type FrameDecodeResult =
   | { ok: true; frames: Buffer[] }
-  | { ok: false; claimedBytes: number; frames: Buffer[] };
+  | { ok: false; claimedBytes: number; limitBytes: number; frames: Buffer[] };
 
 export class FrameDecoder {
   /** Chunks of a frame not yet complete; concatenated once, when the frame is complete. */
@@ -17,7 +17,21 @@ export class FrameDecoder {
   /** Bytes needed before parsing can make progress: a header, or a header plus its payload. */
   private neededBytes = FRAME_HEADER_BYTES;
 
+  /** Frames still under the tighter limit set by `restrictNext`. */
+  private restrictedFrames = 0;
+  private restrictedBytesMax = 0;
+
   constructor(private readonly messageBytesMax: number) {}
+
+  /**
+   * The next `frames` frames may be at most `bytesMax` bytes (capped by messageBytesMax);
+   * later ones get the normal limit again. Lets a handshake bound what an unauthenticated
+   * peer can make us buffer without racing the first large frame after it.
+   */
+  restrictNext(frames: number, bytesMax: number): void {
+    this.restrictedFrames = frames;
+    this.restrictedBytesMax = Math.min(bytesMax, this.messageBytesMax);
+  }
 
   /** Bytes held for an incomplete frame (bounded by messageBytesMax + one read chunk). */
   get pendingBytes(): number {
@@ -44,16 +58,18 @@ export class FrameDecoder {
         break;
       }
       const length = buf.readUInt32BE(offset);
-      if (length > this.messageBytesMax) {
+      const limit = this.restrictedFrames > 0 ? this.restrictedBytesMax : this.messageBytesMax;
+      if (length > limit) {
         this.chunks = [];
         this.bufferedBytes = 0;
-        return { ok: false, claimedBytes: length, frames };
+        return { ok: false, claimedBytes: length, limitBytes: limit, frames };
       }
       if (left - FRAME_HEADER_BYTES < length) {
         this.neededBytes = FRAME_HEADER_BYTES + length;
         break;
       }
       frames.push(buf.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length));
+      if (this.restrictedFrames > 0) this.restrictedFrames -= 1;
       offset += FRAME_HEADER_BYTES + length;
     }
     const rest = buf.subarray(offset);

@@ -22,7 +22,7 @@ import crypto from 'node:crypto';
 import { sha256Parts, sign, verify } from '../../ledger/keys.js';
 import type { PeerPenaltyBox } from './penalty-box.js';
 import { PeerRateLimiter, RATE_LIMIT_DEFAULT, type RateLimitOptions } from './rate-limit.js';
-import type { TransportConnection, TransportError } from './types.js';
+import { type TransportConnection, TransportError } from './types.js';
 
 export type SecureChannelErrorCode =
   /** Bytes that are not a handshake message or a data frame. */
@@ -222,9 +222,16 @@ export function secureChannel(
       () => fail('handshake-timeout', `handshake with ${conn.remote} not done in ${timeoutMs} ms`),
       timeoutMs,
     );
-    conn.onClose((error) =>
-      fail('transport', `connection to ${conn.remote} ended during the handshake`, error),
-    );
+    conn.onClose((error) => {
+      // A frame too large for a handshake message is the peer's fault, not the link's.
+      const code =
+        error?.code === 'oversized' || error?.code === 'malformed-frame' ? 'malformed' : 'transport';
+      fail(
+        code,
+        `connection to ${conn.remote} ended during the handshake: ${error?.message ?? 'closed'}`,
+        error,
+      );
+    });
 
     const sendHandshake = (m: Uint8Array): boolean => {
       try {
@@ -315,6 +322,8 @@ export function secureChannel(
       }
     });
 
+    // Hello then Auth, nothing larger: bounds what an unauthenticated peer can make us buffer.
+    conn.restrictNextMessages?.(2, Math.max(HELLO_BYTES, AUTH_BYTES));
     sendHandshake(ownHello);
   });
 }
@@ -375,7 +384,17 @@ class EstablishedChannel implements SecureChannel {
     frame.set(payload, SEQ_BYTES);
     const body = frame.subarray(0, SEQ_BYTES + payload.length);
     tag(this.keys.send, this.sendDirection, body).copy(frame, SEQ_BYTES + payload.length, 0, TAG_BYTES);
-    return this.conn.send(frame);
+    try {
+      return this.conn.send(frame);
+    } catch (e) {
+      // The transport ended before its close reached us, or its limit is below ours: typed either way.
+      const code = e instanceof TransportError && e.code === 'oversized' ? 'oversized' : 'closed';
+      throw new SecureChannelError(
+        code,
+        `send to validator ${this.peerId}: ${(e as Error).message}`,
+        this.peerId,
+      );
+    }
   }
 
   onMessages(cb: (batch: Uint8Array[]) => void): void {

@@ -156,6 +156,10 @@ export class TcpConnection implements TransportConnection {
     this.drainListeners.push(cb);
   }
 
+  restrictNextMessages(count: number, bytesMax: number): void {
+    this.decoder.restrictNext(count, bytesMax);
+  }
+
   onClose(cb: (error?: TransportError) => void): void {
     if (this.finished) {
       const error = this.closeReason;
@@ -193,7 +197,7 @@ export class TcpConnection implements TransportConnection {
       this.fail(
         new TransportError(
           'oversized',
-          `${this.remote} announced a ${result.claimedBytes}-byte frame, limit ${this.limits.messageBytesMax}`,
+          `${this.remote} announced a ${result.claimedBytes}-byte frame, limit ${result.limitBytes}`,
         ),
       );
     }

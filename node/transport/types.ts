@@ -15,6 +15,10 @@
 // - `send` takes ownership of the message bytes: the caller must not modify them after
 //   the call (the TCP transport copies small messages lazily, at flush time).
 // - Error code 'refused' (listener over its connection limit, or the peer is banned).
+// - `TransportConnection.restrictNextMessages` (optional): a tighter size limit for the next
+//   few received messages, used by the secure channel during its handshake. Implement it if
+//   you can (a per-connection counter checked where you check messageBytesMax).
+// - onClose: a listener added after the connection ended fires at once (in a microtask).
 
 export type TransportKind = 'tcp' | 'rdma';
 
@@ -64,6 +68,13 @@ export interface TransportConnection {
    * is set are held and delivered once it is.
    */
   onMessages(cb: (batch: Uint8Array[]) => void): void;
+  /**
+   * Optional: the next `count` received messages may be at most `bytesMax` bytes; a larger
+   * one closes the connection with 'oversized'. Later messages get messageBytesMax again.
+   * The secure channel calls it before its handshake so an unauthenticated peer cannot make
+   * us buffer megabytes per connection.
+   */
+  restrictNextMessages?(count: number, bytesMax: number): void;
   /** The send queue fell below its limit again (after a `send` returned false). Several listeners allowed. */
   onDrain(cb: () => void): void;
   /**

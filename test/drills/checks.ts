@@ -38,7 +38,11 @@ export async function leaderOf(url: string): Promise<number> {
  * timestamps are the proposing leader's clock; every validator here shares one clock).
  * Returns the wall-clock time it was seen, or null on timeout.
  */
-export async function waitForBlockProposedAfter(urls: string[], tMs: number, timeoutMs: number): Promise<number | null> {
+export async function waitForBlockProposedAfter(
+  urls: string[],
+  tMs: number,
+  timeoutMs: number,
+): Promise<number | null> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const heads = await Promise.all(urls.map(latestHeader));
@@ -72,10 +76,18 @@ export async function waitForConvergence(urls: string[], timeoutMs: number): Pro
   let last: Convergence = { ok: false, height: 0, heights: [], tipHashes: [] };
   let stableRounds = 0;
   while (Date.now() < deadline) {
-    const st = await Promise.all(urls.map((u) => client(u).status().catch(() => null)));
+    const st = await Promise.all(
+      urls.map((u) =>
+        client(u)
+          .status()
+          .catch(() => null),
+      ),
+    );
     const heights = st.map((s) => s?.height ?? null);
     const tipHashes = st.map((s) => s?.latestBlockHash ?? null);
-    const same = st.every((s) => s !== null && s.height === st[0]?.height && s.latestBlockHash === st[0]?.latestBlockHash);
+    const same = st.every(
+      (s) => s !== null && s.height === st[0]?.height && s.latestBlockHash === st[0]?.latestBlockHash,
+    );
     const prevSame = last.ok && last.height === heights[0] && last.tipHashes[0] === tipHashes[0];
     last = { ok: same, height: heights[0] ?? 0, heights, tipHashes };
     stableRounds = same && prevSame ? stableRounds + 1 : same ? 1 : 0;
@@ -97,15 +109,25 @@ export interface ChainComparison {
  * equal chains; the extra heights catch a store that serves a different history.
  */
 export async function compareChains(urls: string[], height: number): Promise<ChainComparison> {
-  const heights = [...new Set([1, Math.max(1, Math.floor(height / 2)), height])].filter((h) => h >= 1 && h <= height);
+  const heights = [...new Set([1, Math.max(1, Math.floor(height / 2)), height])].filter(
+    (h) => h >= 1 && h <= height,
+  );
   const mismatches: string[] = [];
   for (const h of heights) {
-    const blocks = await Promise.all(urls.map((u) => client(u).block(h).catch(() => null)));
+    const blocks = await Promise.all(
+      urls.map((u) =>
+        client(u)
+          .block(h)
+          .catch(() => null),
+      ),
+    );
     const ref = blocks[0];
     blocks.forEach((b, i) => {
       if (!b || !ref) mismatches.push(`height ${h}: validator ${i} has no block`);
       else if (b.header.hash !== ref.header.hash || b.header.stateDigest !== ref.header.stateDigest) {
-        mismatches.push(`height ${h}: validator ${i} has ${b.header.hash}, validator 0 has ${ref.header.hash}`);
+        mismatches.push(
+          `height ${h}: validator ${i} has ${b.header.hash}, validator 0 has ${ref.header.hash}`,
+        );
       }
     });
   }

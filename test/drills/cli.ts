@@ -5,7 +5,7 @@
 //   --fault-ms MS          --target leader|follower    --timeout-ms MS
 
 import { parseArgs } from 'node:util';
-import { DEFAULT_DRILL_OPTIONS, DRILL_NAMES, type DrillName, type DrillOptions, runDrill } from './drills.js';
+import { DRILL_NAMES, type DrillName, type DrillOptions, runDrill } from './drills.js';
 
 const usage = `usage: npm run drill -- <${DRILL_NAMES.join('|')}|all> [--transport tcp|rdma] [--net auto|loopback|netns]
   [--validators N] [--rate TX_PER_S] [--fault-ms MS] [--target leader|follower] [--timeout-ms MS]`;
@@ -41,7 +41,11 @@ if (values.help) {
 const name = positionals[0];
 if (!name) fail('which drill?');
 const names: DrillName[] =
-  name === 'all' ? [...DRILL_NAMES] : (DRILL_NAMES as readonly string[]).includes(name) ? [name as DrillName] : fail(`unknown drill "${name}"`);
+  name === 'all'
+    ? [...DRILL_NAMES]
+    : (DRILL_NAMES as readonly string[]).includes(name)
+      ? [name as DrillName]
+      : fail(`unknown drill "${name}"`);
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], flag: string): T | undefined {
   if (v === undefined) return undefined;

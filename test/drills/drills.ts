@@ -127,11 +127,22 @@ async function catchUp(ctx: Ctx, target: number, fromMs: number): Promise<number
 async function killAndRestart(ctx: Ctx, target: number, method: string): Promise<FaultOutcome> {
   const faultAtMs = Date.now();
   await ctx.net.kill(target, 'SIGKILL');
-  const recoveryAtMs = await waitForBlockProposedAfter(others(ctx.net, target), faultAtMs, RECOVERY_TIMEOUT_MS);
+  const recoveryAtMs = await waitForBlockProposedAfter(
+    others(ctx.net, target),
+    faultAtMs,
+    RECOVERY_TIMEOUT_MS,
+  );
   await sleep(Math.max(0, ctx.opts.faultMs - (Date.now() - faultAtMs)));
   const restartAt = Date.now();
   await ctx.net.restart(target);
-  return { method, target, faultAtMs, recoveryAtMs, catchUpMs: await catchUp(ctx, target, restartAt), notes: [] };
+  return {
+    method,
+    target,
+    faultAtMs,
+    recoveryAtMs,
+    catchUpMs: await catchUp(ctx, target, restartAt),
+    notes: [],
+  };
 }
 
 const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
@@ -155,13 +166,24 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
     ctx.unreachable.add(target);
     if (link) link.partition(target);
     else ctx.net.pause(target);
-    const recoveryAtMs = await waitForBlockProposedAfter(others(ctx.net, target), faultAtMs, RECOVERY_TIMEOUT_MS);
+    const recoveryAtMs = await waitForBlockProposedAfter(
+      others(ctx.net, target),
+      faultAtMs,
+      RECOVERY_TIMEOUT_MS,
+    );
     await sleep(Math.max(0, ctx.opts.faultMs - (Date.now() - faultAtMs)));
     const healAt = Date.now();
     if (link) link.heal(target);
     else ctx.net.resume(target);
     ctx.unreachable.delete(target);
-    return { method, target, faultAtMs, recoveryAtMs, catchUpMs: await catchUp(ctx, target, healAt), notes: [] };
+    return {
+      method,
+      target,
+      faultAtMs,
+      recoveryAtMs,
+      catchUpMs: await catchUp(ctx, target, healAt),
+      notes: [],
+    };
   },
 
   netem: async (ctx) => {
@@ -216,7 +238,8 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
     const leader = await leaderOf(ctx.net.apiUrls[0]!);
     const target = ctx.opts.target === 'leader' ? leader : (leader + 1) % ctx.net.size;
     const notes: string[] = [];
-    if (process.getuid?.() !== 0) throw new Error('disk-full needs root to mount a tmpfs for the data directory');
+    if (process.getuid?.() !== 0)
+      throw new Error('disk-full needs root to mount a tmpfs for the data directory');
     const home = ctx.net.homes[target]!;
     const data = join(home, 'data');
     // Move the validator's data onto a small tmpfs: stop, mount, copy back, start.
@@ -261,7 +284,11 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
         await sleep(200);
       }
       notes.push(`validator ${target} on a full disk: ${observed}`);
-      const recoveryAtMs = await waitForBlockProposedAfter(others(ctx.net, target), faultAtMs, RECOVERY_TIMEOUT_MS);
+      const recoveryAtMs = await waitForBlockProposedAfter(
+        others(ctx.net, target),
+        faultAtMs,
+        RECOVERY_TIMEOUT_MS,
+      );
       // Recover: free the space; restart the validator if it stopped or does not resume by itself.
       await rm(filler, { force: true });
       const recoverAt = Date.now();
@@ -349,7 +376,8 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
       verdict.method = outcome.method;
       verdict.target = outcome.target;
       verdict.notes.push(...outcome.notes);
-      verdict.timingsMs.recovery = outcome.recoveryAtMs === null ? null : outcome.recoveryAtMs - outcome.faultAtMs;
+      verdict.timingsMs.recovery =
+        outcome.recoveryAtMs === null ? null : outcome.recoveryAtMs - outcome.faultAtMs;
       verdict.timingsMs.catchUp = outcome.catchUpMs;
       verdict.checks.commitsAfterFault = outcome.recoveryAtMs !== null;
       verdict.checks.caughtUp = outcome.catchUpMs !== null;
@@ -364,11 +392,22 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
       const cmp = await compareChains(n.apiUrls, conv.height);
       verdict.checks.identicalChains = conv.ok && cmp.identical;
       verdict.notes.push(...cmp.mismatches.slice(0, 5));
-      // Check the acknowledged txs on the validator that took the fault: it must hold them all.
-      const acks = await verifyAcked(n.apiUrls[outcome.target]!, l.acked);
-      verdict.txs.lost = acks.lost;
-      verdict.checks.noAckedTxLost = acks.lost === 0 && acks.checked > 0;
-      verdict.notes.push(...acks.examples);
+      // Every validator must hold every acknowledged tx, the one that took the fault included.
+      let lost = 0;
+      let checked = 0;
+      for (let i = 0; i < n.size; i++) {
+        if ((await heightOf(n.apiUrls[i]!)) === null) {
+          verdict.notes.push(`validator ${i} unreachable at the end; its acknowledged txs could not be checked`);
+          lost = Math.max(lost, l.acked.length);
+          continue;
+        }
+        const acks = await verifyAcked(n.apiUrls[i]!, l.acked);
+        checked++;
+        lost = Math.max(lost, acks.lost);
+        verdict.notes.push(...acks.examples.map((x) => `validator ${i}: ${x}`));
+      }
+      verdict.txs.lost = lost;
+      verdict.checks.noAckedTxLost = lost === 0 && checked === n.size && l.acked.length > 0;
     };
     await Promise.race([
       body(),
@@ -387,7 +426,23 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
     if (l) {
       await l.stop();
       const s = l.snapshot();
-      verdict.txs = { ...verdict.txs, submitted: s.submitted, acked: s.acked, pending: s.pending, failed: s.failed };
+      verdict.txs = {
+        ...verdict.txs,
+        submitted: s.submitted,
+        acked: s.acked,
+        pending: s.pending,
+        failed: s.failed,
+      };
+    }
+    const nl = net as DrillNet | null;
+    if (!verdict.ok && nl) {
+      // The faulted validator's last words, for a first diagnosis from the verdict alone.
+      const t = (outcome as FaultOutcome | null)?.target;
+      for (let i = 0; i < nl.size; i++) {
+        if (t !== undefined && i !== t) continue;
+        const tail = nl.log(i).slice(-6).map((line) => `v${i}: ${line.slice(0, 300)}`);
+        verdict.notes.push(...tail);
+      }
     }
     const o = outcome as FaultOutcome | null;
     if (o?.finally) await o.finally().catch(() => {});

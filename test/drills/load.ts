@@ -84,7 +84,9 @@ export class LoadGenerator {
     const deadline = Date.now() + timeoutMs;
     while (this.acked.length < target) {
       if (Date.now() > deadline) {
-        throw new Error(`only ${this.acked.length - target + count}/${count} acknowledgements in ${timeoutMs} ms`);
+        throw new Error(
+          `only ${this.acked.length - target + count}/${count} acknowledgements in ${timeoutMs} ms`,
+        );
       }
       await sleep(50);
     }
@@ -118,23 +120,7 @@ export class LoadGenerator {
       await sleep(50);
       return;
     }
-    const keys = generateKeyPair();
-    const seq = this.seq++;
-    const tx = signTx(
-      {
-        chainId: this.opts.chainId,
-        from: keys.publicKey,
-        nonce: 1n,
-        payload: {
-          type: 'kv.put',
-          key: new TextEncoder().encode(`drill/${process.pid}/${seq}`),
-          value: new TextEncoder().encode(`v${seq}`),
-        },
-      },
-      keys.secretKey,
-    );
-    const encoded = encodeTx(tx);
-    const hash = toHex(txHash(encoded));
+    const { encoded, hash } = makeIndependentTx(this.opts.chainId, `drill/${process.pid}/${this.seq++}`);
     this.stats.submitted++;
     try {
       const res = await this.clients[target]!.submitTx(encoded, {
@@ -144,17 +130,47 @@ export class LoadGenerator {
       if (res.status === 'committed' && res.location) {
         if (res.hash !== hash) throw new Error(`API answered for ${res.hash}, submitted ${hash}`);
         if (this.acked.length < (this.opts.ackedMax ?? 1_000_000)) {
-          this.acked.push({ hash, height: res.location.height, index: res.location.index, atMs: Date.now(), via: target });
+          this.acked.push({
+            hash,
+            height: res.location.height,
+            index: res.location.index,
+            atMs: Date.now(),
+            via: target,
+          });
         }
         this.stats.acked++;
       } else {
         this.stats.pending++;
       }
     } catch (e) {
-      const code = e instanceof ApiRequestError ? e.code : e instanceof Error ? e.name : 'unknown';
+      // fetch() failing outright (TypeError) means the validator did not answer at all.
+      const code =
+        e instanceof ApiRequestError
+          ? e.code
+          : e instanceof TypeError
+            ? 'unreachable'
+            : e instanceof Error && e.name === 'TimeoutError'
+              ? 'timeout'
+              : 'other';
       this.stats.failed[code] = (this.stats.failed[code] ?? 0) + 1;
     }
   }
+}
+
+/** A signed kv.put from a fresh key (nonce 1): valid on its own, whatever else commits. */
+export function makeIndependentTx(chainId: string, key: string): { encoded: Uint8Array; hash: string } {
+  const keys = generateKeyPair();
+  const tx = signTx(
+    {
+      chainId,
+      from: keys.publicKey,
+      nonce: 1n,
+      payload: { type: 'kv.put', key: new TextEncoder().encode(key), value: new TextEncoder().encode('drill') },
+    },
+    keys.secretKey,
+  );
+  const encoded = encodeTx(tx);
+  return { encoded, hash: toHex(txHash(encoded)) };
 }
 
 export function sleep(ms: number): Promise<void> {

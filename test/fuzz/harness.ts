@@ -13,9 +13,13 @@ export interface FuzzTarget {
   readonly inputs: fc.Arbitrary<Uint8Array>;
   /** Valid inputs alone: the test suite checks that they are accepted, so the fuzzer reaches past the first check. */
   readonly valid: fc.Arbitrary<Uint8Array>;
-  run(bytes: Uint8Array): Outcome;
+  run(bytes: Uint8Array): Outcome | Promise<Outcome>;
+  /** run returns a promise (the target drives real asynchronous code). */
+  async?: boolean;
   /** One input just above the target's size limit; it must be refused. Null when the target has no single limit. */
   oversized(): Uint8Array | null;
+  /** Whether `valid` inputs must be accepted (default true). False for protocols a stranger cannot complete. */
+  acceptsValid?: boolean;
 }
 
 export class FuzzViolation extends Error {
@@ -46,6 +50,11 @@ export interface DecoderSpec<T> {
   encode(value: T): Uint8Array;
   /** Largest random-bytes input the fuzzer generates (defaults to 4 KiB). */
   randomBytesMax?: number;
+  /**
+   * The decoder documents that it returns views into its input (zero-copy); the
+   * no-aliasing property is skipped. Only for inputs the caller already owns privately.
+   */
+  returnsViews?: boolean;
 }
 
 /** A typed error is an Error with a string `code` (DecodeError and every module's own error classes). */
@@ -85,8 +94,9 @@ const hex = (b: Uint8Array, max = 64): string =>
 /** Builds a target for a `decode(bytes): Result` / `encode(value)` pair. */
 export function decoderTarget<T>(spec: DecoderSpec<T>): FuzzTarget {
   const check = (bytes: Uint8Array): Outcome => {
-    // Decode a private copy, so we can scribble over it afterwards.
-    const input = bytes.slice();
+    // Decode a private copy, so we can scribble over it afterwards. (Not bytes.slice():
+    // on a Buffer that is a view, not a copy.)
+    const input = new Uint8Array(bytes);
     let res: DecodeResult<T>;
     try {
       res = spec.decode(input);
@@ -112,7 +122,7 @@ export function decoderTarget<T>(spec: DecoderSpec<T>): FuzzTarget {
         `decoded value holds ${held} units from ${bytes.length} input bytes`,
       );
     }
-    input.fill(0xa5);
+    if (!spec.returnsViews) input.fill(0xa5);
     let again: Uint8Array;
     try {
       again = spec.encode(res.value);
@@ -121,16 +131,18 @@ export function decoderTarget<T>(spec: DecoderSpec<T>): FuzzTarget {
     }
     if (!equalBytes(again, bytes)) {
       // Either the encoding is not canonical or the value still points into the input buffer.
-      const clean = spec.decode(bytes.slice());
+      const clean = spec.decode(new Uint8Array(bytes));
       const kind = clean.ok && equalBytes(spec.encode(clean.value), bytes) ? 'aliasing' : 'round-trip';
       throw new FuzzViolation(kind, `accepted ${hex(bytes)} but re-encodes to ${hex(again)}`);
     }
     return 'accepted';
   };
+  // Plain copies: encoders may return pooled Buffers, whose slice() does not copy.
+  const valid = spec.valid.map((b) => new Uint8Array(b));
   return {
     name: spec.name,
-    valid: spec.valid,
-    inputs: hostileInputs(spec.valid, spec.randomBytesMax ?? 4096),
+    valid,
+    inputs: hostileInputs(valid, spec.randomBytesMax ?? 4096),
     run: check,
     oversized: () => new Uint8Array(spec.inputBytesMax + 1),
   };
@@ -141,10 +153,27 @@ export function describe(e: unknown): string {
   return String(e);
 }
 
-/** The property fast-check drives for one target. */
-export function targetProperty(t: FuzzTarget, counts?: { accepted: number; rejected: number }) {
+type Counts = { accepted: number; rejected: number };
+
+/** The property fast-check drives for a synchronous target. */
+export function targetProperty(t: FuzzTarget, counts?: Counts) {
   return fc.property(t.inputs, (bytes) => {
     const outcome = t.run(bytes);
+    if (typeof outcome !== 'string') throw new Error(`${t.name} is asynchronous: use checkTarget`);
     if (counts) counts[outcome]++;
   });
+}
+
+/** Runs fast-check over any target, synchronous or not. */
+export async function checkTarget(
+  t: FuzzTarget,
+  params: fc.Parameters<[Uint8Array]>,
+  counts?: Counts,
+): Promise<fc.RunDetails<[Uint8Array]>> {
+  if (!t.async) return fc.check(targetProperty(t, counts), params);
+  const prop = fc.asyncProperty(t.inputs, async (bytes) => {
+    const outcome = await t.run(bytes);
+    if (counts) counts[outcome]++;
+  });
+  return fc.check(prop, params);
 }

@@ -47,14 +47,14 @@ export function applyMutation(input: Uint8Array, m: Mutation): Uint8Array {
   const at = n === 0 ? 0 : m.kind === 'append' ? n : m.at % n;
   switch (m.kind) {
     case 'flip-bit': {
-      if (n === 0) return input.slice();
-      const out = input.slice();
+      if (n === 0) return new Uint8Array(input);
+      const out = new Uint8Array(input);
       out[at] = out[at]! ^ (1 << m.bit);
       return out;
     }
     case 'set-byte': {
-      if (n === 0) return input.slice();
-      const out = input.slice();
+      if (n === 0) return new Uint8Array(input);
+      const out = new Uint8Array(input);
       out[at] = m.value;
       return out;
     }
@@ -66,8 +66,8 @@ export function applyMutation(input: Uint8Array, m: Mutation): Uint8Array {
       return concat(input.subarray(0, at), input.subarray(Math.min(n, at + m.count)));
     case 'length-bomb': {
       // Overwrite four bytes in place with a big-endian u32, as a forged length prefix would.
-      if (n < 4) return input.slice();
-      const out = input.slice();
+      if (n < 4) return new Uint8Array(input);
+      const out = new Uint8Array(input);
       const p = Math.min(at, n - 4);
       new DataView(out.buffer).setUint32(p, m.value >>> 0);
       return out;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { type DecodeResult, decoderTarget, FuzzViolation, targetProperty } from './harness.js';
+import { checkTarget, type DecodeResult, decoderTarget, FuzzViolation, targetProperty } from './harness.js';
 import { allTargets } from './targets/index.js';
 
 // A few hundred hostile cases per target on every test run; long runs go through `npm run fuzz`.
@@ -17,23 +17,32 @@ describe('fuzz targets', () => {
 
   for (const t of targets) {
     describe(t.name, () => {
-      it('accepts its valid inputs, so mutations reach past the first check', () => {
-        fc.assert(
-          fc.property(t.valid, (bytes) => {
-            assert.equal(t.run(bytes), 'accepted');
-          }),
-          { numRuns: 50 },
-        );
-      });
+      if (t.acceptsValid !== false) {
+        it('accepts its valid inputs, so mutations reach past the first check', async () => {
+          await fc.assert(
+            fc.asyncProperty(t.valid, async (bytes) => {
+              assert.equal(await t.run(bytes), 'accepted');
+            }),
+            { numRuns: 50 },
+          );
+        });
+      }
 
-      it('refuses an input just above its size limit', () => {
-        const big = t.oversized();
-        if (big) assert.equal(t.run(big), 'rejected');
-      });
+      const big = t.oversized();
+      if (big) {
+        it('refuses an input just above its size limit', async () => {
+          assert.equal(await t.run(big), 'rejected');
+        });
+      }
 
-      it(`keeps every property on ${RUNS} hostile inputs`, () => {
+      // Asynchronous targets drive real handshakes (with timeouts): fewer runs keep the suite fast.
+      const runs = t.async ? Math.ceil(RUNS / 3) : RUNS;
+      it(`keeps every property on ${runs} hostile inputs`, async () => {
         const counts = { accepted: 0, rejected: 0 };
-        fc.assert(targetProperty(t, counts), { numRuns: RUNS });
+        const d = await checkTarget(t, { numRuns: runs }, counts);
+        if (d.failed) {
+          assert.fail(`${String(d.errorInstance)}\nreplay: npm run fuzz -- --target ${t.name} --seed ${d.seed} --path ${d.counterexamplePath}`);
+        }
         assert.ok(
           counts.rejected > 0,
           'no hostile input was rejected: the mutator is not reaching the decoder',

@@ -24,7 +24,7 @@ export interface TestnetOptions {
   testnetArgs?: string[];
   /** Wait for all APIs to answer (default true). */
   wait?: boolean;
-  /** Longest wait for startup, ms (default 30000). */
+  /** Longest wait for startup, ms (default 60000: a loaded CI machine takes a while to load the node). */
   startTimeoutMs?: number;
   /** Echo validator output to this process's stderr (default: env HYBSTER_TEST_LOGS=1). */
   echoLogs?: boolean;
@@ -151,7 +151,7 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
     v.process = p;
   };
 
-  const waitReady = async (index: number, timeoutMs = opts.startTimeoutMs ?? 30_000): Promise<void> => {
+  const waitReady = async (index: number, timeoutMs = opts.startTimeoutMs ?? 60_000): Promise<void> => {
     const v = validators[index];
     if (!v) throw new RangeError(`no validator ${index}`);
     const deadline = Date.now() + timeoutMs;
@@ -160,7 +160,7 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
         throw new Error(`validator ${index} exited during startup:\n${v.log.slice(-40).join('\n')}`);
       }
       try {
-        const res = await fetch(`${v.apiUrl}/v1/status`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`${v.apiUrl}/v1/status`, { signal: AbortSignal.timeout(5000) });
         if (res.ok) return;
       } catch {
         // not listening yet

@@ -55,7 +55,19 @@ export function qdiscAvailable(kind: string, args: string[]): boolean {
   if (spawnSync('ip', ['netns', 'add', ns]).status !== 0) return false;
   try {
     spawnSync('ip', ['-n', ns, 'link', 'add', 'q0', 'type', 'dummy']);
-    const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'q0', 'root', kind, ...args]);
+    const r = spawnSync('ip', [
+      'netns',
+      'exec',
+      ns,
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      'q0',
+      'root',
+      kind,
+      ...args,
+    ]);
     return r.status === 0;
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
@@ -115,7 +127,8 @@ process.once('exit', () => {
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): string {
   const r = spawnSync(process.execPath, [CLI_PATH, ...args], { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`hybster ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`hybster ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
@@ -145,7 +158,13 @@ export async function startNetnsTestnet(opts: NetnsTestnetOptions): Promise<Netn
       m.forwarder?.kill('SIGTERM');
       m.relay?.close();
     }
-    await Promise.all(members.map((m) => (m.forwarder && m.forwarder.exitCode === null && m.forwarder.signalCode === null ? once(m.forwarder, 'exit') : null)));
+    await Promise.all(
+      members.map((m) =>
+        m.forwarder && m.forwarder.exitCode === null && m.forwarder.signalCode === null
+          ? once(m.forwarder, 'exit')
+          : null,
+      ),
+    );
     script('net-down');
     live.delete(emergency);
     if (ownsDir) rmSync(dir, { recursive: true, force: true });
@@ -153,7 +172,10 @@ export async function startNetnsTestnet(opts: NetnsTestnetOptions): Promise<Netn
 
   try {
     if (!existsSync(join(dir, 'validator0', 'config.json'))) {
-      runCli(['testnet', '--validators', String(n), '--out', dir, '--transport', opts.transport ?? 'tcp'], env);
+      runCli(
+        ['testnet', '--validators', String(n), '--out', dir, '--transport', opts.transport ?? 'tcp'],
+        env,
+      );
       await retargetTestnet({
         dir,
         hosts: Array.from({ length: n }, (_, i) => addrOf(i)),
@@ -185,9 +207,22 @@ export async function startNetnsTestnet(opts: NetnsTestnetOptions): Promise<Netn
   }
 
   async function startRelay(m: Member): Promise<void> {
-    const fwd = spawn('ip', ['netns', 'exec', nsOf(m.index), process.execPath, FORWARD_PATH, m.socketPath, '127.0.0.1', String(API_PORT)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const fwd = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        nsOf(m.index),
+        process.execPath,
+        FORWARD_PATH,
+        m.socketPath,
+        '127.0.0.1',
+        String(API_PORT),
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     m.forwarder = fwd;
     const [first] = (await once(fwd.stdout!, 'data')) as [Buffer];
     if (!first.toString().includes('listening')) throw new Error(`relay ${m.index} did not start`);
@@ -211,10 +246,14 @@ export async function startNetnsTestnet(opts: NetnsTestnetOptions): Promise<Netn
   }
 
   function launch(m: Member): void {
-    const p = spawn('ip', ['netns', 'exec', nsOf(m.index), process.execPath, CLI_PATH, 'start', '--home', m.home], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = spawn(
+      'ip',
+      ['netns', 'exec', nsOf(m.index), process.execPath, CLI_PATH, 'start', '--home', m.home],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const onData = (d: Buffer): void => {
       for (const line of d.toString().split('\n')) {
         if (line.length === 0) continue;
@@ -246,14 +285,16 @@ export async function startNetnsTestnet(opts: NetnsTestnetOptions): Promise<Netn
     if (!m) throw new RangeError(`no validator ${i}`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (m.process === null) throw new Error(`validator ${i} exited during startup:\n${m.log.slice(-40).join('\n')}`);
+      if (m.process === null)
+        throw new Error(`validator ${i} exited during startup:\n${m.log.slice(-40).join('\n')}`);
       try {
         const res = await fetch(`${m.apiUrl}/v1/status`, { signal: AbortSignal.timeout(1000) });
         if (res.ok) return;
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new Error(`validator ${i} API not up after ${timeoutMs} ms:\n${m.log.slice(-40).join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(`validator ${i} API not up after ${timeoutMs} ms:\n${m.log.slice(-40).join('\n')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -95,14 +95,19 @@ describe('backup and restore of a validator data directory', () => {
     assert.equal(items.length, head + 1);
     assert.equal(items.at(-1), `item/${String(head).padStart(10, '0')}`);
     // The live copy is cleaned up.
-    assert.deepEqual((await readdir(home)).filter((n) => n.startsWith('.backup-copy-')), []);
+    assert.deepEqual(
+      (await readdir(home)).filter((n) => n.startsWith('.backup-copy-')),
+      [],
+    );
   });
 
   it('snapshots an open database handle in the same process without blocking its writes', async () => {
     const dir = join(root, 'db');
     const db = new ClassicLevel<string, string>(dir);
     await db.open();
-    await db.batch(Array.from({ length: 500 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: 'v' })));
+    await db.batch(
+      Array.from({ length: 500 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: 'v' })),
+    );
     const file = join(root, 'h.hybsnap');
     const pending = backupDatabase(db, file);
     // Written after the iterator's implicit snapshot: must not be in the file.

@@ -42,8 +42,13 @@ export class LocalCluster {
     return actions;
   }
 
+  /** Every action any replica returned, when tracing is on (tests only). */
+  readonly trace: { v: number; a: Action }[] = [];
+  tracing = false;
+
   private perform(v: number, actions: readonly Action[]): void {
     for (const a of actions) {
+      if (this.tracing) this.trace.push({ v, a });
       switch (a.type) {
         case 'send':
           this.inbox.push({ from: v, to: a.to, bytes: a.bytes });

@@ -3,9 +3,11 @@
 import type { FuzzTarget } from '../harness.js';
 import { binaryTargets } from './binary.js';
 import { consensusTargets } from './consensus.js';
+import { handshakeTargets } from './handshake.js';
 import { ledgerTargets } from './ledger.js';
 import { transportTargets } from './transport.js';
+import { wireTargets } from './wire.js';
 
 export function allTargets(): FuzzTarget[] {
-  return [...binaryTargets, ...ledgerTargets, ...consensusTargets, ...transportTargets];
+  return [...binaryTargets, ...ledgerTargets, ...consensusTargets, ...transportTargets, ...wireTargets, ...handshakeTargets];
 }

@@ -161,13 +161,19 @@ describe('secure channel', () => {
     assert.equal(handshakeErrors[0]!.code, 'wrong-genesis');
   });
 
-  it('drops a connection that sends garbage instead of a handshake, or nothing at all', async () => {
+  it('drops a connection that sends garbage or an oversized message instead of a handshake, or nothing at all', async () => {
     const garbage = await client.connect(endpoint);
     garbage.send(randomBytes(68));
     const silent = await client.connect(endpoint);
-    await waitUntil(() => handshakeErrors.length === 2);
-    assert.deepEqual(handshakeErrors.map((e) => e.code).sort(), ['handshake-timeout', 'malformed']);
-    await Promise.all([garbage.close(), silent.close()]);
+    const huge = await client.connect(endpoint);
+    huge.send(new Uint8Array(1024 * 1024)); // within the transport's limit, far above a handshake message's
+    await waitUntil(() => handshakeErrors.length === 3);
+    assert.deepEqual(handshakeErrors.map((e) => e.code).sort(), [
+      'handshake-timeout',
+      'malformed',
+      'malformed',
+    ]);
+    await Promise.all([garbage.close(), silent.close(), huge.close()]);
     await assertHonestStillWorks();
   });
 

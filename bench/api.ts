@@ -1,0 +1,163 @@
+// `npm run bench -- api`: read latency and throughput of GET /v1/blocks/:height and
+// GET /v1/txs/:hash on a chain of >= 100k signed transfers while a writer keeps
+// appending blocks, at 64 keep-alive connections.
+//
+// The chain is built by writing blocks straight through the real Executor into a real
+// LevelDB store (test/api/fixtures/single-node.ts); the real API server serves it; the
+// load comes from a worker thread (bench/_api-load.ts). For each read route: a closed
+// loop at 64 connections (saturation req/s and its latency), then an open loop at half
+// that rate over the same 64 connections (latency at a sustainable load).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { createApiServer } from '../api/server.js';
+import { repoRoot } from '../api/static.js';
+import { toHex } from '../ledger/codec/binary.js';
+import { txHash } from '../ledger/tx.js';
+import { startSingleNode } from '../test/api/fixtures/single-node.js';
+import type { LoadJob, LoadResult } from './_api-load.js';
+
+const CONNECTIONS = 64;
+const P99_GOAL_MS = 10;
+
+function load(job: LoadJob): Promise<LoadResult> {
+  const file = join(dirname(fileURLToPath(import.meta.url)), '_api-load.js');
+  return new Promise((resolve, reject) => {
+    const w = new Worker(file, { workerData: job });
+    w.once('message', (m: LoadResult) => resolve(m));
+    w.once('error', reject);
+  });
+}
+
+export async function run(opts: { quick: boolean }): Promise<unknown> {
+  const txsTotal = opts.quick ? 10_000 : 100_000;
+  const blockTxs = 100;
+  const accounts = 1000;
+  const phaseMs = opts.quick ? 2_000 : 8_000;
+  const writerBlockEveryMs = 100;
+
+  const node = await startSingleNode({ accounts, balance: 10n ** 12n });
+  const server = await createApiServer({ node: node.port, rateLimit: false, explorer: false });
+  try {
+    // ---- build the chain -------------------------------------------------------------
+    const buildStart = performance.now();
+    const txHashes: string[] = [];
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < txsTotal; i += blockTxs) {
+      const txs: Uint8Array[] = [];
+      for (let j = i; j < Math.min(txsTotal, i + blockTxs); j++) {
+        const from = j % accounts;
+        const to = node.accountKeys[(j + 1) % accounts]!.publicKey;
+        const tx = node.signedTx(from, { type: 'transfer', to, amount: 1n });
+        txs.push(tx);
+        txHashes.push(toHex(txHash(tx)));
+      }
+      // Pipelined: the executor overlaps verification of block n+1 with the write of n.
+      pending.push(node.appendBlock(txs));
+      if (pending.length >= 4) await pending.shift();
+    }
+    await Promise.all(pending);
+    const buildSeconds = (performance.now() - buildStart) / 1000;
+    const height = Number(node.port.store.latestHeight());
+    console.log(`chain: ${txsTotal} txs in ${height} blocks, built in ${buildSeconds.toFixed(1)} s`);
+
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const baseUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+
+    // ---- writer: keeps appending signed transfers while reads run ---------------------
+    let writing = true;
+    let writtenTxs = 0;
+    const writerStart = performance.now();
+    const writer = (async () => {
+      while (writing) {
+        const t0 = performance.now();
+        const txs = Array.from({ length: blockTxs }, (_, j) =>
+          node.signedTx(j % accounts, {
+            type: 'transfer',
+            to: node.accountKeys[(j + 7) % accounts]!.publicKey,
+            amount: 1n,
+          }),
+        );
+        await node.appendBlock(txs);
+        writtenTxs += txs.length;
+        const wait = writerBlockEveryMs - (performance.now() - t0);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    })();
+
+    const routes = {
+      blockByHeight: Array.from({ length: height }, (_, i) => `/v1/blocks/${i + 1}`),
+      txByHash: txHashes.map((h) => `/v1/txs/${h}`),
+    };
+    const results: Record<string, { saturation: LoadResult; halfLoad: LoadResult & { rate: number } }> = {};
+    for (const [name, paths] of Object.entries(routes)) {
+      await load({ baseUrl, paths, connections: CONNECTIONS, durationMs: 1000 }); // warm-up
+      const saturation = await load({ baseUrl, paths, connections: CONNECTIONS, durationMs: phaseMs });
+      const rate = Math.max(1, Math.round(saturation.reqPerSec / 2));
+      const halfLoad = {
+        rate,
+        ...(await load({ baseUrl, paths, connections: CONNECTIONS, durationMs: phaseMs, rate })),
+      };
+      results[name] = { saturation, halfLoad };
+    }
+    writing = false;
+    await writer;
+    const writerSeconds = (performance.now() - writerStart) / 1000;
+
+    const json = {
+      bench: 'api',
+      quick: opts.quick,
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+      chain: {
+        txs: txsTotal,
+        blocks: height,
+        blockTxs,
+        buildSeconds: Math.round(buildSeconds * 10) / 10,
+        finalHeight: Number(node.port.store.latestHeight()),
+      },
+      connections: CONNECTIONS,
+      phaseMs,
+      writer: { txsPerSec: Math.round(writtenTxs / writerSeconds), txs: writtenTxs },
+      results,
+      goal: {
+        p99MsMax: P99_GOAL_MS,
+        note: 'p99 at half the saturation rate (open loop, 64 connections); saturation p99 is bounded below by 64 / (req/s) (Little)',
+        met: Object.fromEntries(
+          Object.entries(results).map(([k, v]) => [
+            k,
+            { halfLoad: v.halfLoad.p99Ms < P99_GOAL_MS, saturation: v.saturation.p99Ms < P99_GOAL_MS },
+          ]),
+        ),
+      },
+    };
+
+    console.log(`\n64 connections, writer appending ${json.writer.txsPerSec} tx/s meanwhile`);
+    console.log('route            load          req/s    p50 ms   p99 ms   max ms  errors  bytes/resp');
+    for (const [name, r] of Object.entries(results)) {
+      for (const [label, x] of [
+        ['saturation', r.saturation],
+        [`open ${r.halfLoad.rate}/s`, r.halfLoad],
+      ] as const) {
+        console.log(
+          `${name.padEnd(16)} ${label.padEnd(13)} ${String(x.reqPerSec).padStart(6)} ${x.p50Ms.toFixed(2).padStart(8)} ${x.p99Ms
+            .toFixed(2)
+            .padStart(
+              8,
+            )} ${x.maxMs.toFixed(1).padStart(8)} ${String(x.errors).padStart(7)} ${String(x.bytesPerResponse).padStart(11)}`,
+        );
+      }
+    }
+    const out = join(repoRoot(), 'bench', 'results', 'api.json');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+    console.log(`\nwrote ${out}`);
+    return json;
+  } finally {
+    await server.close();
+    await node.close();
+  }
+}

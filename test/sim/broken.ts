@@ -1,0 +1,37 @@
+// Deliberately broken variants of the core, used only by tests that prove the simulator's
+// invariants can fail. Nothing here is reachable from consensus/.
+import {
+  type CounterCert,
+  type CounterId,
+  type CounterValue,
+  faults,
+  PillarCore,
+  type PillarOptions,
+  SoftwareTrinx,
+  type TrinxRefusal,
+  type TrinxState,
+} from '../../consensus/index.js';
+import { ok, type Result } from '../../ledger/codec/binary.js';
+
+/** A TrInX whose counters never refuse: a faulty leader can certify two batches for one order. */
+export class NonMonotonicTrinx extends SoftwareTrinx {
+  override certifyIndependent(
+    counter: CounterId,
+    value: CounterValue,
+    digest: Uint8Array,
+  ): Result<CounterCert, TrinxRefusal> {
+    return ok(this.issue(counter, null, value, digest));
+  }
+}
+
+export const makeNonMonotonicTrinx = (key: Uint8Array, validator: number, pillar: number, state?: TrinxState) =>
+  new NonMonotonicTrinx(key, { validator, pillar }, state);
+
+/** Commits with f certified messages instead of f + 1. */
+export class QuorumOfFPillar extends PillarCore {
+  protected override commitQuorum(): number {
+    return Math.max(1, faults(this.config));
+  }
+}
+
+export const makeQuorumOfFPillar = (o: PillarOptions): PillarCore => new QuorumOfFPillar(o);
