@@ -218,7 +218,7 @@ export const AccountTxsQuery = z
   .object({
     cursor: z
       .string()
-      .regex(/^[0-9]{1,16}:[0-9]{1,10}$/, 'must be a cursor from a previous page')
+      .regex(/^[0-9]{1,16}:[0-9]{1,9}$/, 'must be a cursor from a previous page')
       .optional()
       .describe('opaque cursor (`next` of the previous page)'),
     limit: z.coerce.number().int().min(1).max(1000).default(20),

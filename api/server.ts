@@ -14,6 +14,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import { Histogram, type Registry } from 'prom-client';
+import { LedgerStoreError } from '../ledger/store.js';
 import { TX_BYTES_MAX } from '../ledger/tx.js';
 import { ApiError } from './errors.js';
 import { registerHandlers } from './handlers.js';

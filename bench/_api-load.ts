@@ -1,11 +1,10 @@
-// Load generator for bench/api.ts, run in a worker thread so the client does not share
-// an event loop with the server it measures. Keeps exactly `connections` keep-alive
+// Load generator for bench/api.ts, run as a child process so the client shares neither
+// an event loop nor the CPU accounting with the server it measures. Keeps exactly `connections` keep-alive
 // sockets. Closed loop: each connection sends its next request when the previous
 // answer is in (saturation throughput). Open loop: requests are due at a fixed rate
 // and latency counts from when each was due, so queueing is not hidden (no
 // coordinated omission).
 import { Agent, request } from 'node:http';
-import { parentPort, workerData } from 'node:worker_threads';
 
 export interface LoadJob {
   baseUrl: string;
@@ -28,7 +27,7 @@ export interface LoadResult {
   bytesPerResponse: number;
 }
 
-const job = workerData as LoadJob;
+const job = await new Promise<LoadJob>((resolve) => process.once('message', (m) => resolve(m as LoadJob)));
 const url = new URL(job.baseUrl);
 const agent = new Agent({ keepAlive: true, maxSockets: job.connections, maxFreeSockets: job.connections });
 
@@ -117,4 +116,4 @@ async function run(): Promise<LoadResult> {
 
 const result = await run();
 agent.destroy();
-parentPort?.postMessage(result);
+process.send?.(result, () => process.exit(0));

@@ -7,12 +7,13 @@
 // load comes from a worker thread (bench/_api-load.ts). For each read route: a closed
 // loop at 64 connections (saturation req/s and its latency), then an open loop at half
 // that rate over the same 64 connections (latency at a sustainable load).
+
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { createApiServer } from '../api/server.js';
 import { repoRoot } from '../api/static.js';
 import { toHex } from '../ledger/codec/binary.js';
@@ -23,12 +24,24 @@ import type { LoadJob, LoadResult } from './_api-load.js';
 const CONNECTIONS = 64;
 const P99_GOAL_MS = 10;
 
-function load(job: LoadJob): Promise<LoadResult> {
+/** Runs one load phase in a child process; also returns this process's CPU time per request. */
+function load(job: LoadJob): Promise<LoadResult & { serverCpuMsPerReq: number }> {
   const file = join(dirname(fileURLToPath(import.meta.url)), '_api-load.js');
+  const cpu0 = process.cpuUsage();
   return new Promise((resolve, reject) => {
-    const w = new Worker(file, { workerData: job });
-    w.once('message', (m: LoadResult) => resolve(m));
-    w.once('error', reject);
+    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => {
+      const r = m as LoadResult;
+      const cpu = process.cpuUsage(cpu0);
+      const serverCpuMsPerReq =
+        Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, r.requests)) * 1000) / 1000;
+      resolve({ ...r, serverCpuMsPerReq });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+    });
+    child.send(job);
   });
 }
 
@@ -92,7 +105,8 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       blockByHeight: Array.from({ length: height }, (_, i) => `/v1/blocks/${i + 1}`),
       txByHash: txHashes.map((h) => `/v1/txs/${h}`),
     };
-    const results: Record<string, { saturation: LoadResult; halfLoad: LoadResult & { rate: number } }> = {};
+    type Phase = LoadResult & { serverCpuMsPerReq: number };
+    const results: Record<string, { saturation: Phase; halfLoad: Phase & { rate: number } }> = {};
     for (const [name, paths] of Object.entries(routes)) {
       await load({ baseUrl, paths, connections: CONNECTIONS, durationMs: 1000 }); // warm-up
       const saturation = await load({ baseUrl, paths, connections: CONNECTIONS, durationMs: phaseMs });
@@ -125,7 +139,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       results,
       goal: {
         p99MsMax: P99_GOAL_MS,
-        note: 'p99 at half the saturation rate (open loop, 64 connections); saturation p99 is bounded below by 64 / (req/s) (Little)',
+        note:
+          'p99 at half the saturation rate (open loop, 64 connections); saturation p99 is bounded below by 64 / (req/s) (Little). ' +
+          'serverCpuMsPerReq is this process (server + writer) CPU time per request: the cost independent of machine load.',
         met: Object.fromEntries(
           Object.entries(results).map(([k, v]) => [
             k,
@@ -136,7 +152,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     };
 
     console.log(`\n64 connections, writer appending ${json.writer.txsPerSec} tx/s meanwhile`);
-    console.log('route            load          req/s    p50 ms   p99 ms   max ms  errors  bytes/resp');
+    console.log(
+      'route            load          req/s    p50 ms   p99 ms   max ms  errors  bytes/resp  server cpu ms/req',
+    );
     for (const [name, r] of Object.entries(results)) {
       for (const [label, x] of [
         ['saturation', r.saturation],
@@ -147,7 +165,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
             .toFixed(2)
             .padStart(
               8,
-            )} ${x.maxMs.toFixed(1).padStart(8)} ${String(x.errors).padStart(7)} ${String(x.bytesPerResponse).padStart(11)}`,
+            )} ${x.maxMs.toFixed(1).padStart(8)} ${String(x.errors).padStart(7)} ${String(x.bytesPerResponse).padStart(11)} ${x.serverCpuMsPerReq.toFixed(3).padStart(18)}`,
         );
       }
     }

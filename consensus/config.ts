@@ -75,6 +75,6 @@ export function firstOrderAtOrAbove(c: ConsensusConfig, pillar: number, from: bi
 export function messageBytesMax(c: ConsensusConfig): number {
   const perPillarWindow = c.window / c.pillars;
   const prepareBytesMax = c.batchBytesMax + 256;
-  const viewChangeBytesMax = perPillarWindow * prepareBytesMax + (faults(c) + 1) * 64 + c.chainLinksMax * 96 + 512;
+  const viewChangeBytesMax = perPillarWindow * prepareBytesMax + (faults(c) + 1) * 64 + c.chainLinksMax * 2 * 96 + 512;
   return (faults(c) + 1) * viewChangeBytesMax + perPillarWindow * prepareBytesMax + 1024;
 }

@@ -35,6 +35,8 @@ export interface PersistDelta {
   readonly viewChangeTarget: bigint | null;
   readonly top: bigint;
   readonly chain: readonly CounterCert[];
+  readonly entryTop: bigint;
+  readonly entryChain: readonly CounterCert[];
   readonly stable: StableProof | null;
   /** Entries to put (replacing any entry at the same order). */
   readonly putEntries: readonly PersistedEntry[];
@@ -49,6 +51,8 @@ export interface PillarSnapshot {
   readonly viewChangeTarget: bigint | null;
   readonly top: bigint;
   readonly chain: readonly CounterCert[];
+  readonly entryTop: bigint;
+  readonly entryChain: readonly CounterCert[];
   readonly stable: StableProof | null;
   readonly entries: ReadonlyMap<bigint, PersistedEntry>;
 }
@@ -63,6 +67,8 @@ export function applyPersist(prev: PillarSnapshot | null, d: PersistDelta): Pill
     viewChangeTarget: d.viewChangeTarget,
     top: d.top,
     chain: d.chain,
+    entryTop: d.entryTop,
+    entryChain: d.entryChain,
     stable: d.stable,
     entries,
   };

@@ -64,6 +64,12 @@ export interface ViewChange {
   readonly history: readonly Prepare[];
   /** Continuing link certificates from the last real ORDER value to (toView, 0). */
   readonly chain: readonly CounterCert[];
+  /**
+   * The links by which the sender entered the view of its last real certificate, and the
+   * `top` they bound: certifying in a view without first proving one's old top is caught here.
+   */
+  readonly entryTop: bigint;
+  readonly entryChain: readonly CounterCert[];
   /** Plain TrInX certificate over the whole content, so a forwarding leader cannot alter it. */
   readonly cert: PlainCert;
 }
@@ -131,6 +137,8 @@ function writeViewChangeBody(w: Writer, m: ViewChange): void {
   for (const p of m.history) writePrepareBody(w, p);
   w.u32(m.chain.length);
   for (const c of m.chain) writeCert(w, c);
+  w.u64(m.entryTop).u32(m.entryChain.length);
+  for (const c of m.entryChain) writeCert(w, c);
   writePlain(w, m.cert);
 }
 
@@ -267,8 +275,12 @@ function readViewChangeBody(r: Reader, lim: Limits): ViewChange {
   const cCount = r.count(lim.chainLinksMax, 'chain');
   const chain: CounterCert[] = [];
   for (let i = 0; i < cCount; i++) chain.push(readCert(r, lim));
+  const entryTop = r.u64('entryTop');
+  const eCount = r.count(lim.chainLinksMax, 'entryChain');
+  const entryChain: CounterCert[] = [];
+  for (let i = 0; i < eCount; i++) entryChain.push(readCert(r, lim));
   const cert = readPlain(r, lim);
-  return { type: 'view-change', pillar, toView, top, stable, history, chain, cert };
+  return { type: 'view-change', pillar, toView, top, stable, history, chain, entryTop, entryChain, cert };
 }
 
 function readMessage(r: Reader, lim: Limits): Message {
@@ -343,6 +355,8 @@ export function viewChangeDigest(vc: Omit<ViewChange, 'cert'>, batchDigests: rea
     parts.push(prepareDigestOf(p, batchDigests[i]!), p.cert.mac);
   });
   for (const c of vc.chain) parts.push(c.mac);
+  parts.push(u64s(vc.entryTop, BigInt(vc.entryChain.length)));
+  for (const c of vc.entryChain) parts.push(c.mac);
   return viewChangeContentDigest(parts);
 }
 

@@ -63,6 +63,9 @@ export class PillarCore {
   private vcTarget: bigint | null = null;
   private top = 0n;
   private chain: CounterCert[] = [];
+  /** The links that entered the current view and the top they bound (empty in view 0). */
+  private entryChain: CounterCert[] = [];
+  private entryTop = 0n;
   private stable: StableProof | null = null;
   private lw = 0n;
   private readonly log = new Map<bigint, Entry>();
@@ -108,6 +111,8 @@ export class PillarCore {
     this.view = s.view;
     this.top = s.top;
     this.chain = [...s.chain];
+    this.entryChain = [...s.entryChain];
+    this.entryTop = s.entryTop;
     this.stable = s.stable;
     this.lw = s.stable === null ? 0n : s.stable.order + 1n;
     for (const [o, e] of s.entries) {
@@ -186,6 +191,8 @@ export class PillarCore {
         viewChangeTarget: this.vcTarget,
         top: this.top,
         chain: [...this.chain],
+        entryTop: this.entryTop,
+        entryChain: [...this.entryChain],
         stable: this.stable,
         putEntries: [...this.putEntries.values()].map(
           (e): PersistedEntry => ({ prepare: e.prepare, myCommit: e.myCommit }),
@@ -710,7 +717,13 @@ export class PillarCore {
       history.push(e.prepare);
     }
     const body = { type: 'view-change' as const, pillar: this.pillar, toView, top: this.top, stable: this.stable };
-    const unsigned = { ...body, history, chain: [...this.chain] };
+    const unsigned = {
+      ...body,
+      history,
+      chain: [...this.chain],
+      entryTop: this.entryTop,
+      entryChain: [...this.entryChain],
+    };
     const digest = viewChangeDigest(
       unsigned,
       history.map((p) => batchDigest(p.batch)),
@@ -720,37 +733,62 @@ export class PillarCore {
 
   /** Full check of a VIEW-CHANGE: content certificate, stable proof, link chain proving top, gap-free history. */
   viewChangeValid(vc: ViewChange, issuer: number): boolean {
+    return this.viewChangeProblem(vc, issuer) === null;
+  }
+
+  /** Why a VIEW-CHANGE is invalid, or null when it is valid. */
+  viewChangeProblem(vc: ViewChange, issuer: number): string | null {
     if (vc.pillar !== this.pillar || vc.cert.issuer.validator !== issuer || vc.cert.issuer.pillar !== this.pillar) {
-      return false;
+      return 'issuer';
     }
-    if (vc.history.some((p) => !this.prepareValid(p) || p.view >= vc.toView)) return false;
+    if (vc.history.some((p) => !this.prepareValid(p) || p.view >= vc.toView)) return 'history-prepare';
     const digests = vc.history.map((p) => batchDigest(p.batch));
-    if (!this.trinx.verifyPlain(vc.cert, viewChangeDigest(vc, digests))) return false;
-    if (vc.stable !== null && !this.stableValid(vc.stable)) return false;
-    const chain = vc.chain;
-    const last = chain[chain.length - 1];
-    if (last === undefined || !counterEqual(last.value, { view: vc.toView, order: 0n })) return false;
-    for (let i = 0; i < chain.length; i++) {
-      const c = chain[i]!;
-      if (!this.issuerIs(c, issuer) || c.prev === null || c.value.order > 1n) return false;
-      if (i > 0 && !counterEqual(c.prev, chain[i - 1]!.value)) return false;
-      if (!this.trinx.verifyContinuing(c, linkDigest(this.pillar, c.value, vc.top))) return false;
-    }
-    const root = chain[0]!.prev!;
-    const rootTop = root.order >= 2n ? root.order - 1n : root.view === 0n && root.order === 0n ? 0n : null;
-    if (rootTop === null || rootTop !== vc.top) return false;
+    if (!this.trinx.verifyPlain(vc.cert, viewChangeDigest(vc, digests))) return 'content-cert';
+    if (vc.stable !== null && !this.stableValid(vc.stable)) return 'stable-proof';
+    const last = vc.chain[vc.chain.length - 1];
+    if (last === undefined || !counterEqual(last.value, { view: vc.toView, order: 0n })) return 'chain-end';
+    const root = this.linksProblem(vc.chain, vc.top, issuer);
+    if (typeof root === 'string') return root;
+    if (root.order >= 2n) {
+      if (vc.top < root.order - 1n) return 'top';
+      // The sender certified in view root.view: it must show how it entered that view and what top it had.
+      if (root.view > 0n) {
+        const entryLast = vc.entryChain[vc.entryChain.length - 1];
+        if (entryLast === undefined || entryLast.value.view !== root.view) return 'entry-missing';
+        const entryRoot = this.linksProblem(vc.entryChain, vc.entryTop, issuer);
+        if (typeof entryRoot === 'string') return `entry-${entryRoot}`;
+        if (entryRoot.order >= 2n && vc.entryTop < entryRoot.order - 1n) return 'entry-top';
+        if (vc.top < vc.entryTop) return 'top-below-entry';
+      }
+    } else if (root.view !== 0n || root.order !== 0n) return 'chain-root';
     const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
     let expect = this.at(lw);
     for (const p of vc.history) {
-      if (p.order !== expect) return false;
+      if (p.order !== expect) return 'history-gap';
       expect += BigInt(this.config.pillars);
     }
-    return expect >= vc.top;
+    return expect >= vc.top ? null : 'history-short';
+  }
+
+  /** Checks a run of consecutive link certificates sharing one `top`; returns the value before the first. */
+  private linksProblem(chain: readonly CounterCert[], top: bigint, issuer: number): CounterValue | string {
+    for (let i = 0; i < chain.length; i++) {
+      const c = chain[i]!;
+      if (!this.issuerIs(c, issuer) || c.prev === null || c.value.order > 1n) return 'chain-link';
+      if (i > 0 && !counterEqual(c.prev, chain[i - 1]!.value)) return 'chain-gap';
+      if (!this.trinx.verifyContinuing(c, linkDigest(this.pillar, c.value, top))) return 'chain-cert';
+    }
+    const root = chain[0]?.prev;
+    if (root === undefined || root === null) return 'chain-empty';
+    // A link's predecessor is either a real value or genesis; a marker means links are missing.
+    if (root.order < 2n && (root.view !== 0n || root.order !== 0n)) return 'chain-root';
+    return root;
   }
 
   private onViewChange(from: number, vc: ViewChange): void {
-    if (!this.viewChangeValid(vc, from)) {
-      this.reject(from, 'view-change-invalid');
+    const problem = this.viewChangeProblem(vc, from);
+    if (problem !== null) {
+      this.reject(from, `view-change-invalid:${problem}`);
       return;
     }
     if (vc.toView <= this.view) {
@@ -776,6 +814,8 @@ export class PillarCore {
       .slice(0, this.f + 1);
     if (vcs.length < this.f + 1) return;
     const plan = this.recompute(vcs);
+    this.entryChain = [...this.chain];
+    this.entryTop = this.top;
     const prepares: Prepare[] = [];
     for (const s of plan.slots) {
       const c = this.trinx.certifyIndependent(
@@ -873,6 +913,10 @@ export class PillarCore {
 
   private enterView(view: bigint, plan: RecomputedNewView, prepares: readonly Prepare[], asLeader: boolean): void {
     const sentOwn = this.vcTarget === view;
+    if (sentOwn && !asLeader) {
+      this.entryChain = [...this.chain];
+      this.entryTop = this.top;
+    }
     if (!sentOwn && !asLeader) {
       const value: CounterValue = { view, order: 1n };
       if (compareCounter(this.trinx.current(Counter.ORDER), value) > 0) return;
@@ -880,6 +924,8 @@ export class PillarCore {
       const ack = this.trinx.certifyContinuing(Counter.ORDER, value, linkDigest(this.pillar, value, this.top));
       if (!ack.ok) return;
       this.chain.push(ack.value);
+      this.entryChain = [...this.chain];
+      this.entryTop = this.top;
       const m: NewViewAck = { type: 'new-view-ack', pillar: this.pillar, view, top: this.top, cert: ack.value };
       this.broadcast(m);
     }

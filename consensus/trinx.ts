@@ -142,7 +142,7 @@ export class SoftwareTrinx implements Trinx {
     return { issuer: this.issuer, counter, prev, value, mac: this.mac(kind, this.issuer, counter, prev, value, digest) };
   }
 
-  private check(given: Uint8Array, expected: Buffer): boolean {
+  private check(given: Uint8Array, expected: Uint8Array): boolean {
     return given.length === MAC_BYTES && timingSafeEqual(given, expected);
   }
 
@@ -153,8 +153,8 @@ export class SoftwareTrinx implements Trinx {
     prev: CounterValue | null,
     value: CounterValue,
     digest: Uint8Array,
-  ): Buffer {
-    if (digest.length !== DIGEST_BYTES) return Buffer.alloc(MAC_BYTES);
+  ): Uint8Array {
+    if (digest.length !== DIGEST_BYTES) return new Uint8Array(MAC_BYTES);
     const head = Buffer.alloc(1 + 2 + 2 + 1 + 4 * 8);
     let at = head.writeUInt8(kind, 0);
     at = head.writeUInt16BE(issuer.validator & 0xffff, at);
@@ -163,7 +163,9 @@ export class SoftwareTrinx implements Trinx {
     for (const v of [prev?.view ?? 0n, prev?.order ?? 0n, value.view, value.order]) {
       at = head.writeBigUInt64BE(v < 0n || v > U64_MAX ? 0n : v, at);
     }
-    return createHmac('sha256', this.#key).update(DOMAIN).update(head).update(digest).digest();
+    const mac = createHmac('sha256', this.#key).update(DOMAIN).update(head).update(digest).digest();
+    // A plain Uint8Array view, so certificates compare equal to decoded ones.
+    return new Uint8Array(mac.buffer, mac.byteOffset, MAC_BYTES);
   }
 
   /** Never print the key. */

@@ -112,6 +112,8 @@ const u32be = (v: number): Buffer => {
   return b;
 };
 const key = (prefix: number, ...parts: Uint8Array[]): Buffer => Buffer.concat([Buffer.of(prefix), ...parts]);
+/** LevelDB hands back Buffers; callers get plain Uint8Arrays (deepEqual-able, no Buffer API leaks). */
+const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const readU64 = (b: Uint8Array, off = 0): bigint =>
   Buffer.from(b.buffer, b.byteOffset, b.byteLength).readBigUInt64BE(off);
 const readU32 = (b: Uint8Array, off = 0): number =>
@@ -147,8 +149,8 @@ function decodeTip(b: Uint8Array): Tip {
   if (b.length !== 80) throw new LedgerStoreError('corrupt', 'tip record is not 80 bytes');
   return {
     height: readU64(b, 0),
-    hash: b.slice(8, 40),
-    stateDigest: b.slice(40, 72),
+    hash: Uint8Array.from(b.subarray(8, 40)),
+    stateDigest: Uint8Array.from(b.subarray(40, 72)),
     timestampMs: readU64(b, 72),
   };
 }
@@ -334,7 +336,7 @@ export class LedgerStore {
     for await (const [k, v] of this.db.iterator({ ...range, ...(upper ? { lt: upper } : {}) })) {
       const entry = decodeKvEntryRecord(v);
       if (entry.value === null) continue;
-      out.push({ key: k.slice(1), entry });
+      out.push({ key: Uint8Array.from(k.subarray(1)), entry });
       if (out.length >= limit) break;
     }
     return out;
@@ -349,7 +351,7 @@ export class LedgerStore {
     if (cached) return cached;
     const raw = await this.db.get(key(P.block, u64be(height)));
     if (raw === undefined) throw new LedgerStoreError('corrupt', `block ${height} missing below the tip`);
-    const dec = decodeBlock(raw);
+    const dec = decodeBlock(plain(raw));
     if (!dec.ok) throw new LedgerStoreError('corrupt', `block ${height}: ${dec.error.message}`);
     this.cacheBlock(dec.value);
     return dec.value;
@@ -433,14 +435,15 @@ export class LedgerStore {
     if (c) return c;
     const raw = await this.db.get(key(P.cert, u64be(height)));
     if (raw === undefined) return null;
-    const dec = decodeCommitCertificate(raw);
+    const dec = decodeCommitCertificate(plain(raw));
     if (!dec.ok) throw new LedgerStoreError('corrupt', `certificate ${height}: ${dec.error.message}`);
     return dec.value;
   }
 
   async getMeta(name: string): Promise<Uint8Array | null> {
     this.assertOpen();
-    return (await this.db.get(key(P.meta, Buffer.from(name, 'utf8')))) ?? null;
+    const v = await this.db.get(key(P.meta, Buffer.from(name, 'utf8')));
+    return v === undefined ? null : Uint8Array.from(v);
   }
 
   /** Durable (fsync) before it resolves: consensus metadata must survive before messages depend on it. */

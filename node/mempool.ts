@@ -73,6 +73,10 @@ export class Mempool {
     return n;
   }
 
+  hasSender(fromHex: string): boolean {
+    return this.bySender.has(fromHex);
+  }
+
   has(hashHex: string): boolean {
     return this.byHash.has(hashHex);
   }

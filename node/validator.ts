@@ -40,11 +40,11 @@ import {
   signCommit,
   verifyCommitCertificate,
 } from '../ledger/block.js';
-import { bytesEqual, toHex } from '../ledger/codec/binary.js';
+import { bytesEqual, fromHex, toHex } from '../ledger/codec/binary.js';
 import { Executor } from '../ledger/executor.js';
 import { verify } from '../ledger/keys.js';
 import type { LedgerStore } from '../ledger/store.js';
-import { txHash } from '../ledger/tx.js';
+import { decodeTx, txHash } from '../ledger/tx.js';
 import type { ChainSpec } from './chain-spec.js';
 import type { Logger } from './logging.js';
 import { Mempool } from './mempool.js';
@@ -135,6 +135,9 @@ export class Validator implements NodePort {
   private transfer: Transfer | null = null;
   private nextRequestId = 1;
   private readonly peerHeights = new Map<number, bigint>();
+  private readonly peerViews = new Map<number, bigint>();
+  /** Consecutive housekeeping rounds in which a peer reported a higher view (see housekeeping). */
+  private behindViewRounds = 0;
   private lastBlockTimeMs: bigint | null = null;
   private stopping = false;
   private started = false;
@@ -368,7 +371,16 @@ export class Validator implements NodePort {
     this.lastBlockTimeMs = h.timestampMs;
     const hashesHex = block.txs.map((t) => toHex(txHash(t)));
     const nowMs = Date.now();
-    for (const e of this.pool.removeCommitted(hashesHex)) {
+    const removed = this.pool.removeCommitted(hashesHex);
+    // Pending txs of these senders whose nonce is now used can never run (another tx with
+    // that nonce won): drop them, or their request timer would suspect an honest leader.
+    const senders = new Set(removed.map((e) => e.fromHex));
+    for (const t of block.txs) {
+      const d = decodeTx(t);
+      if (d.ok) senders.add(toHex(d.value.from));
+    }
+    void this.pruneStale(senders);
+    for (const e of removed) {
       if (!e.local) continue;
       const ms = nowMs - e.enteredMs;
       this.m.commitLatency.observe(ms / 1000);
@@ -401,6 +413,14 @@ export class Validator implements NodePort {
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, 'block listener failed');
       }
+    }
+  }
+
+  private async pruneStale(senders: Set<string>): Promise<void> {
+    for (const hex of senders) {
+      if (!this.pool.hasSender(hex)) continue;
+      const account = await this.store.getAccount(fromHex(hex));
+      this.pool.pruneStale(hex, account.nonce);
     }
   }
 
@@ -480,6 +500,7 @@ export class Validator implements NodePort {
         return;
       case 'status':
         this.peerHeights.set(from, m.height);
+        this.peerViews.set(from, m.view);
         return;
     }
   }
@@ -705,6 +726,17 @@ export class Validator implements NodePort {
       } else if (this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
         this.regossip(this.viewLeader, REGOSSIP_AGE_MS);
       }
+    }
+    // A validator that restarted (or was cut off) can sit in an old view, even believing
+    // it leads it, while the others moved on: nothing it proposes or accepts counts. When
+    // a peer's heartbeat shows a higher view for a while, ask the core to change view; it
+    // then learns the current view from the NEW-VIEW that peers resend to a laggard.
+    const higher = [...this.peerViews.values()].some((v) => v > this.view);
+    this.behindViewRounds = higher && !this.inViewChange ? this.behindViewRounds + 1 : 0;
+    if (this.behindViewRounds >= 10) {
+      this.behindViewRounds = 0;
+      this.log.warn({ view: Number(this.view) }, 'peers are in a higher view: joining them');
+      this.step({ type: 'request-timeout' });
     }
     const status = encodeWire({ type: 'status', height: this.store.latestHeight(), view: this.view });
     this.net.broadcast(status);

@@ -16,6 +16,7 @@
 // Anything a peer does outside these rules (a bad offset, length, credit or frame)
 // closes that peer's connection with 'ring-violation', deregisters its ring (revoking
 // its key) and removes its address; other peers are unaffected.
+import { randomBytes } from 'node:crypto';
 import { FrameDecoder } from '../node/transport/frame.js';
 import {
   type Transport,
@@ -61,6 +62,7 @@ import {
   RMA_CHUNK_HEADER_BYTES,
   RMA_CONN_ID_MAX,
   RMA_RING_BYTES_MAX,
+  RMA_TOKEN_MASK,
   type RingGrant,
 } from './wire.js';
 
@@ -156,7 +158,7 @@ export class RdmaConnection implements TransportConnection {
   queuedBytes = 0;
   private drainWanted = false;
   blocked = false;
-  private txGrant: RingGrant = { addr: 0n, key: 0n, bytes: 0 };
+  private txGrant: RingGrant = { addr: 0n, key: 0n, token: 0n, bytes: 0 };
   private txPos = 0;
   private txFree = 0;
   private txCredits = 0;
@@ -164,6 +166,8 @@ export class RdmaConnection implements TransportConnection {
   inflightOps = 0;
   // Receive side.
   ringId = 0;
+  /** The token naming our ring for this peer in remote CQ data (0n: none). */
+  ringToken = 0n;
   private rxPos = 0;
   /** Ring bytes (rma) or chunks (msg) received and not yet returned as credit. */
   private rxOwed = 0;
@@ -304,19 +308,18 @@ export class RdmaConnection implements TransportConnection {
     }
   }
 
-  onRemoteWrite(offset: number, length: number): void {
+  onRemoteWrite(length: number): void {
     if (this.dataPath !== 'rma') return this.violation('wrote to us on the msg data path');
     const ringBytes = this.limits.ringBytes;
     if (length < RMA_CHUNK_HEADER_BYTES || length > rmaChunkBytesMax(ringBytes)) {
       return this.violation(`announced a ${length}-byte chunk`);
     }
+    // Where the chunk must be follows from the ring position: nothing the peer says moves it.
     const place = placeChunk(this.rxPos, length, ringBytes);
-    if (place.offset !== offset) {
-      return this.violation(`announced offset ${offset}, expected ${place.offset}`);
-    }
     if (this.rxOwed + place.usedBytes > ringBytes) return this.violation('wrote past its ring credits');
-    const copy = this.t.copyOut(this.ringId, offset, length);
-    if (!copy) return this.violation(`chunk [${offset}, +${length}) outside the ring`);
+    // Copied out before anything looks at it: the peer can rewrite the ring at any time.
+    const copy = this.t.copyOut(this.ringId, place.offset, length);
+    if (!copy) return this.violation(`chunk [${place.offset}, +${length}) outside the ring`);
     this.rxPos = place.offset + alignUp(length);
     if (this.rxPos >= ringBytes) this.rxPos = 0;
     this.rxOwed += place.usedBytes;
@@ -381,7 +384,7 @@ export class RdmaConnection implements TransportConnection {
       let rc: number;
       if (this.dataPath === 'rma') {
         chunk.writeUInt32BE(this.rxOwed, 0);
-        const cq = encodeCqData(this.remoteId, place.offset, chunk.length);
+        const cq = encodeCqData(this.txGrant.token, chunk.length);
         rc = this.t.writeData(this.fiAddr, chunk, this.txGrant.addr + BigInt(place.offset), this.txGrant.key, cq, this.localId);
       } else {
         chunk[0] = MSG_DATA;
@@ -497,6 +500,8 @@ export class RdmaTransport implements Transport {
   private readonly violationListeners: ((v: RdmaViolation) => void)[] = [];
   private readonly conns = new Map<number, RdmaConnection>();
   private readonly addrs = new Map<string, AddrRef>();
+  /** Connections by the token of the ring we gave them. */
+  private readonly rings = new Map<bigint, RdmaConnection>();
   private readonly pendingConnects = new Map<
     number,
     { resolve: (c: RdmaConnection) => void; reject: (e: TransportError) => void; timer: NodeJS.Timeout }
@@ -682,6 +687,7 @@ export class RdmaTransport implements Transport {
     if (this.fabric) {
       // Deregistering the ring revokes the peer's key: its later writes fail on its side.
       if (conn.ringId !== 0) this.fabric.closeRing(conn.ringId);
+      this.rings.delete(conn.ringToken);
       const ref = this.addrs.get(conn.nameKey);
       if (ref && --ref.refs === 0) {
         this.addrs.delete(conn.nameKey);
@@ -761,9 +767,14 @@ export class RdmaTransport implements Transport {
     if (conn.dataPath === 'rma') {
       const ring = this.fabric!.openRing(this.limits.ringBytes);
       conn.ringId = ring.id;
-      return { addr: ring.addr, key: ring.key, bytes: this.limits.ringBytes };
+      let token: bigint;
+      do token = randomBytes(8).readBigUInt64BE(0) & RMA_TOKEN_MASK;
+      while (token === 0n || this.rings.has(token));
+      conn.ringToken = token;
+      this.rings.set(token, conn);
+      return { addr: ring.addr, key: ring.key, token, bytes: this.limits.ringBytes };
     }
-    return { addr: 0n, key: 0n, bytes: this.limits.recvSlotBytes };
+    return { addr: 0n, key: 0n, token: 0n, bytes: this.limits.recvSlotBytes };
   }
 
   private allocId(): number {
@@ -799,13 +810,15 @@ export class RdmaTransport implements Transport {
           this.onRecv(ev.src, ev.data!, touched);
           break;
         case EVENT_REMOTE_DATA: {
-          const { connId, offset, length } = decodeCqData(ev.cqData!);
-          const conn = this.conns.get(connId);
-          if (!conn || conn.state !== 'open' || (ev.src !== -1 && conn.fiAddr !== ev.src)) {
-            this.stray(ev.src, `remote write for connection ${connId}`);
+          const { token, length } = decodeCqData(ev.cqData!);
+          const conn = this.rings.get(token);
+          // The source address of a remote write is not reliable (see wire.ts): a write
+          // without a valid token cannot be pinned on anyone, so it is only counted.
+          if (!conn || conn.state !== 'open') {
+            this.stats.strayMessages++;
             break;
           }
-          conn.onRemoteWrite(offset, length);
+          conn.onRemoteWrite(length);
           touched.add(conn);
           break;
         }

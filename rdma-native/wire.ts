@@ -8,7 +8,11 @@
 // connection alive, BYE ends it.
 //
 // On the `rma` data path a chunk is one fi_writedata into the receiver's ring for this
-// peer; the 64-bit remote CQ data names it: [conn id u16][offset/8 u24][length u24].
+// peer; the 64-bit remote CQ data names it: [ring token u40][length u24]. The token is a
+// random secret the ring's owner handed out with the ring: tcp;ofi_rxm (1.17) does not
+// report a reliable source address for remote-write completions when several peers
+// are connected, so the token, not the source, says whose ring was written. The offset
+// is not announced: both sides derive it from the ring position (placeChunk).
 // A chunk is [credit u32][stream bytes]; both paths carry the stream of
 // [u32 length][payload] frames that node/transport/frame.ts decodes.
 import { decodeWith, type Result, Writer } from '../ledger/codec/binary.js';
@@ -39,8 +43,13 @@ export type DataPath = 'rma' | 'msg';
 export interface RingGrant {
   addr: bigint;
   key: bigint;
+  /** Names the ring in remote CQ data (RMA_TOKEN_BITS random bits; 0 on the msg path). */
+  token: bigint;
   bytes: number;
 }
+
+export const RMA_TOKEN_BITS = 40n;
+export const RMA_TOKEN_MASK = (1n << RMA_TOKEN_BITS) - 1n;
 
 export interface Hello {
   connId: number;
@@ -70,6 +79,7 @@ export function encodeHello(h: Hello): Buffer {
     .u32(h.msgCredits)
     .u64(h.ring.addr)
     .u64(h.ring.key)
+    .u64(h.ring.token)
     .u32(h.ring.bytes)
     .bytes(h.name);
   return Buffer.from(w.finish());
@@ -85,7 +95,12 @@ export function decodeHello(b: Uint8Array): Result<Hello> {
     const path = r.u8('dataPath');
     if (path > 1) throw new RangeError(`data path ${path}`);
     const msgCredits = r.u32('msgCredits');
-    const ring = { addr: r.u64('ring.addr'), key: r.u64('ring.key'), bytes: r.u32('ring.bytes') };
+    const ring = {
+      addr: r.u64('ring.addr'),
+      key: r.u64('ring.key'),
+      token: r.u64('ring.token') & RMA_TOKEN_MASK,
+      bytes: r.u32('ring.bytes'),
+    };
     const name = r.bytes(NAME_BYTES_MAX, 'name');
     return { connId, dataPath: path === 1 ? 'rma' : 'msg', msgCredits, ring, name } as const;
   });
@@ -99,6 +114,7 @@ export function encodeAccept(a: Accept): Buffer {
     .u32(a.msgCredits)
     .u64(a.ring.addr)
     .u64(a.ring.key)
+    .u64(a.ring.token)
     .u32(a.ring.bytes);
   return Buffer.from(w.finish());
 }
@@ -109,7 +125,12 @@ export function decodeAccept(b: Uint8Array): Result<Accept> {
     const clientConnId = r.u32('clientConnId');
     const serverConnId = r.u32('serverConnId');
     const msgCredits = r.u32('msgCredits');
-    const ring = { addr: r.u64('ring.addr'), key: r.u64('ring.key'), bytes: r.u32('ring.bytes') };
+    const ring = {
+      addr: r.u64('ring.addr'),
+      key: r.u64('ring.key'),
+      token: r.u64('ring.token') & RMA_TOKEN_MASK,
+      bytes: r.u32('ring.bytes'),
+    };
     return { clientConnId, serverConnId, msgCredits, ring };
   });
 }
@@ -123,21 +144,13 @@ export function encodeControl(type: number, dst: number, credit?: number): Buffe
   return b;
 }
 
-/** Remote CQ data of an RMA chunk. Offsets are multiples of RMA_ALIGN_BYTES. */
-export function encodeCqData(connId: number, offset: number, length: number): bigint {
-  return (
-    (BigInt(connId & RMA_CONN_ID_MAX) << 48n) |
-    (BigInt(offset / RMA_ALIGN_BYTES) << 24n) |
-    BigInt(length & RMA_CHUNK_BYTES_MAX)
-  );
+/** Remote CQ data of an RMA chunk: the ring's token and the chunk's length. */
+export function encodeCqData(token: bigint, length: number): bigint {
+  return ((token & RMA_TOKEN_MASK) << 24n) | BigInt(length & RMA_CHUNK_BYTES_MAX);
 }
 
-export function decodeCqData(cq: bigint): { connId: number; offset: number; length: number } {
-  return {
-    connId: Number((cq >> 48n) & 0xffffn),
-    offset: Number((cq >> 24n) & 0xffffffn) * RMA_ALIGN_BYTES,
-    length: Number(cq & 0xffffffn),
-  };
+export function decodeCqData(cq: bigint): { token: bigint; length: number } {
+  return { token: (cq >> 24n) & RMA_TOKEN_MASK, length: Number(cq & 0xffffffn) };
 }
 
 export const alignUp = (n: number): number => Math.ceil(n / RMA_ALIGN_BYTES) * RMA_ALIGN_BYTES;

@@ -39,9 +39,14 @@ export function rehost(endpoint: string, host: string, port: number): string {
   return `${m?.[1] ?? ''}${host}:${port}`;
 }
 
-function libp2pAddr(host: string, port: number, peerId: string | undefined): string {
+function multiaddrHost(host: string): string {
   const proto = isIP(host) === 4 ? 'ip4' : isIP(host) === 6 ? 'ip6' : 'dns4';
-  return `/${proto}/${host}/tcp/${port}${peerId ? `/p2p/${peerId}` : ''}`;
+  return `/${proto}/${host}`;
+}
+
+/** `/ip4/127.0.0.1/tcp/4001[/p2p/<id>]` -> the same on `host` and `port`, suffix kept. */
+export function rehostMultiaddr(addr: string, host: string, port: number): string {
+  return addr.replace(/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+/, `${multiaddrHost(host)}/tcp/${port}`);
 }
 
 async function readJson(path: string): Promise<Json> {
@@ -81,14 +86,13 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
     const host = opts.hosts[i]!;
     const endpoints = asObject(v['endpoints'] ?? {}, `genesis.validators[${i}].endpoints`);
     const peerId = typeof v['peerId'] === 'string' ? v['peerId'] : undefined;
-    const addr = libp2pAddr(host, opts.p2pPort, peerId);
-    addrs.push(addr);
-    for (const k of Object.keys(endpoints)) {
-      if (k === 'libp2p') endpoints[k] = [addr];
-      else if (typeof endpoints[k] === 'string')
-        endpoints[k] = rehost(endpoints[k], host, opts.transportPort);
+    addrs.push(`${multiaddrHost(host)}/tcp/${opts.p2pPort}${peerId ? `/p2p/${peerId}` : ''}`);
+    for (const [k, ep] of Object.entries(endpoints)) {
+      if (typeof ep === 'string') endpoints[k] = rehost(ep, host, opts.transportPort);
+      else if (Array.isArray(ep)) {
+        endpoints[k] = ep.map((a) => (typeof a === 'string' ? rehostMultiaddr(a, host, opts.p2pPort) : a));
+      }
     }
-    if (!('tcp' in endpoints)) endpoints['tcp'] = `${host}:${opts.transportPort}`;
     v['endpoints'] = endpoints;
   });
   const genesisText = `${JSON.stringify(genesis, null, 2)}\n`;
@@ -105,7 +109,9 @@ export async function retargetTestnet(opts: RetargetOptions): Promise<{ homes: s
     config['api'] = api;
     const p2p = asObject(config['p2p'] ?? {}, 'config.p2p');
     p2p['listen'] = `/ip4/${isIP(host) === 4 ? host : '0.0.0.0'}/tcp/${opts.p2pPort}`;
-    p2p['bootstrap'] = addrs.filter((_, j) => j !== i);
+    // Genesis carries every validator's libp2p address; a config bootstrap list, when the
+    // generator wrote one, must point at the new addresses too.
+    if (Array.isArray(p2p['bootstrap'])) p2p['bootstrap'] = addrs.filter((_, j) => j !== i);
     config['p2p'] = p2p;
     await writeFile(join(home, 'genesis.json'), genesisText);
     await writeFile(join(home, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);

@@ -26,11 +26,18 @@ export interface TcpTransportOptions {
   connectTimeoutMs?: number;
   /** A graceful close() waits this long for the peer before destroying the socket. */
   closeTimeoutMs?: number;
+  /** Errors of the listening socket after listen() (for logs); they do not stop the listener. */
+  onListenerError?: (error: Error) => void;
 }
 
 const CONNECTIONS_INBOUND_MAX_DEFAULT = 256;
 const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
 const CLOSE_TIMEOUT_MS_DEFAULT = 2_000;
+/**
+ * Smallest send queue limit: above the socket's own high-water mark (16 KiB on Node 20,
+ * 64 KiB on 22), so a queue over our limit always means the socket will emit 'drain'.
+ */
+export const SEND_QUEUE_BYTES_MIN = 64 * 1024;
 /** Messages at least this large are written directly instead of being copied into a coalesced buffer. */
 const DIRECT_WRITE_BYTES_MIN = 64 * 1024;
 /** Coalesced buffers are cut at about this size so one burst does not build one huge buffer. */
@@ -65,8 +72,10 @@ function resolveLimits(partial: Partial<TransportLimits> | undefined): Transport
   }
   if (limits.messageBytesMax > 0xffffffff)
     throw new RangeError('messageBytesMax must fit the u32 frame header');
-  if (!Number.isInteger(limits.sendQueueBytesMax) || limits.sendQueueBytesMax < 1) {
-    throw new RangeError(`sendQueueBytesMax must be a positive integer, got ${limits.sendQueueBytesMax}`);
+  if (!Number.isInteger(limits.sendQueueBytesMax) || limits.sendQueueBytesMax < SEND_QUEUE_BYTES_MIN) {
+    throw new RangeError(
+      `sendQueueBytesMax must be an integer >= ${SEND_QUEUE_BYTES_MIN}, got ${limits.sendQueueBytesMax}`,
+    );
   }
   return limits;
 }
@@ -246,7 +255,12 @@ export class TcpConnection implements TransportConnection {
 
   private maybeDrain(): void {
     if (!this.drainWanted || this.closing) return;
-    if (this.queuedBytes > this.limits.sendQueueBytesMax) return; // the socket's 'drain' calls again
+    if (this.queuedBytes > this.limits.sendQueueBytesMax) {
+      // The socket emits 'drain' (and we come back here) only after a write crossed its own
+      // high-water mark; SEND_QUEUE_BYTES_MIN keeps our limit above it, this is the backstop.
+      if (!this.socket.writableNeedDrain) setImmediate(() => this.maybeDrain());
+      return;
+    }
     this.drainWanted = false;
     for (const cb of this.drainListeners) cb();
   }
@@ -275,6 +289,7 @@ export class TcpTransport implements Transport {
   private readonly connectionsInboundMax: number;
   private readonly connectTimeoutMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly onListenerError: ((error: Error) => void) | undefined;
   private server: net.Server | undefined;
   private connectionCb: ((conn: TransportConnection) => void) | undefined;
   private readonly connections = new Set<TcpConnection>();
@@ -286,6 +301,7 @@ export class TcpTransport implements Transport {
     this.connectionsInboundMax = options.connectionsInboundMax ?? CONNECTIONS_INBOUND_MAX_DEFAULT;
     this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT;
     this.closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS_DEFAULT;
+    this.onListenerError = options.onListenerError;
   }
 
   /** Open connections, both directions (for metrics and tests). */
@@ -306,6 +322,9 @@ export class TcpTransport implements Transport {
       );
       server.listen({ host, port, exclusive: true }, () => resolve());
     });
+    // Accept errors after listening (e.g. out of file descriptors) must not crash the node;
+    // the affected connection is simply not accepted.
+    server.on('error', (e) => this.onListenerError?.(e));
     const address = server.address() as net.AddressInfo;
     return formatTcpEndpoint({ host, port: address.port });
   }

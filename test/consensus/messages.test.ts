@@ -42,6 +42,8 @@ const viewChange = {
   stable,
   history: [prepare],
   chain: [cert(4n, 0n)],
+  entryTop: 3n,
+  entryChain: [cert(3n, 1n)],
   cert: t.certifyPlain(digest),
 };
 

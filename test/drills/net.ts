@@ -40,12 +40,16 @@ export interface NetOptions {
   env?: Record<string, string>;
 }
 
+/** Validators start in seconds, but a loaded 2-core CI machine can take much longer. */
+const START_TIMEOUT_MS = 90_000;
+
 export async function startNet(opts: NetOptions): Promise<DrillNet> {
   if (opts.kind === 'netns') {
     const avail = netnsAvailability();
     if (!avail.ok) throw new Error(`network namespaces unavailable: ${avail.reason}`);
     const t = await startNetnsTestnet({
       validators: opts.validators,
+      startTimeoutMs: START_TIMEOUT_MS,
       transport: opts.transport,
       ...(opts.env ? { env: opts.env } : {}),
     });
@@ -71,6 +75,7 @@ export async function startNet(opts: NetOptions): Promise<DrillNet> {
   }
   const t = await startTestnet({
     validators: opts.validators,
+    startTimeoutMs: START_TIMEOUT_MS,
     transport: opts.transport,
     ...(opts.env ? { env: opts.env } : {}),
   });

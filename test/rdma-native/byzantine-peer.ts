@@ -2,6 +2,7 @@
 // policy), completes the HELLO/ACCEPT exchange like an honest peer to get a ring in the
 // victim's registered memory, then breaks one rule. Forked by violations.test.ts with
 // one JSON argument; reports on IPC and waits to be killed.
+import { randomBytes } from 'node:crypto';
 import { type NativeEvent, type NativeFabric, nativeAddon, EVENT_ERROR, EVENT_RECV, EVENT_WRITE_DONE } from '../../rdma-native/native.js';
 import { RdmaTransport } from '../../rdma-native/transport.js';
 import {
@@ -16,15 +17,15 @@ import {
 import { secureChannel } from '../../node/transport/secure-channel.js';
 
 export type Attack =
-  /** An RMA chunk announced at an offset other than the ring's write position. */
-  | 'offset'
+  /** An RMA chunk announced shorter than its own header. */
+  | 'short'
   /** An RMA chunk announced longer than any chunk may be. */
   | 'length'
   /** An RMA chunk that returns more ring credit than the victim ever used. */
   | 'credit'
   /** A well-placed chunk whose frame header claims more than messageBytesMax. */
   | 'frame'
-  /** Remote CQ data naming another peer's connection. */
+  /** Remote CQ data with ring tokens that are not its own (guessing another peer's). */
   | 'foreign'
   /** A violation, then a write into the ring after the victim deregistered it. */
   | 'revoked-write'
@@ -99,7 +100,7 @@ class RawPeer {
         connId: 1,
         dataPath,
         msgCredits: 32,
-        ring: { addr: ring.addr, key: ring.key, bytes: dataPath === 'rma' ? 1 << 20 : 65536 },
+        ring: { addr: ring.addr, key: ring.key, token: 12345n, bytes: dataPath === 'rma' ? 1 << 20 : 65536 },
         name: this.fabric.info().name,
       }),
     );
@@ -158,33 +159,34 @@ async function main(): Promise<void> {
   const accept = await peer.handshake(cfg.dataPath);
   const ring = accept.ring;
   const id = accept.serverConnId;
+  const token = ring.token;
   const hello = chunk(0, frame(Buffer.from('hello')));
   switch (cfg.attack) {
-    case 'offset':
-      await peer.write(ring, hello, 64, encodeCqData(id, 64, hello.length));
+    case 'short':
+      await peer.write(ring, hello, 0, encodeCqData(token, 2));
       break;
     case 'length':
-      await peer.write(ring, hello, 0, encodeCqData(id, 0, 0xffffff));
+      await peer.write(ring, hello, 0, encodeCqData(token, 0xffffff));
       break;
     case 'credit':
-      await peer.write(ring, chunk(0xffffffff, frame(Buffer.from('x'))), 0, encodeCqData(id, 0, 9));
+      await peer.write(ring, chunk(0xffffffff, frame(Buffer.from('x'))), 0, encodeCqData(token, 9));
       break;
     case 'frame': {
       const c = chunk(0, Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]));
-      await peer.write(ring, c, 0, encodeCqData(id, 0, c.length));
+      await peer.write(ring, c, 0, encodeCqData(token, c.length));
       break;
     }
     case 'foreign':
-      // Connection ids are small integers: name every one but our own.
-      for (let other = 1; other <= 8; other++) {
-        if (other !== id) await peer.write(ring, hello, 0, encodeCqData(other, 0, hello.length));
+      for (let i = 0; i < 16; i++) {
+        const guess = randomBytes(8).readBigUInt64BE(0);
+        await peer.write(ring, hello, 0, encodeCqData(guess === token ? guess + 1n : guess, hello.length));
       }
       break;
     case 'revoked-write':
-      await peer.write(ring, hello, 64, encodeCqData(id, 64, hello.length));
-      await peer.progress(500);
+      await peer.write(ring, hello, 0, encodeCqData(token, 0xffffff));
+      await peer.progress(300);
       peer.events.length = 0;
-      await peer.write(ring, hello, 0, encodeCqData(id, 0, hello.length));
+      await peer.write(ring, hello, 0, encodeCqData(token, hello.length));
       break;
     case 'flood': {
       const data = Buffer.alloc(9 + 9);
@@ -198,7 +200,7 @@ async function main(): Promise<void> {
       break;
     }
   }
-  await peer.progress(500);
+  await peer.progress(300);
   report({
     type: 'done',
     writeErrors: peer.events.filter((e) => e.kind === EVENT_ERROR && e.ctx === 2).length,

@@ -48,12 +48,10 @@ function echoOnce(conn: TransportConnection, text: string): Promise<string> {
 }
 
 const RMA_ATTACKS: [Attack, string, RegExp][] = [
-  ['offset', 'announces a chunk at the wrong ring offset', /announced offset/],
+  ['short', 'announces a chunk shorter than its header', /announced a 2-byte chunk/],
   ['length', 'announces a chunk longer than the ring allows', /announced a 16777215-byte chunk/],
   ['credit', 'returns credit it was never owed', /not owed/],
   ['frame', 'writes a frame header above messageBytesMax', /limit 1048576/],
-  ['foreign', "names another peer's connection in its CQ data", /does not own/],
-  ['revoked-write', 'writes again after its ring was deregistered', /announced offset/],
 ];
 
 for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
@@ -68,14 +66,18 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
     let closes: (TransportError | undefined)[];
     const children: ChildProcess[] = [];
 
-    before(function () {
+    // One victim and one honest peer for the whole sequence of attacks: each attack must
+    // leave them exactly as it found them (one open connection, one ring, still echoing).
+    before(async function () {
       requireRdma(this);
-    });
-
-    beforeEach(async () => {
-      violations = [];
-      closes = [];
-      victim = new RdmaTransport({ provider, dataPath: 'rma', completion: 'thread', limits: { messageBytesMax: 1 << 20 } });
+      victim = new RdmaTransport({
+        provider,
+        dataPath: 'rma',
+        completion: 'thread',
+        limits: { messageBytesMax: 1 << 20 },
+        heartbeatMs: 200,
+        peerTimeoutMs: 2_000,
+      });
       victim.onViolation((v) => violations.push(v));
       victim.onConnection((conn) => {
         conn.onMessages((batch) => {
@@ -89,10 +91,23 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
       assert.equal(await echoOnce(honestConn, 'before'), 'before');
     });
 
+    beforeEach(() => {
+      violations = [];
+      closes = [];
+    });
+
     afterEach(async () => {
       for (const c of children.splice(0)) c.kill('SIGKILL');
-      await honest.close();
-      await victim.close();
+      await waitUntil(() => victim.connectionCount === 1).catch(() => {});
+    });
+
+    after(async () => {
+      // Victim first, and the honest peer closes only once it saw the BYE: with shm, two
+      // endpoints in one process share mappings, and sending to an in-process endpoint
+      // that is already closed crashes inside libfabric (separate processes are safe).
+      await victim?.close();
+      await waitUntil(() => honest.connectionCount === 0).catch(() => {});
+      await honest?.close();
     });
 
     const attack = async (cfg: Omit<ByzantineConfig, 'provider' | 'endpoint'>) => {
@@ -116,12 +131,31 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
         assert.match(violations[0]!.reason, reason);
         await waitUntil(() => closes.length === 1);
         assert.ok(closes[0] && ['ring-violation', 'oversized'].includes(closes[0].code), String(closes[0]));
-        if (name === 'revoked-write') {
-          assert.equal(report.type === 'done' && report.writesCompleted + report.writeErrors >= 1, true);
-        }
+        assert.equal(report.type, 'done');
         await assertStillServing();
       });
     }
+
+    it('ignores remote writes whose ring token is not the writer\'s own, and keeps serving everyone', async () => {
+      const { child, done } = spawnByzantine({ provider, endpoint, attack: 'foreign', dataPath: 'rma' });
+      children.push(child);
+      await done;
+      await waitUntil(() => victim.stats.strayMessages >= 16);
+      assert.equal(violations.length, 0, 'a write that names no ring of ours cannot be pinned on a peer');
+      assert.equal(await echoOnce(honestConn, 'after'), 'after', 'the honest peer is still served');
+      assert.equal(victim.connectionCount, 2, 'the honest and the attacking connection are both still open');
+    });
+
+    it('drops a write into a ring after deregistering it', async () => {
+      const eventsBefore = victim.stats.events;
+      const report = await attack({ attack: 'revoked-write', dataPath: 'rma' });
+      assert.equal(report.type, 'done');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(violations.length, 1, 'only the first write was a violation: the late one reached nothing');
+      assert.equal(closes.length, 1);
+      assert.ok(victim.stats.events > eventsBefore);
+      await assertStillServing();
+    });
 
     it('closes the connection of a peer that sends beyond its msg-path credits', async () => {
       await attack({ attack: 'flood', dataPath: 'msg' });
@@ -135,7 +169,8 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
       const keys = [generateKeyPair(), generateKeyPair()];
       const validators = keys.map((k, id) => ({ id, publicKey: k.publicKey }));
       const channelEnded = new Promise<{ error?: SecureChannelError; got: string[] }>((resolve) => {
-        victim.onConnection((conn) => {
+        // Last test: it replaces the victim's echo handler.
+      victim.onConnection((conn) => {
           void secureChannel(conn, {
             self: { id: 0, secretKey: keys[0]!.secretKey },
             validators,

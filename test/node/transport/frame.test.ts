@@ -72,4 +72,19 @@ describe('frame codec', () => {
     assert.equal(last.ok && last.frames[0]!.length, 100_000);
     assert.equal(decoder.pendingBytes, 0);
   });
+
+  it('applies a tighter limit to the next few frames only, even when a larger one follows in the same chunk', () => {
+    const decoder = new FrameDecoder(1000);
+    decoder.restrictNext(2, 8);
+    const r = decoder.push(encodeFrames([Buffer.alloc(8), Buffer.alloc(3), Buffer.alloc(900)], 911));
+    assert.ok(r.ok);
+    assert.deepEqual(
+      r.frames.map((f) => f.length),
+      [8, 3, 900],
+    );
+    decoder.restrictNext(1, 8);
+    const tooBig = decoder.push(encodeFrames([Buffer.alloc(9)], 9));
+    assert.equal(tooBig.ok, false);
+    assert.equal(!tooBig.ok && tooBig.limitBytes, 8);
+  });
 });

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import {
+  type Action,
+  batchDigest,
+  decodeMessage,
+  encodeMessage,
+  makeConfig,
+  type NewView,
+  type ViewChange,
+} from '../../consensus/index.js';
+import { viewChangeDigest } from '../../consensus/messages.js';
+import { LocalCluster } from '../sim/cluster.js';
+
+const config = makeConfig({
+  n: 3,
+  pillars: 1,
+  window: 16,
+  checkpointInterval: 4,
+  retransmitMs: 10,
+  viewTimeoutMs: 100,
+  viewTimeoutMsMax: 800,
+});
+const batch = (i: number): Uint8Array => new TextEncoder().encode(`b${i}`);
+const broadcasts = (c: LocalCluster, type: string): { v: number; bytes: Uint8Array }[] =>
+  c.trace
+    .filter((t) => t.a.type === 'broadcast')
+    .map((t) => ({ v: t.v, bytes: (t.a as Extract<Action, { type: 'broadcast' }>).bytes }))
+    .filter((b) => {
+      const m = decodeMessage(b.bytes, config);
+      return m.ok && m.value.type === type;
+    });
+
+/** Leader 0 commits batches 0..k-1 with everyone, then goes dark; 1 and 2 time out. */
+function leaderFails(k: number): LocalCluster {
+  const c = new LocalCluster(config);
+  for (let i = 0; i < k; i++) c.step(0, { type: 'propose', batch: batch(i) });
+  c.drain();
+  c.isolated.add(0);
+  c.tracing = true;
+  c.step(1, { type: 'request-timeout' });
+  c.step(2, { type: 'request-timeout' });
+  c.drain();
+  return c;
+}
+
+describe('view change', () => {
+  it('moves to view 1 with leader 1 after f + 1 view changes and keeps ordering there', () => {
+    const c = leaderFails(3);
+    for (const v of [1, 2]) assert.equal(c.replicas[v]!.pillars[0]!.currentView, 1n);
+    assert.ok(c.trace.some((t) => t.a.type === 'view-changed' && t.a.view === 1n && t.a.leader === 1));
+    c.step(1, { type: 'propose', batch: batch(3) });
+    c.drain();
+    for (const v of [1, 2]) {
+      assert.deepEqual(
+        c.executed[v]!.map((e) => e.batch),
+        [0, 1, 2, 3].map(batch),
+      );
+    }
+    assert.deepEqual(c.rejects, []);
+  });
+
+  it('a single view change does not move the others (one faulty replica cannot force it)', () => {
+    const c = new LocalCluster(config);
+    c.step(2, { type: 'request-timeout' });
+    c.drain();
+    assert.equal(c.replicas[0]!.pillars[0]!.currentView, 0n);
+    assert.equal(c.replicas[1]!.pillars[0]!.inViewChange, false);
+    assert.equal(c.replicas[2]!.pillars[0]!.inViewChange, true);
+  });
+
+  it('re-proposes a batch committed by only part of the replicas in the new view', () => {
+    const c = new LocalCluster(config);
+    // Replica 2 misses the prepare; 0 and 1 commit order 0 (f + 1 = 2 certified messages).
+    c.isolated.add(2);
+    c.step(0, { type: 'propose', batch: batch(42) });
+    c.drain();
+    assert.equal(c.executed[0]!.length, 1);
+    assert.equal(c.executed[1]!.length, 1);
+    c.isolated.clear();
+    c.isolated.add(0);
+    c.step(1, { type: 'request-timeout' });
+    c.step(2, { type: 'request-timeout' });
+    c.drain();
+    assert.equal(c.replicas[2]!.pillars[0]!.currentView, 1n);
+    assert.deepEqual(c.executed[2]!.map((e) => e.batch), [batch(42)]);
+    assert.equal(c.executed[2]![0]!.view, 1n, 'delivered from the re-proposal in view 1');
+  });
+
+  it('sends NEW-VIEW-ACK from a replica that enters the new view without having sent a view change', () => {
+    const c = new LocalCluster(config);
+    c.step(0, { type: 'propose', batch: batch(0) });
+    c.drain();
+    // 1 and 2 change view; 0 comes back afterwards and learns the new view from NEW-VIEW.
+    c.isolated.add(0);
+    c.tracing = true;
+    c.step(1, { type: 'request-timeout' });
+    c.step(2, { type: 'request-timeout' });
+    c.drain();
+    const nv = broadcasts(c, 'new-view')[0]!;
+    c.isolated.clear();
+    c.step(0, { type: 'receive', from: 1, bytes: nv.bytes });
+    c.drain();
+    assert.equal(c.replicas[0]!.pillars[0]!.currentView, 1n);
+    assert.equal(broadcasts(c, 'new-view-ack').filter((b) => b.v === 0).length, 1);
+    assert.deepEqual(c.rejects, []);
+  });
+
+  it('rejects a view change that hides part of its history, even with a fresh content certificate', () => {
+    const c = new LocalCluster(config);
+    for (let i = 0; i < 3; i++) c.step(0, { type: 'propose', batch: batch(i) });
+    c.drain();
+    c.tracing = true;
+    c.isolated.add(0);
+    c.step(2, { type: 'request-timeout' });
+    const vcBytes = broadcasts(c, 'view-change').find((b) => b.v === 2)!.bytes;
+    const r = decodeMessage(vcBytes, config);
+    assert.ok(r.ok && r.value.type === 'view-change');
+    const vc = r.value as ViewChange;
+    assert.equal(vc.history.length, 3);
+    const history = vc.history.slice(0, 2);
+    const unsigned = { ...vc, history };
+    const cert = c.replicas[2]!.trinxes[0]!.certifyPlain(
+      viewChangeDigest(
+        unsigned,
+        history.map((p) => batchDigest(p.batch)),
+      ),
+    );
+    const hidden = encodeMessage({ ...unsigned, cert });
+    const p1 = c.replicas[1]!.pillars[0]!;
+    assert.equal(p1.viewChangeValid({ ...unsigned, cert }, 2), false);
+    assert.equal(p1.viewChangeValid(vc, 2), true);
+    // A lower `top` to match the shorter history breaks the link chain instead.
+    assert.equal(p1.viewChangeValid({ ...unsigned, top: 2n, cert }, 2), false);
+    c.rejects.length = 0;
+    c.step(1, { type: 'receive', from: 2, bytes: hidden });
+    assert.deepEqual(
+      c.rejects.map((x) => x.reason),
+      ['view-change-invalid:history-short'],
+    );
+  });
+
+  it('rejects a NEW-VIEW whose prepares differ from what its view changes imply', () => {
+    const c = new LocalCluster(config);
+    for (let i = 0; i < 2; i++) c.step(0, { type: 'propose', batch: batch(i) });
+    c.drain();
+    c.tracing = true;
+    c.isolated.add(0);
+    c.isolated.add(2);
+    c.step(1, { type: 'request-timeout' });
+    c.step(2, { type: 'request-timeout' });
+    // Deliver 2's view change to 1 only, so 1 builds NEW-VIEW while 2 has not seen it yet.
+    const vc2 = broadcasts(c, 'view-change').find((b) => b.v === 2)!.bytes;
+    c.step(1, { type: 'receive', from: 2, bytes: vc2 });
+    const nvBytes = broadcasts(c, 'new-view').find((b) => b.v === 1)!.bytes;
+    const nv = decodeMessage(nvBytes, config);
+    assert.ok(nv.ok);
+    const good = nv.value as NewView;
+    assert.equal(good.prepares.length, 2);
+    const p2 = c.replicas[2]!.pillars[0]!;
+    assert.equal(p2.newViewValid(good), true);
+    assert.equal(p2.newViewValid({ ...good, prepares: good.prepares.slice(0, 1) }), false);
+    assert.equal(p2.newViewValid({ ...good, viewChanges: good.viewChanges.slice(1) }), false);
+    const swapped = good.prepares.map((p, i) => (i === 1 ? { ...p, batch: batch(99) } : p));
+    assert.equal(p2.newViewValid({ ...good, prepares: swapped }), false);
+    c.step(2, { type: 'receive', from: 1, bytes: encodeMessage({ ...good, prepares: swapped }) });
+    assert.equal(p2.currentView, 0n);
+    c.step(2, { type: 'receive', from: 1, bytes: nvBytes });
+    assert.equal(p2.currentView, 1n);
+  });
+
+  it('doubles the view-change timeout on each consecutive failure, capped at the maximum', () => {
+    const c = new LocalCluster(config);
+    c.isolated.add(0);
+    c.isolated.add(1);
+    const started: number[] = [];
+    const record = (t: number, actions: readonly Action[]): void => {
+      if (actions.some((a) => a.type === 'view-change-started')) started.push(t);
+    };
+    record(0, c.step(2, { type: 'request-timeout' }));
+    for (let t = 5; t <= 3500; t += 5) record(t, c.step(2, { type: 'tick', nowMs: t }));
+    const gaps = started.slice(1).map((t, i) => t - started[i]!);
+    assert.deepEqual(gaps.slice(0, 5), [100, 200, 400, 800, 800]);
+  });
+
+  it('resets the view-change timeout after progress in a new view', () => {
+    const c = leaderFails(1);
+    // 1 and 2 each used one timeout (now doubled); committing in view 1 resets it.
+    c.step(1, { type: 'propose', batch: batch(1) });
+    c.drain();
+    c.isolated.add(1);
+    const started: number[] = [];
+    const t0 = 10_000;
+    c.step(2, { type: 'tick', nowMs: t0 });
+    if (c.step(2, { type: 'request-timeout' }).some((a) => a.type === 'view-change-started')) started.push(t0);
+    for (let t = t0 + 5; t <= t0 + 400; t += 5) {
+      if (c.step(2, { type: 'tick', nowMs: t }).some((a) => a.type === 'view-change-started')) started.push(t);
+    }
+    assert.equal(started[1]! - started[0]!, 100);
+  });
+});

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { encodeBatch } from '../../ledger/batch.js';
+import { blockHash, checkBlockBody, signCommit } from '../../ledger/block.js';
+import { Executor, ExecutorError } from '../../ledger/executor.js';
+import { sha256 } from '../../ledger/keys.js';
+import { MemoryState } from '../../ledger/state.js';
+import { LedgerStore, LedgerStoreError } from '../../ledger/store.js';
+import { txHash } from '../../ledger/tx.js';
+import { bytes, CHAIN, seedKey, signed, tempDir, transfer } from './helpers.js';
+
+const a = seedKey(0);
+const b = seedKey(1);
+const c = seedKey(2);
+const genesisHash = sha256(bytes('store test genesis'));
+const genesisAccounts = [
+  { address: a.publicKey, balance: 1_000n },
+  { address: b.publicKey, balance: 1_000n },
+];
+
+const batch = (txs: Uint8Array[], ts = 1000n) => encodeBatch({ timestampMs: ts, txs });
+
+describe('ledger/store and executor', () => {
+  let t: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    t = tempDir('store');
+  });
+  afterEach(() => t.cleanup());
+
+  const open = () => LedgerStore.open(t.dir, { genesisHash, genesisAccounts, genesisTimeMs: 500n });
+
+  it('executes, persists and reopens at the same tip with the same state', async () => {
+    const store = await open();
+    assert.equal(store.latestHeight(), 0n);
+    assert.deepEqual(store.latestBlockHash(), genesisHash);
+    const exec = new Executor({ store, chainId: CHAIN, checkBeforeWrite: true });
+    const b1 = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: batch([signed(a, 1n, transfer(c, 10n))]) });
+    const b2 = await exec.executeBatch({
+      order: 1n,
+      view: 0n,
+      proposer: 1,
+      batch: batch([signed(b, 1n, { type: 'kv.put', key: bytes('k'), value: bytes('v') })], 400n),
+    });
+    assert.deepEqual(b2.header.prevHash, blockHash(b1.header));
+    assert.equal(b1.header.timestampMs, 1000n);
+    assert.equal(b2.header.timestampMs, 1000n, 'timestamp never goes back');
+    await store.close();
+
+    const again = await open();
+    assert.equal(again.latestHeight(), 2n);
+    assert.deepEqual(again.latestBlockHash(), blockHash(b2.header));
+    assert.deepEqual(await again.getAccount(c.publicKey), { balance: 10n, nonce: 0n });
+    assert.deepEqual(await again.getAccount(a.publicKey), { balance: 990n, nonce: 1n });
+    assert.deepEqual(await again.getAccount(seedKey(9).publicKey), { balance: 0n, nonce: 0n });
+    const kv = await again.getKv(bytes('k'));
+    assert.deepEqual(kv?.value, bytes('v'));
+    assert.equal(kv?.lastModifiedHeight, 2n);
+    const read = await again.getBlock(2n);
+    assert.ok(read && checkBlockBody(read).ok);
+    assert.deepEqual(read, b2);
+    assert.deepEqual(await again.getBlockByHash(blockHash(b1.header)), b1);
+    assert.equal(await again.getBlock(3n), null);
+    // The executor continues from the stored tip.
+    const exec2 = new Executor({ store: again, chainId: CHAIN });
+    await assert.rejects(exec2.executeBatch({ order: 5n, view: 0n, proposer: 0, batch: batch([]) }), ExecutorError);
+    const b3 = await exec2.executeBatch({ order: 2n, view: 0n, proposer: 0, batch: batch([]) });
+    assert.equal(b3.header.height, 3n);
+    await again.close();
+  });
+
+  it('refuses a data directory made with another genesis', async () => {
+    const store = await open();
+    await store.close();
+    await assert.rejects(
+      LedgerStore.open(t.dir, { genesisHash: sha256(bytes('other')) }),
+      (e: unknown) => e instanceof LedgerStoreError && e.code === 'genesis-mismatch',
+    );
+  });
+
+  it('records an undecodable batch as an empty block instead of crashing', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const blk = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: new Uint8Array([9, 9, 9]) });
+    assert.equal(blk.header.txCount, 0);
+    assert.equal(blk.header.timestampMs, 500n);
+    await store.close();
+  });
+
+  it('finds txs by hash, keeping the first location of a replayed tx', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const tx = signed(a, 1n, transfer(b, 1n));
+    await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: batch([tx, tx]) });
+    const blk2 = await exec.executeBatch({ order: 1n, view: 0n, proposer: 0, batch: batch([tx]) });
+    assert.ok(!blk2.results[0]!.ok && blk2.results[0]!.code === 'bad-nonce');
+    const loc = await store.getTx(txHash(tx));
+    assert.ok(loc);
+    assert.equal(loc.height, 1n);
+    assert.equal(loc.index, 0);
+    assert.deepEqual(loc.result, { ok: true });
+    assert.equal(await store.getTx(sha256(bytes('nope'))), null);
+    await store.close();
+  });
+
+  it('pages blocks and account txs newest first with cursors', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    for (let i = 0; i < 5; i++) {
+      const n = BigInt(i + 1);
+      await exec.executeBatch({
+        order: BigInt(i),
+        view: 0n,
+        proposer: 0,
+        batch: batch([signed(a, 2n * n - 1n, transfer(c, 1n)), signed(a, 2n * n, transfer(b, 1n))]),
+      });
+    }
+    const latest = await store.listBlocks({ limit: 2 });
+    assert.deepEqual(
+      latest.map((x) => x.header.height),
+      [5n, 4n],
+    );
+    const older = await store.listBlocks({ beforeHeight: 4n, limit: 10 });
+    assert.deepEqual(
+      older.map((x) => x.header.height),
+      [3n, 2n, 1n],
+    );
+    const page1 = await store.listAccountTxs(c.publicKey, { limit: 3 });
+    assert.deepEqual(
+      page1.items.map((x) => x.height),
+      [5n, 4n, 3n],
+    );
+    assert.ok(page1.nextCursor);
+    const page2 = await store.listAccountTxs(c.publicKey, { limit: 3, before: page1.nextCursor });
+    assert.deepEqual(
+      page2.items.map((x) => x.height),
+      [2n, 1n],
+    );
+    assert.equal(page2.nextCursor, null);
+    const ofA = await store.listAccountTxs(a.publicKey, { limit: 4 });
+    assert.deepEqual(
+      ofA.items.map((x) => `${x.height}:${x.index}`),
+      ['5:1', '5:0', '4:1', '4:0'],
+    );
+    await assert.rejects(store.listAccountTxs(a.publicKey, { limit: 1, before: 'garbage' }), RangeError);
+    await store.close();
+  });
+
+  it('keeps kv history per version and lists live keys by prefix', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const put = (n: bigint, k: string, v: string) => signed(a, n, { type: 'kv.put', key: bytes(k), value: bytes(v) });
+    await exec.executeBatch({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([put(1n, 'lock/a', '1'), put(2n, 'lock/a', '2'), put(3n, 'lock/b', 'x'), put(4n, 'other', 'y')]),
+    });
+    await exec.executeBatch({
+      order: 1n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([signed(a, 5n, { type: 'kv.delete', key: bytes('lock/b') }), put(6n, 'lock/c', 'z')]),
+    });
+    const hist = await store.kvHistory(bytes('lock/a'), { limit: 10 });
+    assert.deepEqual(
+      hist.map((e) => [e.version, new TextDecoder().decode(e.value!)]),
+      [
+        [2n, '2'],
+        [1n, '1'],
+      ],
+    );
+    const histB = await store.kvHistory(bytes('lock/b'), { limit: 10 });
+    assert.deepEqual(
+      histB.map((e) => e.value === null),
+      [true, false],
+    );
+    const live = await store.listKv({ prefix: bytes('lock/'), limit: 10 });
+    assert.deepEqual(
+      live.map((e) => new TextDecoder().decode(e.key)),
+      ['lock/a', 'lock/c'],
+    );
+    const after = await store.listKv({ prefix: bytes('lock/'), after: bytes('lock/a'), limit: 10 });
+    assert.deepEqual(
+      after.map((e) => new TextDecoder().decode(e.key)),
+      ['lock/c'],
+    );
+    await store.close();
+  });
+
+  it('stores metadata and commit certificates, and carries the parent commit into the next block', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const b1 = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: batch([]) });
+    const hash = blockHash(b1.header);
+    const cert = { height: 1n, blockHash: hash, signatures: [signCommit(1n, hash, 0, a.secretKey)] };
+    await store.putCommitCertificate(cert);
+    await store.putMeta('view', Uint8Array.of(7));
+    const b2 = await exec.executeBatch({ order: 1n, view: 0n, proposer: 0, batch: batch([]) });
+    assert.deepEqual(b2.parentCommit, cert);
+    await store.close();
+    const again = await open();
+    assert.deepEqual(await again.getCommitCertificate(1n), cert);
+    assert.deepEqual(await again.getMeta('view'), Uint8Array.of(7));
+    assert.equal(await again.getMeta('absent'), null);
+    assert.deepEqual((await again.getBlock(2n))?.parentCommit, cert);
+    await again.close();
+  });
+
+  it('computes the same state digest as an in-memory replay of the same batches', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const mem = new MemoryState(genesisAccounts);
+    const blocks = [
+      [signed(a, 1n, transfer(b, 5n)), signed(b, 1n, { type: 'kv.cas', key: bytes('x'), expectedVersion: 0n, value: bytes('1') })],
+      [signed(b, 2n, transfer(c, 2000n)), signed(c, 1n, transfer(a, 0n))],
+    ];
+    for (let i = 0; i < blocks.length; i++) {
+      const blk = await exec.executeBatch({ order: BigInt(i), view: 0n, proposer: 0, batch: batch(blocks[i]!) });
+      mem.applyBlock(blocks[i]!, CHAIN);
+      assert.deepEqual(blk.header.stateDigest, mem.digest);
+    }
+    await store.close();
+  });
+});
