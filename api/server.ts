@@ -176,6 +176,10 @@ export function toApiError(error: unknown): ApiError {
   }
   if (isResponseSerializationError(error))
     return new ApiError('internal', 'response did not match its schema');
+  // The store closes during shutdown; requests still in flight are told to retry elsewhere.
+  if (error instanceof LedgerStoreError && error.code === 'closed') {
+    return new ApiError('unavailable', 'node is shutting down', undefined, 1000);
+  }
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('too-large', 'request body exceeds the configured limit', 'body');

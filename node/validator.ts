@@ -290,7 +290,11 @@ export class Validator implements NodePort {
     const p0 = this.replica.pillars[0];
     if (!p0) return;
     const leading = this.replica.pillars.every((p) => p.isLeading());
-    if (p0.currentView !== this.view) this.setView(p0.currentView);
+    if (p0.currentView !== this.view) {
+      this.setView(p0.currentView);
+      // A new view gets a full request timeout before anyone is suspected again.
+      this.pool.resetAges();
+    }
     this.inViewChange = this.replica.pillars.some((p) => p.inViewChange);
     if (leading !== this.leading) {
       this.leading = leading;
@@ -715,7 +719,9 @@ export class Validator implements NodePort {
     this.updateMempoolGauges();
     // The request timer: a tx this replica holds that is not committed in time means the
     // leader is not making progress; the core starts a view change (f+1 needed to join).
-    if (this.pool.size > 0 && !this.leading && !this.inViewChange) {
+    // The leader runs the timer too: if its own proposals do not commit (its followers
+    // moved on, or cannot hear it), it must join a view change rather than wait forever.
+    if (this.pool.size > 0 && !this.inViewChange) {
       if (this.pool.oldestAgeMs() > this.o.spec.requestTimeoutMs) {
         this.log.warn(
           { oldestMs: this.pool.oldestAgeMs(), leader: this.viewLeader, view: Number(this.view) },
@@ -723,7 +729,7 @@ export class Validator implements NodePort {
         );
         this.pool.resetAges();
         this.step({ type: 'request-timeout' });
-      } else if (this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
+      } else if (!this.leading && this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
         this.regossip(this.viewLeader, REGOSSIP_AGE_MS);
       }
     }

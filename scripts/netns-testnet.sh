@@ -62,8 +62,10 @@ net_down() {
     ip netns del "$ns" 2>/dev/null || true
   done
   # A hub-side veth end can outlive a failed setup in the root namespace.
-  ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^${PREFIX}-" |
-    while read -r l; do ip link del "$l" 2>/dev/null || true; done
+  local l
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^${PREFIX}-" || true); do
+    ip link del "$l" 2>/dev/null || true
+  done
 }
 
 net_up() {

@@ -268,12 +268,15 @@ describe('docker testnet files', () => {
       });
       assert.equal(r.status, 0, r.stderr);
       const genesis = JSON.parse(readFileSync(join(dir, 'validator0', 'genesis.json'), 'utf8')) as {
-        validators: Array<{ endpoints: Record<string, string> }>;
+        validators: Array<{ endpoints: Record<string, string | string[]> }>;
       };
       assert.equal(genesis.validators.length, n);
       genesis.validators.forEach((v, i) => {
-        for (const ep of Object.values(v.endpoints))
-          assert.match(String(ep), new RegExp(`validator${i}:9000$`));
+        for (const [kind, ep] of Object.entries(v.endpoints)) {
+          if (Array.isArray(ep))
+            for (const a of ep) assert.match(a, new RegExp(`^/dns4/validator${i}/tcp/8000(/|$)`));
+          else assert.match(ep, new RegExp(`validator${i}:9000$`), `${kind} endpoint of validator ${i}`);
+        }
       });
       for (let i = 0; i < n; i++) {
         assert.equal(
@@ -282,11 +285,13 @@ describe('docker testnet files', () => {
         );
         const cfg = JSON.parse(readFileSync(join(dir, `validator${i}`, 'config.json'), 'utf8')) as {
           api: { host: string; port: number };
-          p2p: { bootstrap: string[] };
+          transport: { listen: string };
+          p2p: { listen: string; bootstrap?: string[] };
         };
         assert.deepEqual(cfg.api, { host: '0.0.0.0', port: 7000 });
-        assert.equal(cfg.p2p.bootstrap.length, n - 1);
-        for (const b of cfg.p2p.bootstrap) assert.match(b, /^\/dns4\/validator\d+\/tcp\/8000\/p2p\//);
+        assert.match(cfg.transport.listen, new RegExp(`validator${i}:9000$`));
+        assert.equal(cfg.p2p.listen, '/ip4/0.0.0.0/tcp/8000');
+        for (const b of cfg.p2p.bootstrap ?? []) assert.match(b, /^\/dns4\/validator\d+\/tcp\/8000\/p2p\//);
       }
       // Re-running keeps the keys.
       const key = readFileSync(join(dir, 'validator0', 'keys', 'validator.key'));

@@ -397,7 +397,9 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
       let checked = 0;
       for (let i = 0; i < n.size; i++) {
         if ((await heightOf(n.apiUrls[i]!)) === null) {
-          verdict.notes.push(`validator ${i} unreachable at the end; its acknowledged txs could not be checked`);
+          verdict.notes.push(
+            `validator ${i} unreachable at the end; its acknowledged txs could not be checked`,
+          );
           lost = Math.max(lost, l.acked.length);
           continue;
         }
@@ -440,7 +442,10 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
       const t = (outcome as FaultOutcome | null)?.target;
       for (let i = 0; i < nl.size; i++) {
         if (t !== undefined && i !== t) continue;
-        const tail = nl.log(i).slice(-6).map((line) => `v${i}: ${line.slice(0, 300)}`);
+        const tail = nl
+          .log(i)
+          .slice(-6)
+          .map((line) => `v${i}: ${line.slice(0, 300)}`);
         verdict.notes.push(...tail);
       }
     }

@@ -165,7 +165,11 @@ export function makeIndependentTx(chainId: string, key: string): { encoded: Uint
       chainId,
       from: keys.publicKey,
       nonce: 1n,
-      payload: { type: 'kv.put', key: new TextEncoder().encode(key), value: new TextEncoder().encode('drill') },
+      payload: {
+        type: 'kv.put',
+        key: new TextEncoder().encode(key),
+        value: new TextEncoder().encode('drill'),
+      },
     },
     keys.secretKey,
   );

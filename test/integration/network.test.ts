@@ -142,8 +142,17 @@ for (const transport of ['tcp', 'rdma'] as const) {
     });
 
     it('lets a killed follower restart and catch up by state transfer', async () => {
-      const s0 = await status(net.apiUrls[0] as string);
-      const current = Number(s0.leader);
+      // Start from a settled network: every validator in the same view.
+      let current = -1;
+      await waitFor(
+        async () => {
+          const ss = await Promise.all(net.apiUrls.map(status));
+          current = Number(ss[0]?.leader);
+          return new Set(ss.map((s) => `${s.view}`)).size === 1;
+        },
+        30_000,
+        'all validators in one view',
+      );
       const follower = [0, 1, 2].find((i) => i !== current) as number;
       const others = [0, 1, 2].filter((i) => i !== follower).map((i) => net.apiUrls[i] as string);
       await net.kill(follower, 'SIGKILL');

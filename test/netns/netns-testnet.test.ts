@@ -70,7 +70,10 @@ describe('testnet across network namespaces', function () {
     try {
       for (const i of live) {
         const { encoded } = makeIndependentTx(chainId, `netns/partition/${i}`);
-        const res = await new ApiClient(net.apiUrls[i]!).submitTx(encoded, { mode: 'commit', timeoutMs: 15_000 });
+        const res = await new ApiClient(net.apiUrls[i]!).submitTx(encoded, {
+          mode: 'commit',
+          timeoutMs: 15_000,
+        });
         assert.equal(res.status, 'committed', `committed via validator ${i} while ${cut} is cut off`);
       }
       const behind = (await new ApiClient(net.apiUrls[cut]!).status()).height;

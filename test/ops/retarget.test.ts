@@ -19,9 +19,18 @@ describe('retargeting a generated testnet to other hosts', () => {
 
   it('rewrites host and port and keeps schemes and peer ids', () => {
     assert.equal(rehost('127.0.0.1:4000', '10.213.0.10', 9000), '10.213.0.10:9000');
-    assert.equal(rehost('rdma+tcp;ofi_rxm://127.0.0.1:4000', 'validator1', 9000), 'rdma+tcp;ofi_rxm://validator1:9000');
-    assert.equal(rehostMultiaddr('/ip4/127.0.0.1/tcp/4001/p2p/12D3Koo', 'validator2', 8000), '/dns4/validator2/tcp/8000/p2p/12D3Koo');
-    assert.equal(rehostMultiaddr('/ip4/127.0.0.1/tcp/4001', '10.213.0.11', 8000), '/ip4/10.213.0.11/tcp/8000');
+    assert.equal(
+      rehost('rdma+tcp;ofi_rxm://127.0.0.1:4000', 'validator1', 9000),
+      'rdma+tcp;ofi_rxm://validator1:9000',
+    );
+    assert.equal(
+      rehostMultiaddr('/ip4/127.0.0.1/tcp/4001/p2p/12D3Koo', 'validator2', 8000),
+      '/dns4/validator2/tcp/8000/p2p/12D3Koo',
+    );
+    assert.equal(
+      rehostMultiaddr('/ip4/127.0.0.1/tcp/4001', '10.213.0.11', 8000),
+      '/ip4/10.213.0.11/tcp/8000',
+    );
   });
 
   it('gives every validator the same genesis, accepted by the node, with each validator at its host', async () => {
@@ -38,11 +47,17 @@ describe('retargeting a generated testnet to other hosts', () => {
       accounts: 1,
     });
     await retargetTestnet({ dir, hosts, transportPort: 9000, p2pPort: 8000, apiPort: 7000 });
-    const texts = await Promise.all(hosts.map((_, i) => readFile(join(dir, `validator${i}`, 'genesis.json'), 'utf8')));
-    assert.ok(texts.every((t) => t === texts[0]), 'identical genesis files, so one genesis hash');
+    const texts = await Promise.all(
+      hosts.map((_, i) => readFile(join(dir, `validator${i}`, 'genesis.json'), 'utf8')),
+    );
+    assert.ok(
+      texts.every((t) => t === texts[0]),
+      'identical genesis files, so one genesis hash',
+    );
     const spec = loadChainSpec(texts[0]!, 'genesis.json');
     spec.validators.forEach((v, i) => {
-      for (const ep of Object.values(v.endpoints)) assert.ok(String(ep).includes(`${hosts[i]}:9000`), `${ep}`);
+      for (const ep of Object.values(v.endpoints))
+        assert.ok(String(ep).includes(`${hosts[i]}:9000`), `${ep}`);
     });
     for (let i = 0; i < 3; i++) {
       const loaded = loadConfig({ home: join(dir, `validator${i}`), env: {} });
