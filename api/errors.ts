@@ -8,8 +8,10 @@ export const API_ERROR_STATUS = {
   'schema-violation': 400, // parses, but a field violates the route's schema
   'not-found': 404,
   'method-not-allowed': 405,
+  'request-timeout': 408, // the request was not received in full within requestTimeoutMs
   'too-large': 413,
   'unsupported-media-type': 415,
+  'headers-too-large': 431,
   'bad-signature': 422,
   'wrong-chain': 422,
   'stale-nonce': 409,

@@ -33,8 +33,11 @@ export interface HandlerLimits {
   commitTimeoutMsMax: number;
   /** Rendered JSON of blocks that have their commit certificate (immutable from then on). */
   blockCacheEntries: number;
+  blockCacheBytesMax: number;
   /** Per-block hash, tx root and tx hashes, for tx lookups and Merkle proofs. */
   blockMetaCacheEntries: number;
+  /** Bound on the cached Merkle trees, in 32-byte hashes. */
+  blockMetaCacheHashesMax: number;
 }
 
 /** A route's fastify schema: its own schemas plus ErrorBody for each documented error status. */
@@ -63,8 +66,17 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { store } = node;
   const validatorKeys = node.validators.map((v) => v.publicKey);
-  const blockCache = new Lru<bigint, string>(limits.blockCacheEntries);
-  const metaCache = new Lru<bigint, BlockMeta>(limits.blockMetaCacheEntries);
+  const blockCache = new Lru<bigint, string>(
+    limits.blockCacheEntries,
+    limits.blockCacheBytesMax,
+    (j) => j.length,
+  );
+  // Weight: hashes held (leaves plus inner nodes), about 2 per tx.
+  const metaCache = new Lru<bigint, BlockMeta>(
+    limits.blockMetaCacheEntries,
+    limits.blockMetaCacheHashesMax,
+    (m) => 2 * m.tree.leaves.length,
+  );
   const pageLimit = (n: number): number => Math.min(n, limits.pageLimitMax);
 
   const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f);

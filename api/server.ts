@@ -2,6 +2,8 @@
 // an OpenAPI document from the same schemas (/openapi.json, UI at /docs), typed JSON
 // errors for everything (api/errors.ts), per-client rate limits, Prometheus metrics
 // (/metrics), live blocks over SSE and the explorer page at /.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -35,7 +37,11 @@ export interface ApiLimits {
   streamBufferBytesMax: number;
   streamHeartbeatMs: number;
   blockCacheEntries: number;
+  /** Total size of the cached rendered blocks (JSON characters). */
+  blockCacheBytesMax: number;
   blockMetaCacheEntries: number;
+  /** Total size of the cached Merkle trees, in 32-byte hashes (about 100 bytes each in memory). */
+  blockMetaCacheHashesMax: number;
   /** Idle keep-alive connections are closed after this. */
   keepAliveTimeoutMs: number;
   /** A request must be fully received within this. */
@@ -51,8 +57,10 @@ export const API_LIMITS_DEFAULT: ApiLimits = {
   streamsMax: 256,
   streamBufferBytesMax: 1024 * 1024,
   streamHeartbeatMs: 15_000,
-  blockCacheEntries: 1024,
+  blockCacheEntries: 2048,
+  blockCacheBytesMax: 64 * 1024 * 1024,
   blockMetaCacheEntries: 4096,
+  blockMetaCacheHashesMax: 500_000,
   keepAliveTimeoutMs: 72_000,
   requestTimeoutMs: 30_000,
 };
@@ -91,6 +99,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     requestTimeout: limits.requestTimeoutMs,
     routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
+    clientErrorHandler: writeClientError,
     forceCloseConnections: 'idle',
     ajv: undefined,
   }) as unknown as FastifyInstance;
@@ -161,6 +170,28 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
 
   await app.ready();
   return app;
+}
+
+/**
+ * Requests so broken that Node's HTTP parser refuses them (bad framing, oversized
+ * headers, timeouts) never reach a route; they still get the typed error body.
+ */
+function writeClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError('request-timeout', 'request not received in time')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('headers-too-large', 'request headers exceed the limit')
+        : new ApiError('malformed', 'malformed HTTP request');
+  const body = JSON.stringify(e.toBody());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** Maps anything a route or Fastify can throw to a typed API error; never leaks internals for bad input. */

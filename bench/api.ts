@@ -11,7 +11,7 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApiServer } from '../api/server.js';
@@ -141,7 +141,13 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       bench: 'api',
       quick: opts.quick,
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        // Other processes on the machine compete for the same cores; read latencies with this in mind.
+        loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
+      },
       chain: {
         txs: txsTotal,
         blocks: height,

@@ -18,7 +18,7 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { encodeBatch } from '../ledger/batch.js';
 import { type Block, type BlockHeader, blockHash, resultsHash } from '../ledger/block.js';
 import { Executor } from '../ledger/executor.js';
-import { keyPairFromSeed, type KeyPair, sha256, sign, verify } from '../ledger/keys.js';
+import { type KeyPair, keyPairFromSeed, sha256, sign, verify } from '../ledger/keys.js';
 import { merkleRoot } from '../ledger/merkle.js';
 import { applyTxs, type BlockOutcome, MemoryState, precheckTxs } from '../ledger/state.js';
 import { LedgerStore } from '../ledger/store.js';
@@ -42,13 +42,6 @@ function rate(n: number, fn: () => void): number {
   const t0 = process.hrtime.bigint();
   fn();
   return n / (Number(process.hrtime.bigint() - t0) / 1e9);
-}
-
-async function rateAsync(n: number, fn: () => Promise<void>): Promise<{ perSec: number; seconds: number }> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { perSec: n / seconds, seconds };
 }
 
 const median = (xs: number[]): number => {
@@ -78,8 +71,14 @@ function primitives(quick: boolean) {
       nodeCrypto: m(2000, () => verify(sig, msg, kp.publicKey)),
       noble: m(200, () => ed25519.verify(sig, msg, kp.publicKey)),
     },
-    ed25519SignPerSec: { nodeCrypto: m(2000, () => sign(msg, seed)), noble: m(200, () => ed25519.sign(msg, seed)) },
-    sha256Of65BytesPerSec: { nodeCrypto: m(50_000, () => sha256(small)), noble: m(50_000, () => nobleSha256(small)) },
+    ed25519SignPerSec: {
+      nodeCrypto: m(2000, () => sign(msg, seed)),
+      noble: m(200, () => ed25519.sign(msg, seed)),
+    },
+    sha256Of65BytesPerSec: {
+      nodeCrypto: m(50_000, () => sha256(small)),
+      noble: m(50_000, () => nobleSha256(small)),
+    },
   };
 }
 
@@ -104,7 +103,12 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     txs.push(
       encodeTx(
         signTx(
-          { chainId: CHAIN, from: keys[s]!.publicKey, nonce: nonces[s]!, payload: { type: 'transfer', to, amount: 3n } },
+          {
+            chainId: CHAIN,
+            from: keys[s]!.publicKey,
+            nonce: nonces[s]!,
+            payload: { type: 'transfer', to, amount: 3n },
+          },
           keys[s]!.secretKey,
         ),
       ),
@@ -238,7 +242,12 @@ async function measure(
   const persistStore = await LedgerStore.open(join(dir, 'persist'), { genesisHash, genesisAccounts });
   const persist = await timed(total, async () => {
     for (let b = 0; b < blocks; b++) {
-      const block: Block = { header: headers[b]!, txs: batches[b]!, results: outcomes[b]!.results, parentCommit: null };
+      const block: Block = {
+        header: headers[b]!,
+        txs: batches[b]!,
+        results: outcomes[b]!.results,
+        parentCommit: null,
+      };
       await persistStore.writeBlock({
         block,
         hash: blockHash(headers[b]!),

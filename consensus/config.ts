@@ -50,7 +50,8 @@ export function assertConfig(c: ConsensusConfig): void {
   };
   if (!Number.isInteger(c.n) || c.n < 1 || c.n % 2 !== 1 || c.n > 1024) bad('n must be odd, 1..1023');
   if (!Number.isInteger(c.pillars) || c.pillars < 1 || c.pillars > 64) bad('pillars must be 1..64');
-  if (c.window < c.pillars * 2 || c.window % c.pillars !== 0) bad('window must be a multiple of pillars, >= 2P');
+  if (c.window < c.pillars * 2 || c.window % c.pillars !== 0)
+    bad('window must be a multiple of pillars, >= 2P');
   if (c.checkpointInterval < 1 || c.checkpointInterval * 2 > c.window) bad('window must be >= 2K');
   if (c.batchBytesMax < 1 || c.batchBytesMax > 64 << 20) bad('batchBytesMax out of range');
   if (c.pendingBatchesMax < 1) bad('pendingBatchesMax < 1');
@@ -75,6 +76,7 @@ export function firstOrderAtOrAbove(c: ConsensusConfig, pillar: number, from: bi
 export function messageBytesMax(c: ConsensusConfig): number {
   const perPillarWindow = c.window / c.pillars;
   const prepareBytesMax = c.batchBytesMax + 256;
-  const viewChangeBytesMax = perPillarWindow * prepareBytesMax + (faults(c) + 1) * 64 + c.chainLinksMax * 2 * 96 + 512;
+  const viewChangeBytesMax =
+    perPillarWindow * prepareBytesMax + (faults(c) + 1) * 64 + c.chainLinksMax * 2 * 96 + 512;
   return (faults(c) + 1) * viewChangeBytesMax + perPillarWindow * prepareBytesMax + 1024;
 }

@@ -95,7 +95,8 @@ export class Coordinator {
     for (const s of ss) if (s!.nextOrder - P > highest) highest = s!.nextOrder - P;
     const fills: Routed[] = [];
     ss.forEach((s, pillar) => {
-      if (s!.queued === 0 && s!.nextOrder < highest) fills.push({ pillar, event: { type: 'propose', batch: EMPTY_BATCH } });
+      if (s!.queued === 0 && s!.nextOrder < highest)
+        fills.push({ pillar, event: { type: 'propose', batch: EMPTY_BATCH } });
     });
     return fills;
   }
@@ -109,7 +110,10 @@ export class Coordinator {
           this.status[pillar] = a;
           break;
         case 'deliver':
-          if (a.order >= this.nextExecute && (this.transferTarget === null || a.order > this.transferTarget)) {
+          if (
+            a.order >= this.nextExecute &&
+            (this.transferTarget === null || a.order > this.transferTarget)
+          ) {
             this.buffer.set(a.order, a);
             this.flush(out);
           }

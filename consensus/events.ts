@@ -85,6 +85,8 @@ export type Action =
       readonly order: bigint;
       readonly view: bigint;
       readonly batch: Uint8Array;
+      /** SHA-256 of the batch, so the executor need not hash it again. */
+      readonly batchDigest: Uint8Array;
     }
   | { readonly type: 'persist'; readonly delta: PersistDelta }
   | { readonly type: 'view-changed'; readonly pillar: number; readonly view: bigint; readonly leader: number }

@@ -4,7 +4,15 @@
 import { DecodeError, decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
 import { type ConsensusConfig, faults, messageBytesMax } from './config.js';
 import { newViewContentDigest, prepareDigest, u64s, viewChangeContentDigest } from './digest.js';
-import { COUNTER_IDS, type CounterCert, type CounterId, type CounterValue, DIGEST_BYTES, MAC_BYTES, type PlainCert } from './trinx.js';
+import {
+  COUNTER_IDS,
+  type CounterCert,
+  type CounterId,
+  type CounterValue,
+  DIGEST_BYTES,
+  MAC_BYTES,
+  type PlainCert,
+} from './trinx.js';
 
 export const MessageTag = {
   PREPARE: 1,
@@ -227,7 +235,8 @@ function readCert(r: Reader, lim: Limits): CounterCert {
   const validator = readValidator(r, lim, 'cert.validator');
   const pillar = readPillar(r, lim, 'cert.pillar');
   const counter = r.u8('cert.counter');
-  if (!COUNTER_IDS.includes(counter as CounterId)) throw new DecodeError('bad-value', 'unknown counter', 'cert');
+  if (!COUNTER_IDS.includes(counter as CounterId))
+    throw new DecodeError('bad-value', 'unknown counter', 'cert');
   const hasPrev = r.u8('cert.hasPrev');
   if (hasPrev > 1) throw new DecodeError('bad-value', 'bad prev flag', 'cert.hasPrev');
   const prev = hasPrev === 1 ? readValue(r, 'cert.prev') : null;
@@ -347,7 +356,10 @@ export const prepareDigestOf = (p: Prepare, batchDigest: Uint8Array): Uint8Array
   prepareDigest(p.pillar, p.view, p.order, batchDigest);
 
 /** Digest over everything in a VIEW-CHANGE except its own plain certificate. */
-export function viewChangeDigest(vc: Omit<ViewChange, 'cert'>, batchDigests: readonly Uint8Array[]): Uint8Array {
+export function viewChangeDigest(
+  vc: Omit<ViewChange, 'cert'>,
+  batchDigests: readonly Uint8Array[],
+): Uint8Array {
   const parts: Uint8Array[] = [u64s(BigInt(vc.pillar), vc.toView, vc.top)];
   if (vc.stable !== null) parts.push(u64s(1n, vc.stable.order), vc.stable.stateDigest, vc.stable.blockHash);
   else parts.push(u64s(0n));
@@ -366,7 +378,11 @@ export function newViewDigest(
   vcDigests: readonly Uint8Array[],
   prepareDigests: readonly Uint8Array[],
 ): Uint8Array {
-  return newViewContentDigest([u64s(BigInt(pillar), view, BigInt(vcDigests.length)), ...vcDigests, ...prepareDigests]);
+  return newViewContentDigest([
+    u64s(BigInt(pillar), view, BigInt(vcDigests.length)),
+    ...vcDigests,
+    ...prepareDigests,
+  ]);
 }
 
 export const quorum = (c: ConsensusConfig): number => faults(c) + 1;

@@ -7,7 +7,14 @@
 // A chain of links ending at a real value proves `top`, one past the highest order certified.
 import { bytesEqual, toHex } from '../ledger/codec/binary.js';
 import { type ConsensusConfig, faults, firstOrderAtOrAbove, leaderOf } from './config.js';
-import { batchDigest, checkpointDigest, commitDigest, EMPTY_BATCH, linkDigest, prepareDigest } from './digest.js';
+import {
+  batchDigest,
+  checkpointDigest,
+  commitDigest,
+  EMPTY_BATCH,
+  linkDigest,
+  prepareDigest,
+} from './digest.js';
 import type { Action, Event, PersistedEntry, PillarSnapshot } from './events.js';
 import {
   type Checkpoint,
@@ -23,7 +30,14 @@ import {
   type ViewChange,
   viewChangeDigest,
 } from './messages.js';
-import { Counter, type CounterCert, type CounterValue, compareCounter, counterEqual, type Trinx } from './trinx.js';
+import {
+  Counter,
+  type CounterCert,
+  type CounterValue,
+  compareCounter,
+  counterEqual,
+  type Trinx,
+} from './trinx.js';
 
 interface Entry {
   prepare: Prepare;
@@ -41,6 +55,7 @@ interface RecomputedNewView {
 }
 
 const CHECKPOINTS_KEPT_PER_VALIDATOR = 4;
+const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 export interface PillarOptions {
   readonly config: ConsensusConfig;
@@ -121,14 +136,14 @@ export class PillarCore {
       if (e.myCommit !== null) certifiers.add(this.id);
       this.log.set(o, {
         prepare: e.prepare,
-        digest: batchDigest(e.prepare.batch),
+        digest: this.digestOf(e.prepare.batch),
         certifiers,
         myCommit: e.myCommit,
         committed: false,
       });
     }
-    this.nextOrder = this.at(this.top > this.lw ? this.top : this.lw);
-    this.nextDeliver = this.at(executedNext > this.lw ? executedNext : this.lw);
+    this.nextOrder = this.at(maxOf(this.top, this.lw));
+    this.nextDeliver = this.at(maxOf(executedNext, this.lw));
     if (s.viewChangeTarget !== null) {
       this.vcTarget = s.viewChangeTarget;
       this.myViewChangeBytes = encodeMessage(this.buildViewChange(s.viewChangeTarget));
@@ -220,7 +235,9 @@ export class PillarCore {
   }
   /** A one-line summary for simulator diagnostics. */
   describe(): string {
-    const pending = [...this.log.values()].filter((e) => !e.committed).map((e) => `${e.prepare.order}@${e.prepare.view}:${[...e.certifiers].join('')}`);
+    const pending = [...this.log.values()]
+      .filter((e) => !e.committed)
+      .map((e) => `${e.prepare.order}@${e.prepare.view}:${[...e.certifiers].join('')}`);
     return `p${this.pillar} v${this.view}${this.vcTarget === null ? '' : `->${this.vcTarget}`} lw${this.lw} next${this.nextOrder} deliver${this.nextDeliver} top${this.top} buffered${this.buffered.size} uncommitted[${pending.join(',')}]`;
   }
 
@@ -234,6 +251,17 @@ export class PillarCore {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Batches are immutable once handed to the core, so each is hashed once per pillar. */
+  private readonly digests = new WeakMap<Uint8Array, Uint8Array>();
+  private digestOf(batch: Uint8Array): Uint8Array {
+    let d = this.digests.get(batch);
+    if (d === undefined) {
+      d = batchDigest(batch);
+      this.digests.set(batch, d);
+    }
+    return d;
+  }
 
   private at(o: bigint): bigint {
     return firstOrderAtOrAbove(this.config, this.pillar, o);
@@ -313,7 +341,10 @@ export class PillarCore {
       this.issuerIs(p.cert, leader) &&
       p.cert.prev === null &&
       counterEqual(p.cert.value, { view: p.view, order: p.order + 2n }) &&
-      this.trinx.verifyIndependent(p.cert, prepareDigest(this.pillar, p.view, p.order, batchDigest(p.batch)))
+      this.trinx.verifyIndependent(
+        p.cert,
+        prepareDigest(this.pillar, p.view, p.order, this.digestOf(p.batch)),
+      )
     );
   }
 
@@ -340,7 +371,11 @@ export class PillarCore {
       return;
     }
     this.acceptPrepare(p);
-    for (let next = this.buffered.get(this.nextOrder); next !== undefined; next = this.buffered.get(this.nextOrder)) {
+    for (
+      let next = this.buffered.get(this.nextOrder);
+      next !== undefined;
+      next = this.buffered.get(this.nextOrder)
+    ) {
       this.buffered.delete(this.nextOrder);
       if (next.view !== this.view || this.nextOrder >= this.windowEnd()) break;
       this.acceptPrepare(next);
@@ -358,7 +393,7 @@ export class PillarCore {
     if (have !== undefined && have.prepare.view >= p.view) return;
     const entry: Entry = {
       prepare: p,
-      digest: batchDigest(p.batch),
+      digest: this.digestOf(p.batch),
       certifiers: new Set([leaderOf(this.config, p.view)]),
       myCommit: null,
       committed: false,
@@ -369,7 +404,7 @@ export class PillarCore {
 
   /** Follower: accept the prepare at nextOrder and send a certified COMMIT. */
   private acceptPrepare(p: Prepare): void {
-    const digest = batchDigest(p.batch);
+    const digest = this.digestOf(p.batch);
     const c = this.trinx.certifyIndependent(
       Counter.ORDER,
       { view: p.view, order: p.order + 2n },
@@ -473,6 +508,7 @@ export class PillarCore {
         order: e.prepare.order,
         view: e.prepare.view,
         batch: e.prepare.batch,
+        batchDigest: e.digest,
       });
       this.nextDeliver += BigInt(this.config.pillars);
     }
@@ -505,7 +541,7 @@ export class PillarCore {
 
   private proposeOne(batch: Uint8Array): void {
     const o = this.nextOrder;
-    const digest = batchDigest(batch);
+    const digest = this.digestOf(batch);
     const c = this.trinx.certifyIndependent(
       Counter.ORDER,
       { view: this.view, order: o + 2n },
@@ -513,8 +549,21 @@ export class PillarCore {
     );
     if (!c.ok) return;
     this.certifiedReal(o);
-    const prepare: Prepare = { type: 'prepare', pillar: this.pillar, view: this.view, order: o, batch, cert: c.value };
-    const entry: Entry = { prepare, digest, certifiers: new Set([this.id]), myCommit: null, committed: false };
+    const prepare: Prepare = {
+      type: 'prepare',
+      pillar: this.pillar,
+      view: this.view,
+      order: o,
+      batch,
+      cert: c.value,
+    };
+    const entry: Entry = {
+      prepare,
+      digest,
+      certifiers: new Set([this.id]),
+      myCommit: null,
+      committed: false,
+    };
     this.putEntry(entry);
     this.nextOrder = o + BigInt(this.config.pillars);
     this.broadcast(prepare);
@@ -555,7 +604,10 @@ export class PillarCore {
     const certs = [];
     for (const cs of this.checkpoints.values()) {
       const match = cs.find(
-        (c) => c.order === m.order && bytesEqual(c.stateDigest, m.stateDigest) && bytesEqual(c.blockHash, m.blockHash),
+        (c) =>
+          c.order === m.order &&
+          bytesEqual(c.stateDigest, m.stateDigest) &&
+          bytesEqual(c.blockHash, m.blockHash),
       );
       if (match) certs.push(match.cert);
     }
@@ -597,7 +649,12 @@ export class PillarCore {
     const first = this.at(this.lw);
     if (this.nextOrder < first) this.nextOrder = first;
     if (this.nextDeliver < first) {
-      this.out.push({ type: 'need-state-transfer', fromOrder: this.nextDeliver, toOrder: s.order, checkpoint: s });
+      this.out.push({
+        type: 'need-state-transfer',
+        fromOrder: this.nextDeliver,
+        toOrder: s.order,
+        checkpoint: s,
+      });
       this.nextDeliver = first;
     }
     this.deliverReady();
@@ -615,11 +672,15 @@ export class PillarCore {
     this.retransmitRound++;
     // Until our checkpoint is stable others may need it; afterwards only laggards do, so repeat it rarely.
     const cp = this.myCheckpoint;
-    if (cp !== null && (cp.order >= this.lw || (cp.order + 1n === this.lw && this.retransmitRound % 8 === 0))) {
+    if (
+      cp !== null &&
+      (cp.order >= this.lw || (cp.order + 1n === this.lw && this.retransmitRound % 8 === 0))
+    ) {
       this.out.push({ type: 'broadcast', bytes: encodeMessage(cp) });
     }
     if (this.vcTarget !== null) {
-      if (this.myViewChangeBytes !== null) this.out.push({ type: 'broadcast', bytes: this.myViewChangeBytes });
+      if (this.myViewChangeBytes !== null)
+        this.out.push({ type: 'broadcast', bytes: this.myViewChangeBytes });
       return;
     }
     if (this.isLeading()) this.retransmitPrepares();
@@ -647,7 +708,8 @@ export class PillarCore {
       .filter((e) => e.myCommit !== null && e.prepare.view === this.view)
       .sort((a, b) => (a.prepare.order < b.prepare.order ? -1 : 1));
     for (const e of current) {
-      if (!e.committed) this.out.push({ type: 'broadcast', bytes: encodeMessage({ ...e.myCommit!, needReply: true }) });
+      if (!e.committed)
+        this.out.push({ type: 'broadcast', bytes: encodeMessage({ ...e.myCommit!, needReply: true }) });
     }
     // Replicas stuck in a view change nobody joined learn decisions from our commits.
     for (const j of this.stuckPeers) {
@@ -716,7 +778,13 @@ export class PillarCore {
       if (e === undefined) throw new Error(`assertion: log gap at ${o} below top ${this.top}`);
       history.push(e.prepare);
     }
-    const body = { type: 'view-change' as const, pillar: this.pillar, toView, top: this.top, stable: this.stable };
+    const body = {
+      type: 'view-change' as const,
+      pillar: this.pillar,
+      toView,
+      top: this.top,
+      stable: this.stable,
+    };
     const unsigned = {
       ...body,
       history,
@@ -726,7 +794,7 @@ export class PillarCore {
     };
     const digest = viewChangeDigest(
       unsigned,
-      history.map((p) => batchDigest(p.batch)),
+      history.map((p) => this.digestOf(p.batch)),
     );
     return { ...unsigned, cert: this.trinx.certifyPlain(digest) };
   }
@@ -738,11 +806,15 @@ export class PillarCore {
 
   /** Why a VIEW-CHANGE is invalid, or null when it is valid. */
   viewChangeProblem(vc: ViewChange, issuer: number): string | null {
-    if (vc.pillar !== this.pillar || vc.cert.issuer.validator !== issuer || vc.cert.issuer.pillar !== this.pillar) {
+    if (
+      vc.pillar !== this.pillar ||
+      vc.cert.issuer.validator !== issuer ||
+      vc.cert.issuer.pillar !== this.pillar
+    ) {
       return 'issuer';
     }
     if (vc.history.some((p) => !this.prepareValid(p) || p.view >= vc.toView)) return 'history-prepare';
-    const digests = vc.history.map((p) => batchDigest(p.batch));
+    const digests = vc.history.map((p) => this.digestOf(p.batch));
     if (!this.trinx.verifyPlain(vc.cert, viewChangeDigest(vc, digests))) return 'content-cert';
     if (vc.stable !== null && !this.stableValid(vc.stable)) return 'stable-proof';
     const last = vc.chain[vc.chain.length - 1];
@@ -825,9 +897,21 @@ export class PillarCore {
       );
       if (!c.ok) return;
       this.certifiedReal(s.order);
-      prepares.push({ type: 'prepare', pillar: this.pillar, view: target, order: s.order, batch: s.batch, cert: c.value });
+      prepares.push({
+        type: 'prepare',
+        pillar: this.pillar,
+        view: target,
+        order: s.order,
+        batch: s.batch,
+        cert: c.value,
+      });
     }
-    const vcDigests = vcs.map((vc) => viewChangeDigest(vc, vc.history.map((p) => batchDigest(p.batch))));
+    const vcDigests = vcs.map((vc) =>
+      viewChangeDigest(
+        vc,
+        vc.history.map((p) => this.digestOf(p.batch)),
+      ),
+    );
     const nvDigest = newViewDigest(
       this.pillar,
       target,
@@ -836,7 +920,14 @@ export class PillarCore {
     );
     const cert = this.trinx.certifyIndependent(Counter.NEWVIEW, { view: target, order: 0n }, nvDigest);
     if (!cert.ok) return;
-    const nv: NewView = { type: 'new-view', pillar: this.pillar, view: target, viewChanges: vcs, prepares, cert: cert.value };
+    const nv: NewView = {
+      type: 'new-view',
+      pillar: this.pillar,
+      view: target,
+      viewChanges: vcs,
+      prepares,
+      cert: cert.value,
+    };
     this.lastNewViewBytes = this.broadcast(nv);
     this.enterView(target, plan, prepares, true);
   }
@@ -853,11 +944,11 @@ export class PillarCore {
     const slots: RecomputedNewView['slots'] = [];
     for (let o = this.at(lw); o < top; o += BigInt(this.config.pillars)) {
       let best: Prepare | null = null;
-      let bestDigest = batchDigest(EMPTY_BATCH);
+      let bestDigest = this.digestOf(EMPTY_BATCH);
       for (const vc of vcs) {
         for (const p of vc.history) {
           if (p.order !== o) continue;
-          const d = batchDigest(p.batch);
+          const d = this.digestOf(p.batch);
           // Highest view wins; a tie between different batches can only come from a broken TrInX.
           if (best === null || p.view > best.view || (p.view === best.view && toHex(d) < toHex(bestDigest))) {
             best = p;
@@ -898,10 +989,16 @@ export class PillarCore {
     for (let i = 0; i < plan.slots.length; i++) {
       const s = plan.slots[i]!;
       const p = nv.prepares[i]!;
-      if (p.view !== nv.view || p.order !== s.order || !bytesEqual(batchDigest(p.batch), s.digest)) return false;
+      if (p.view !== nv.view || p.order !== s.order || !bytesEqual(this.digestOf(p.batch), s.digest))
+        return false;
       if (!this.prepareValid(p)) return false;
     }
-    const vcDigests = nv.viewChanges.map((vc) => viewChangeDigest(vc, vc.history.map((p) => batchDigest(p.batch))));
+    const vcDigests = nv.viewChanges.map((vc) =>
+      viewChangeDigest(
+        vc,
+        vc.history.map((p) => this.digestOf(p.batch)),
+      ),
+    );
     const d = newViewDigest(
       this.pillar,
       nv.view,
@@ -911,7 +1008,12 @@ export class PillarCore {
     return this.trinx.verifyIndependent(nv.cert, d);
   }
 
-  private enterView(view: bigint, plan: RecomputedNewView, prepares: readonly Prepare[], asLeader: boolean): void {
+  private enterView(
+    view: bigint,
+    plan: RecomputedNewView,
+    prepares: readonly Prepare[],
+    asLeader: boolean,
+  ): void {
     const sentOwn = this.vcTarget === view;
     if (sentOwn && !asLeader) {
       this.entryChain = [...this.chain];
@@ -921,12 +1023,22 @@ export class PillarCore {
       const value: CounterValue = { view, order: 1n };
       if (compareCounter(this.trinx.current(Counter.ORDER), value) > 0) return;
       if (this.chain.length >= this.config.chainLinksMax) return;
-      const ack = this.trinx.certifyContinuing(Counter.ORDER, value, linkDigest(this.pillar, value, this.top));
+      const ack = this.trinx.certifyContinuing(
+        Counter.ORDER,
+        value,
+        linkDigest(this.pillar, value, this.top),
+      );
       if (!ack.ok) return;
       this.chain.push(ack.value);
       this.entryChain = [...this.chain];
       this.entryTop = this.top;
-      const m: NewViewAck = { type: 'new-view-ack', pillar: this.pillar, view, top: this.top, cert: ack.value };
+      const m: NewViewAck = {
+        type: 'new-view-ack',
+        pillar: this.pillar,
+        view,
+        top: this.top,
+        cert: ack.value,
+      };
       this.broadcast(m);
     }
     this.view = view;
@@ -940,15 +1052,21 @@ export class PillarCore {
     if (!asLeader) this.lastNewViewBytes = null;
     for (const p of prepares) {
       if (p.order < this.lw) continue;
-      const digest = batchDigest(p.batch);
+      const digest = this.digestOf(p.batch);
       if (asLeader) {
-        this.putEntry({ prepare: p, digest, certifiers: new Set([this.id]), myCommit: null, committed: false });
+        this.putEntry({
+          prepare: p,
+          digest,
+          certifiers: new Set([this.id]),
+          myCommit: null,
+          committed: false,
+        });
         continue;
       }
       this.nextOrder = p.order;
       this.acceptPrepare(p);
     }
-    this.nextOrder = this.at(plan.top > this.lw ? plan.top : this.lw);
+    this.nextOrder = this.at(maxOf(plan.top, this.lw));
     this.vcDeadlineMs = 0;
     this.out.push({ type: 'view-changed', pillar: this.pillar, view, leader: leaderOf(this.config, view) });
     for (const e of this.log.values()) this.checkCommitted(e);

@@ -5,7 +5,7 @@
 //   keys/libp2p.key    the same key as a libp2p protobuf private key, mode 0600
 // Ports for validator i: API basePort + i, libp2p basePort + 1000 + i, replica TCP
 // transport basePort + 2000 + i (defaults 7000/8000/9000), all on 127.0.0.1.
-import { chmodSync, mkdirSync, openSync, writeFileSync, closeSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { toHex } from '../ledger/codec/binary.js';
@@ -101,16 +101,22 @@ export async function generateTestnet(o: TestnetOptions): Promise<Testnet> {
   if (!Number.isInteger(n) || n < 1 || n % 2 === 0) {
     throw new TestnetError(`validators must be an odd number n = 2f + 1 (got ${n})`);
   }
-  if (o.seeds !== undefined && o.seeds.length !== n) throw new TestnetError('seeds must hold one seed per validator');
+  if (o.seeds !== undefined && o.seeds.length !== n)
+    throw new TestnetError('seeds must hold one seed per validator');
   const f = (n - 1) / 2;
   const basePort = o.basePort ?? 7000;
-  if (basePort < 1 || basePort + 2000 + n > 65535) throw new TestnetError(`basePort ${basePort} leaves no room for ${n} validators`);
+  if (basePort < 1 || basePort + 2000 + n > 65535)
+    throw new TestnetError(`basePort ${basePort} leaves no room for ${n} validators`);
   const outDir = resolve(o.outDir);
   const keys: KeyPair[] = Array.from({ length: n }, (_, i) =>
     o.seeds?.[i] !== undefined ? keyPairFromSeed(o.seeds[i]!) : generateKeyPair(),
   );
   const names = keys.map((_, i) => `validator-${i}`);
-  const ports = keys.map((_, i) => ({ api: basePort + i, libp2p: basePort + 1000 + i, tcp: basePort + 2000 + i }));
+  const ports = keys.map((_, i) => ({
+    api: basePort + i,
+    libp2p: basePort + 1000 + i,
+    tcp: basePort + 2000 + i,
+  }));
   const peerIds = keys.map((k) => {
     const id = peerIdFor(k.publicKey);
     if (id === null) throw new Error('invariant: generated key has no peer id');

@@ -6,8 +6,9 @@
 // accounts (sorted by address, so their order in the file does not matter). It does NOT
 // cover transport endpoints or peer ids (derived from the key): moving a validator to a new
 // address does not create a new chain. JSON key order and whitespace never matter.
-import { peerIdFromPublicKey } from '@libp2p/peer-id';
+
 import { publicKeyFromRaw } from '@libp2p/crypto/keys';
+import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import { z } from 'zod';
 import { err, fromHex, ok, type Result, toHex, Writer } from '../ledger/codec/binary.js';
 import { sha256 } from '../ledger/keys.js';
@@ -40,7 +41,10 @@ export const GenesisValidatorSchema = z.strictObject({
     /** Replica transport over libfabric, e.g. "rdma+verbs;ofi_rxm://10.0.0.1:9000". */
     rdma: z.string().min(1).max(256).optional(),
     /** libp2p multiaddrs for discovery (without /p2p/<peerId>). */
-    libp2p: z.array(z.string().regex(/^\//, 'must be a multiaddr starting with /').max(256)).max(16).default([]),
+    libp2p: z
+      .array(z.string().regex(/^\//, 'must be a multiaddr starting with /').max(256))
+      .max(16)
+      .default([]),
   }),
 });
 
@@ -65,11 +69,17 @@ export const GenesisSchema = z
   .strictObject({
     chainId: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, _ . - (starting with a letter or digit)')
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+        'must be letters, digits, _ . - (starting with a letter or digit)',
+      )
       .max(CHAIN_ID_BYTES_MAX, `must be at most ${CHAIN_ID_BYTES_MAX} chars`),
     /** RFC 3339 UTC time, e.g. 2026-01-01T00:00:00.000Z. */
     genesisTime: z.iso.datetime({ message: 'must be an RFC 3339 UTC time like 2026-01-01T00:00:00Z' }),
-    validators: z.array(GenesisValidatorSchema).min(1, 'must list at least one validator').max(VALIDATORS_MAX),
+    validators: z
+      .array(GenesisValidatorSchema)
+      .min(1, 'must list at least one validator')
+      .max(VALIDATORS_MAX),
     consensus: ConsensusParamsSchema,
     accounts: z
       .array(z.strictObject({ address: hex32, balance: u64String }))
@@ -94,7 +104,11 @@ export const GenesisSchema = z
         message: `must be >= checkpointInterval (${g.consensus.checkpointInterval}) or ordering stalls`,
       });
     }
-    const seen = { name: new Map<string, number>(), key: new Map<string, number>(), tcp: new Map<string, number>() };
+    const seen = {
+      name: new Map<string, number>(),
+      key: new Map<string, number>(),
+      tcp: new Map<string, number>(),
+    };
     g.validators.forEach((v, i) => {
       for (const [kind, value, field] of [
         ['name', v.name, 'name'],
@@ -114,7 +128,11 @@ export const GenesisSchema = z
       if (!/^[0-9a-fA-F]{64}$/.test(v.publicKey)) return;
       const expected = peerIdFor(fromHex(v.publicKey));
       if (expected === null) {
-        ctx.addIssue({ code: 'custom', path: ['validators', i, 'publicKey'], message: 'is not an Ed25519 public key' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['validators', i, 'publicKey'],
+          message: 'is not an Ed25519 public key',
+        });
       } else if (v.peerId !== expected) {
         ctx.addIssue({
           code: 'custom',
@@ -197,7 +215,9 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function parseGenesis(json: unknown): Result<Genesis, GenesisError> {
   const r = GenesisSchema.safeParse(json);
   if (!r.success) {
-    return err(new GenesisError(r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }))));
+    return err(
+      new GenesisError(r.error.issues.map((i) => ({ field: formatPath(i.path), message: i.message }))),
+    );
   }
   const g = r.data;
   return ok({

@@ -35,7 +35,8 @@ export function encodeBatch(b: Batch): Uint8Array {
 export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMITS_DEFAULT): Result<Batch> {
   return decodeWith(bytes, limits.bytesMax, (r) => {
     const version = r.u8('version');
-    if (version !== BATCH_VERSION) throw new DecodeError('bad-version', `batch version ${version}`, 'version');
+    if (version !== BATCH_VERSION)
+      throw new DecodeError('bad-version', `batch version ${version}`, 'version');
     const timestampMs = r.u64('timestampMs');
     const n = r.count(limits.txsMax, 'txs.count');
     const txs: Uint8Array[] = new Array(n);

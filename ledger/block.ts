@@ -174,7 +174,10 @@ export function commitSigningBytes(height: bigint, hash: Uint8Array): Uint8Array
 }
 
 export function signCommit(height: bigint, hash: Uint8Array, validator: number, secretKey: Uint8Array) {
-  return { validator, signature: sign(commitSigningBytes(height, hash), secretKey) } satisfies CommitSignature;
+  return {
+    validator,
+    signature: sign(commitSigningBytes(height, hash), secretKey),
+  } satisfies CommitSignature;
 }
 
 function writeCert(w: Writer, c: CommitCertificate): void {
@@ -189,7 +192,10 @@ function readCert(r: Reader): CommitCertificate {
   const n = r.count(COMMIT_SIGNATURES_MAX, 'cert.signatures.count');
   const signatures: CommitSignature[] = [];
   for (let i = 0; i < n; i++) {
-    signatures.push({ validator: r.u32('cert.validator'), signature: r.raw(SIGNATURE_BYTES, 'cert.signature') });
+    signatures.push({
+      validator: r.u32('cert.validator'),
+      signature: r.raw(SIGNATURE_BYTES, 'cert.signature'),
+    });
   }
   return { height, blockHash: hash, signatures };
 }
@@ -240,7 +246,8 @@ export function encodeBlock(b: Block): Uint8Array {
 export function decodeBlock(bytes: Uint8Array): Result<Block> {
   return decodeWith(bytes, BLOCK_BYTES_MAX, (r) => {
     const version = r.u8('version');
-    if (version !== BLOCK_VERSION) throw new DecodeError('bad-version', `block version ${version}`, 'version');
+    if (version !== BLOCK_VERSION)
+      throw new DecodeError('bad-version', `block version ${version}`, 'version');
     const hdr = decodeHeader(r.bytes(1024, 'header'));
     if (!hdr.ok) throw hdr.error;
     const header = hdr.value;
@@ -263,7 +270,8 @@ export function decodeBlock(bytes: Uint8Array): Result<Block> {
  */
 export function checkBlockBody(b: Block): Result<void, string> {
   const h = b.header;
-  if (b.txs.length !== h.txCount || b.results.length !== h.txCount) return err('tx count differs from header');
+  if (b.txs.length !== h.txCount || b.results.length !== h.txCount)
+    return err('tx count differs from header');
   if (!bytesEqual(merkleRoot(b.txs.map(txHash)), h.txRoot)) return err('txRoot does not match txs');
   if (!bytesEqual(resultsHash(b.results), h.resultsHash)) return err('resultsHash does not match results');
   if (b.parentCommit !== null) {

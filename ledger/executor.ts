@@ -6,7 +6,7 @@
 // The store chains the LevelDB writes, one atomic batch per block, in order, so a crash
 // leaves a prefix of blocks. A caller that submits block n+1 before block n resolved thus
 // overlaps n+1's signature checks and execution with n's disk write.
-import { type Batch, type BatchLimits, BATCH_LIMITS_DEFAULT, decodeBatch } from './batch.js';
+import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
 import { merkleRoot } from './merkle.js';
 import { applyTxs, type PrecheckedTx, precheckTxs, touchedKeys } from './state.js';

@@ -50,7 +50,11 @@ function publicKeyObject(publicKey: Uint8Array): crypto.KeyObject {
   const id = asBuffer(publicKey).toString('latin1');
   let key = publicKeyCache.get(id);
   if (key === undefined) {
-    key = crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    key = crypto.createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX, publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
     if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) {
       // Drop the oldest entry (Map keeps insertion order).
       const oldest = publicKeyCache.keys().next().value;

@@ -15,8 +15,9 @@
 // and kv entry written by block h, in key order). It is a digest of the state's history, cheap
 // per block (cost grows with the block, not the state), and equal on two machines iff they
 // applied the same writes; the genesis digest covers the initial accounts the same way.
-import { bytesEqual, toHex, Writer } from './codec/binary.js';
+
 import { failure, type TxResult } from './block.js';
+import { bytesEqual, toHex, Writer } from './codec/binary.js';
 import { sha256 as sha256Of, verify } from './keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, txHash, U64_MAX } from './tx.js';
 
@@ -77,7 +78,12 @@ export function precheckTx(bytes: Uint8Array, chainId: string): PrecheckedTx {
   if (!dec.ok) return { bytes, hash, tx: null, rejection: failure('malformed', dec.error.message) };
   const tx = dec.value;
   if (tx.chainId !== chainId) {
-    return { bytes, hash, tx, rejection: failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`) };
+    return {
+      bytes,
+      hash,
+      tx,
+      rejection: failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`),
+    };
   }
   if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
     return { bytes, hash, tx, rejection: failure('bad-signature', 'signature does not verify against from') };
@@ -196,8 +202,7 @@ export function applyTxs(
   return { results, accountWrites, kvWrites, kvLog, stateDigest };
 }
 
-const sortedValues = <T>(m: Map<string, T>): T[] =>
-  [...m.keys()].sort().map((k) => m.get(k)!); // hex order == byte order
+const sortedValues = <T>(m: Map<string, T>): T[] => [...m.keys()].sort().map((k) => m.get(k)!); // hex order == byte order
 
 export function encodeAccount(a: Account): Uint8Array {
   return new Writer(16).u64(a.balance).u64(a.nonce).finish();
@@ -223,7 +228,6 @@ function digestWrites(
   for (const e of sortedValues(kv)) w.bytes(e.key).raw(encodeKvEntry(e.entry));
   return sha256Of(w.finish());
 }
-
 
 /** Digest of the genesis state (height 0): the initial accounts, as if written by block 0. */
 export function genesisStateDigest(accounts: { address: Uint8Array; balance: bigint }[]): Uint8Array {

@@ -18,12 +18,32 @@
 // through per block; the executor loads a block's accounts and keys with one getMany.
 import { ClassicLevel } from 'classic-level';
 import type { Address } from './address.js';
-import { type Block, type CommitCertificate, decodeBlock, decodeCommitCertificate, encodeBlock, encodeCommitCertificate, type TxResult } from './block.js';
+import {
+  type Block,
+  type CommitCertificate,
+  decodeBlock,
+  decodeCommitCertificate,
+  encodeBlock,
+  encodeCommitCertificate,
+  type TxResult,
+} from './block.js';
 import { bytesEqual, toHex } from './codec/binary.js';
+import {
+  type Account,
+  encodeAccount,
+  encodeKvEntry,
+  genesisStateDigest,
+  type KvEntry,
+  type StateReader,
+} from './state.js';
 import { txHash } from './tx.js';
-import { type Account, encodeAccount, encodeKvEntry, genesisStateDigest, type KvEntry, type StateReader } from './state.js';
 
-export type LedgerStoreErrorCode = 'genesis-mismatch' | 'corrupt' | 'closed' | 'out-of-order' | 'write-failed';
+export type LedgerStoreErrorCode =
+  | 'genesis-mismatch'
+  | 'corrupt'
+  | 'closed'
+  | 'out-of-order'
+  | 'write-failed';
 export class LedgerStoreError extends Error {
   override readonly name = 'LedgerStoreError';
   constructor(
@@ -55,7 +75,11 @@ export interface LedgerStoreOptions {
  * A larger memtable means fewer level-0 flushes and compactions per block; compression is
  * off because most of a block is signatures, hashes and keys, which do not compress.
  */
-export const LEVELDB_DEFAULTS = { writeBufferSize: 32 * 1024 * 1024, compression: false, cacheSize: 32 * 1024 * 1024 };
+export const LEVELDB_DEFAULTS = {
+  writeBufferSize: 32 * 1024 * 1024,
+  compression: false,
+  cacheSize: 32 * 1024 * 1024,
+};
 
 export interface Tip {
   height: bigint;
@@ -407,7 +431,9 @@ export class LedgerStore {
       if (!m) throw new RangeError('bad cursor');
       upper = key(P.acctTx, address, u64be(BigInt(m[1]!)), u32be(Number(m[2])));
     }
-    const rows = await this.db.iterator({ gt: key(P.acctTx, address), lt: upper, reverse: true, limit }).all();
+    const rows = await this.db
+      .iterator({ gt: key(P.acctTx, address), lt: upper, reverse: true, limit })
+      .all();
     const items: TxLocation[] = [];
     for (const [k] of rows) {
       const loc = await this.txAt(readU64(k, 33), readU32(k, 41));
@@ -466,7 +492,9 @@ export class LedgerStore {
   writeBlock(w: BlockWrite): Promise<void> {
     this.assertOpen();
     if (this.writeFailure !== null) {
-      return Promise.reject(new LedgerStoreError('write-failed', `an earlier block write failed: ${this.writeFailure}`));
+      return Promise.reject(
+        new LedgerStoreError('write-failed', `an earlier block write failed: ${this.writeFailure}`),
+      );
     }
     const h = w.block.header;
     if (h.height !== this.tip.height + 1n || !bytesEqual(h.prevHash, this.tip.hash)) {
@@ -477,7 +505,12 @@ export class LedgerStore {
     const accountWrites = [...w.accountWrites];
     const lastKv = new Map<string, { key: Uint8Array; entry: KvEntry }>();
     for (const e of w.kvLog) lastKv.set(toHex(e.key), e);
-    const tip: Tip = { height: h.height, hash: w.hash, stateDigest: h.stateDigest, timestampMs: h.timestampMs };
+    const tip: Tip = {
+      height: h.height,
+      hash: w.hash,
+      stateDigest: h.stateDigest,
+      timestampMs: h.timestampMs,
+    };
 
     // Stage: from here on reads see the block (the block cache serves it until it is durable).
     this.tip = tip;

@@ -74,7 +74,8 @@ function writeBody(w: Writer, tx: UnsignedTx): void {
 }
 
 function writeKey(w: Writer, key: Uint8Array): void {
-  if (key.length === 0 || key.length > KV_KEY_BYTES_MAX) throw new RangeError(`kv key must be 1..${KV_KEY_BYTES_MAX} bytes`);
+  if (key.length === 0 || key.length > KV_KEY_BYTES_MAX)
+    throw new RangeError(`kv key must be 1..${KV_KEY_BYTES_MAX} bytes`);
   w.bytes(key);
 }
 function writeValue(w: Writer, value: Uint8Array): void {
@@ -213,7 +214,9 @@ const hex = (bytesMin: number, bytesMax: number) =>
     .regex(/^([0-9a-fA-F]{2})*$/, 'must be an even number of hex chars')
     .refine((s) => s.length / 2 >= bytesMin && s.length / 2 <= bytesMax, {
       message:
-        bytesMin === bytesMax ? `must be ${bytesMin * 2} hex chars` : `must be ${bytesMin}..${bytesMax} bytes`,
+        bytesMin === bytesMax
+          ? `must be ${bytesMin * 2} hex chars`
+          : `must be ${bytesMin}..${bytesMax} bytes`,
     });
 const u64String = z
   .string()

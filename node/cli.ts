@@ -1,12 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 // `hybster`: the validator's command line (commander). Every command answers bad
 // input with one clear line and a non-zero exit code, never a stack trace.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { toHex } from '../ledger/codec/binary.js';
 import { keyPairFromSeed } from '../ledger/keys.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
-import { toHex } from '../ledger/codec/binary.js';
 import { parseValidatorKey } from './chain-spec.js';
 import { flagName, SETTINGS } from './config.js';
 import { readKeyFile } from './security/keyfile.js';
@@ -50,7 +50,9 @@ program
       console.log(`initialized ${r.home}`);
       console.log(`  public key ${r.publicKeyHex}`);
       console.log(`  peer id    ${r.peerId}`);
-      console.log(`  genesis    ${r.genesisCreated ? 'created (one validator)' : 'kept existing genesis.json'}`);
+      console.log(
+        `  genesis    ${r.genesisCreated ? 'created (one validator)' : 'kept existing genesis.json'}`,
+      );
       console.log(`start it with: hybster start --home ${r.home}`);
     }),
   );
@@ -63,11 +65,26 @@ program
   .addOption(new Option('--transport <kind>', 'replica transport').choices(['tcp', 'rdma']).default('tcp'))
   .option('--provider <name>', 'libfabric provider for rdma', 'tcp;ofi_rxm')
   .option('--pillars <p>', 'parallel ordering instances', positiveInt('--pillars'), 1)
-  .option('--api-port-base <port>', 'API port of validator 0; validator i gets base + i', positiveInt('--api-port-base'), 7000)
+  .option(
+    '--api-port-base <port>',
+    'API port of validator 0; validator i gets base + i',
+    positiveInt('--api-port-base'),
+    7000,
+  )
   .option('--api-ports <list>', 'explicit API ports, comma separated (overrides --api-port-base)')
-  .option('--base-port <port>', 'first replica/libp2p port (0 = pick free ports)', positiveInt('--base-port'), 0)
+  .option(
+    '--base-port <port>',
+    'first replica/libp2p port (0 = pick free ports)',
+    positiveInt('--base-port'),
+    0,
+  )
   .option('--chain-id <id>', 'chain id', 'hybster-testnet')
-  .option('--accounts <n>', 'funded accounts to create (keys in <out>/accounts.json)', positiveInt('--accounts'), 4)
+  .option(
+    '--accounts <n>',
+    'funded accounts to create (keys in <out>/accounts.json)',
+    positiveInt('--accounts'),
+    4,
+  )
   .action(
     (o: {
       validators: number;
@@ -86,7 +103,8 @@ program
         const apiPorts = o.apiPorts
           ? o.apiPorts.split(',').map((s) => positiveInt('--api-ports')(s.trim()))
           : Array.from({ length: o.validators }, (_, i) => o.apiPortBase + i);
-        if (apiPorts.length !== o.validators) fail(`--api-ports lists ${apiPorts.length} ports for ${o.validators} validators`);
+        if (apiPorts.length !== o.validators)
+          fail(`--api-ports lists ${apiPorts.length} ports for ${o.validators} validators`);
         const { writeTestnet } = await import('./home.js');
         const r = await writeTestnet({
           outDir: resolve(o.out),
@@ -135,7 +153,13 @@ keys
       const path = o.keyFile ?? resolve(o.home, 'keys', 'validator.key');
       const kp = keyPairFromSeed(parseValidatorKey(await readKeyFile(path), path));
       const { peerIdForValidatorKey } = await import('./discovery.js');
-      console.log(JSON.stringify({ publicKey: toHex(kp.publicKey), peerId: peerIdForValidatorKey(kp.publicKey) }, null, 2));
+      console.log(
+        JSON.stringify(
+          { publicKey: toHex(kp.publicKey), peerId: peerIdForValidatorKey(kp.publicKey) },
+          null,
+          2,
+        ),
+      );
     }),
   );
 
@@ -150,7 +174,15 @@ tx.command('send')
   .option('--chain-id <id>', 'chain id (default: asked from the API)')
   .option('--wait', 'wait until the tx is in a block')
   .action(
-    (o: { key: string; to: string; amount: string; api: string; nonce?: string; chainId?: string; wait?: boolean }) =>
+    (o: {
+      key: string;
+      to: string;
+      amount: string;
+      api: string;
+      nonce?: string;
+      chainId?: string;
+      wait?: boolean;
+    }) =>
       guard(async () => {
         const kp = keyPairFromSeed(parseValidatorKey(readFileSync(o.key), o.key));
         if (!/^[0-9a-fA-F]{64}$/.test(o.to)) fail('--to must be a 32-byte hex address');
@@ -161,9 +193,12 @@ tx.command('send')
           if (!res.ok) fail(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
           return (await res.json()) as Record<string, unknown>;
         };
-        const chainId = o.chainId ?? String((await get('/v1/status')).chainId ?? fail('API status has no chainId'));
+        const chainId =
+          o.chainId ?? String((await get('/v1/status')).chainId ?? fail('API status has no chainId'));
         const nonce =
-          o.nonce !== undefined ? BigInt(o.nonce) : BigInt(String((await get(`/v1/accounts/${from}`)).nonce ?? '0')) + 1n;
+          o.nonce !== undefined
+            ? BigInt(o.nonce)
+            : BigInt(String((await get(`/v1/accounts/${from}`)).nonce ?? '0')) + 1n;
         const signed = signTx(
           {
             chainId,
@@ -190,7 +225,9 @@ program
   .option('--api <url>', 'validator API', 'http://127.0.0.1:7000')
   .action((o: { api: string }) =>
     guard(async () => {
-      const res = await fetch(`${o.api}/v1/status`).catch((e: Error) => fail(`cannot reach ${o.api}: ${e.message}`));
+      const res = await fetch(`${o.api}/v1/status`).catch((e: Error) =>
+        fail(`cannot reach ${o.api}: ${e.message}`),
+      );
       if (!res.ok) fail(`HTTP ${res.status}`);
       console.log(JSON.stringify(await res.json(), null, 2));
     }),

@@ -120,7 +120,8 @@ export type NodeConfig = z.output<typeof configSchema>;
 /** The listen endpoint in the form the configured transport expects. */
 export function transportListenEndpoint(c: NodeConfig): string {
   const l = c.transport.listen;
-  if (c.transport.kind === 'rdma') return l.startsWith('rdma+') ? l : `rdma+${c.transport.provider}://${l.replace(/^tcp:\/\//, '')}`;
+  if (c.transport.kind === 'rdma')
+    return l.startsWith('rdma+') ? l : `rdma+${c.transport.provider}://${l.replace(/^tcp:\/\//, '')}`;
   return l;
 }
 export type NodeConfigInput = z.input<typeof configSchema>;

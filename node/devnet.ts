@@ -49,8 +49,11 @@ for (let i = 0; i < VALIDATORS; i++) {
   children.push(child);
 }
 
-console.log(`\nhybster devnet: ${VALIDATORS} validators (${transport}), data in ${dir}${temporary ? ' (temporary)' : ''}`);
-for (let i = 0; i < VALIDATORS; i++) console.log(`  validator ${i}: API http://127.0.0.1:${API_PORT_BASE + i}`);
+console.log(
+  `\nhybster devnet: ${VALIDATORS} validators (${transport}), data in ${dir}${temporary ? ' (temporary)' : ''}`,
+);
+for (let i = 0; i < VALIDATORS; i++)
+  console.log(`  validator ${i}: API http://127.0.0.1:${API_PORT_BASE + i}`);
 console.log(`  explorer:    http://127.0.0.1:${API_PORT_BASE}/`);
 console.log(`  funded account keys: ${join(dir, 'accounts.json')}`);
 console.log('Ctrl-C stops everything.\n');

@@ -77,12 +77,15 @@ function readAnswer(stream: Stream, limit: number, timeoutMs: number): Promise<U
       const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
       chunks.push(bytes);
       total += bytes.length;
-      if (total > limit + 4) return done(new Error(`endpoint answer above ${limit} bytes`));
+      if (total > limit + 4) {
+        done(new Error(`endpoint answer above ${limit} bytes`));
+        return;
+      }
       if (total < 4) return;
       const all = Buffer.concat(chunks);
       const len = all.readUInt32BE(0);
-      if (len > limit) return done(new Error(`endpoint answer above ${limit} bytes`));
-      if (all.length >= 4 + len) done(null, new Uint8Array(all.subarray(4, 4 + len)));
+      if (len > limit) done(new Error(`endpoint answer above ${limit} bytes`));
+      else if (all.length >= 4 + len) done(null, new Uint8Array(all.subarray(4, 4 + len)));
     };
     const onClose = (): void => done(new Error('stream closed before the answer'));
     stream.addEventListener('message', onMessage);

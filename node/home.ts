@@ -3,13 +3,13 @@
 // keys/validator.key (mode 0600); data/ appears on first start.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
+import { type GenesisJson, parseGenesis } from '../genesis/genesis.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { generateKeyPair, type KeyPair } from '../ledger/keys.js';
-import { type GenesisJson, parseGenesis } from '../genesis/genesis.js';
-import { writeKeyFile } from './security/keyfile.js';
 import { peerIdForValidatorKey } from './discovery.js';
+import { writeKeyFile } from './security/keyfile.js';
 
 export interface TestnetSpec {
   outDir: string;
@@ -97,7 +97,8 @@ function genesisDocument(
 
 export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
   const n = spec.validators;
-  const ports = spec.basePort > 0 ? Array.from({ length: 2 * n }, (_, i) => spec.basePort + i) : await freePorts(2 * n);
+  const ports =
+    spec.basePort > 0 ? Array.from({ length: 2 * n }, (_, i) => spec.basePort + i) : await freePorts(2 * n);
   const keys = Array.from({ length: n }, () => generateKeyPair());
   const accountKeys = Array.from({ length: spec.accounts }, () => generateKeyPair());
   const validators: GenesisValidatorInput[] = keys.map((key, i) => ({
@@ -114,7 +115,9 @@ export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
     const home = join(spec.outDir, `validator${i}`);
     await mkdir(home, { recursive: true });
     await writeFile(join(home, 'genesis.json'), genesis);
-    await writeKeyFile(join(home, 'keys', 'validator.key'), `${toHex((keys[i] as KeyPair).secretKey)}\n`, { overwrite: true });
+    await writeKeyFile(join(home, 'keys', 'validator.key'), `${toHex((keys[i] as KeyPair).secretKey)}\n`, {
+      overwrite: true,
+    });
     const config = {
       validatorIndex: i,
       transport: {
@@ -162,7 +165,8 @@ export async function initHome(o: { home: string; chainId: string; force: boolea
   const keyPath = join(o.home, 'keys', 'validator.key');
   if (existsSync(keyPath)) throw new Error(`${keyPath} exists; refusing to replace a validator key`);
   const configPath = join(o.home, 'config.json');
-  if (existsSync(configPath) && !o.force) throw new Error(`${configPath} exists (use --force to overwrite it)`);
+  if (existsSync(configPath) && !o.force)
+    throw new Error(`${configPath} exists (use --force to overwrite it)`);
   const key = generateKeyPair();
   await mkdir(o.home, { recursive: true });
   await writeKeyFile(keyPath, `${toHex(key.secretKey)}\n`);
@@ -190,5 +194,10 @@ export async function initHome(o: { home: string; chainId: string; force: boolea
     await writeFile(genesisPath, `${JSON.stringify(doc, null, 2)}\n`);
     genesisCreated = true;
   }
-  return { home: o.home, publicKeyHex: toHex(key.publicKey), peerId: peerIdForValidatorKey(key.publicKey), genesisCreated };
+  return {
+    home: o.home,
+    publicKeyHex: toHex(key.publicKey),
+    peerId: peerIdForValidatorKey(key.publicKey),
+    genesisCreated,
+  };
 }

@@ -1,6 +1,6 @@
 // Structured logs with pino. Secrets (keys, seeds, session keys) are redacted by
 // path, so a careless `log.info({ key })` cannot leak them.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -92,15 +92,29 @@ export class Mempool {
    */
   async add(bytes: Uint8Array, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
     if (bytes.length > TX_BYTES_MAX) {
-      return { kind: 'rejected', code: 'too-large', message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}` };
+      return {
+        kind: 'rejected',
+        code: 'too-large',
+        message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}`,
+      };
     }
     let tx: SignedTx;
     let hash: Uint8Array;
     if (opts.verifySignature) {
       const c = checkTx(bytes, this.chainId);
       if (!c.ok) {
-        const field = c.error.code === 'bad-signature' ? 'signature' : c.error.code === 'wrong-chain' ? 'chainId' : undefined;
-        return { kind: 'rejected', code: c.error.code, message: c.error.message, ...(field ? { field } : {}) };
+        const field =
+          c.error.code === 'bad-signature'
+            ? 'signature'
+            : c.error.code === 'wrong-chain'
+              ? 'chainId'
+              : undefined;
+        return {
+          kind: 'rejected',
+          code: c.error.code,
+          message: c.error.message,
+          ...(field ? { field } : {}),
+        };
       }
       tx = c.value.tx;
       hash = c.value.hash;

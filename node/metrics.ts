@@ -1,6 +1,6 @@
 // Prometheus metrics of one validator, on a registry of its own (never the global
 // one), so several validators in one process (tests) do not collide.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface NodeMetrics {
   registry: Registry;
@@ -17,7 +17,9 @@ export interface NodeMetrics {
   stateTransferBlocks: Counter;
 }
 
-export function createMetrics(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}): NodeMetrics {
+export function createMetrics(
+  opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {},
+): NodeMetrics {
   const registry = new Registry();
   if (opts.labels) registry.setDefaultLabels(opts.labels);
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hybster_process_' });
@@ -26,15 +28,27 @@ export function createMetrics(opts: { defaultMetrics?: boolean; labels?: Record<
     registry,
     height: new Gauge({ name: 'hybster_height', help: 'Height of the last block written', registers }),
     view: new Gauge({ name: 'hybster_view', help: 'Current consensus view', registers }),
-    viewChanges: new Counter({ name: 'hybster_view_changes_total', help: 'Views entered after the first', registers }),
+    viewChanges: new Counter({
+      name: 'hybster_view_changes_total',
+      help: 'Views entered after the first',
+      registers,
+    }),
     commitLatency: new Histogram({
       name: 'hybster_commit_latency_seconds',
       help: 'Time from a tx entering this mempool to its block being written',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    mempoolSize: new Gauge({ name: 'hybster_mempool_txs', help: 'Transactions waiting in the mempool', registers }),
-    mempoolBytes: new Gauge({ name: 'hybster_mempool_bytes', help: 'Bytes waiting in the mempool', registers }),
+    mempoolSize: new Gauge({
+      name: 'hybster_mempool_txs',
+      help: 'Transactions waiting in the mempool',
+      registers,
+    }),
+    mempoolBytes: new Gauge({
+      name: 'hybster_mempool_bytes',
+      help: 'Bytes waiting in the mempool',
+      registers,
+    }),
     peers: new Gauge({ name: 'hybster_peers', help: 'Validators with an authenticated channel', registers }),
     transportErrors: new Counter({
       name: 'hybster_transport_errors_total',
@@ -42,8 +56,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean; labels?: Record<
       labelNames: ['code'],
       registers,
     }),
-    txsCommitted: new Counter({ name: 'hybster_txs_committed_total', help: 'Transactions in written blocks', registers }),
-    batchesCommitted: new Counter({ name: 'hybster_blocks_written_total', help: 'Blocks written', registers }),
+    txsCommitted: new Counter({
+      name: 'hybster_txs_committed_total',
+      help: 'Transactions in written blocks',
+      registers,
+    }),
+    batchesCommitted: new Counter({
+      name: 'hybster_blocks_written_total',
+      help: 'Blocks written',
+      registers,
+    }),
     stateTransferBlocks: new Counter({
       name: 'hybster_state_transfer_blocks_total',
       help: 'Blocks fetched from peers by state transfer',

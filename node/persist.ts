@@ -6,7 +6,12 @@
 // Values are stored as tagged JSON (bigint, bytes, maps survive the round trip): the
 // objects are the core's own types, and this keeps the node free of a second codec
 // for them.
-import type { PersistDelta, PersistedEntry, PillarSnapshot } from '../consensus/index.js';
+import {
+  applyPersist,
+  type PersistDelta,
+  type PersistedEntry,
+  type PillarSnapshot,
+} from '../consensus/index.js';
 import type { LedgerStore } from '../ledger/store.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -14,12 +19,14 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export function toTagged(v: unknown): Json {
   if (v === null || v === undefined) return null;
   if (typeof v === 'bigint') return { $n: v.toString() };
-  if (v instanceof Uint8Array) return { $b: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
+  if (v instanceof Uint8Array)
+    return { $b: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
   if (v instanceof Map) return { $m: [...v.entries()].map(([k, x]) => [toTagged(k), toTagged(x)]) };
   if (Array.isArray(v)) return v.map(toTagged);
   if (typeof v === 'object') {
     const o: { [k: string]: Json } = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) o[k] = toTagged(x);
+    for (const [k, x] of Object.entries(v as Record<string, unknown>))
+      if (x !== undefined) o[k] = toTagged(x);
     return o;
   }
   if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
@@ -30,7 +37,8 @@ export function fromTagged(j: Json): unknown {
   if (j === null || typeof j !== 'object') return j;
   if (Array.isArray(j)) return j.map(fromTagged);
   if (typeof j.$n === 'string' && Object.keys(j).length === 1) return BigInt(j.$n);
-  if (typeof j.$b === 'string' && Object.keys(j).length === 1) return new Uint8Array(Buffer.from(j.$b, 'base64'));
+  if (typeof j.$b === 'string' && Object.keys(j).length === 1)
+    return new Uint8Array(Buffer.from(j.$b, 'base64'));
   if (Array.isArray(j.$m) && Object.keys(j).length === 1) {
     return new Map((j.$m as Json[][]).map(([k, x]) => [fromTagged(k as Json), fromTagged(x as Json)]));
   }
@@ -45,15 +53,8 @@ const dec = (b: Uint8Array): unknown => fromTagged(JSON.parse(new TextDecoder().
 const headerKey = (pillar: number): string => `consensus/p${pillar}/header`;
 const slotKey = (pillar: number, slot: bigint): string => `consensus/p${pillar}/slot/${slot}`;
 
-interface Header {
-  trinx: PillarSnapshot['trinx'];
-  view: bigint;
-  viewChangeTarget: bigint | null;
-  top: bigint;
-  chain: PillarSnapshot['chain'];
-  stable: PillarSnapshot['stable'];
-  pruneBelow: bigint;
-}
+/** Everything in a delta but its entries: the core decides what the header holds. */
+type Header = Omit<PersistDelta, 'putEntries'>;
 
 export class ConsensusPersistence {
   private readonly slots: bigint;
@@ -78,7 +79,8 @@ export class ConsensusPersistence {
     const entries = new Map<string, { pillar: number; entry: PersistedEntry }>();
     for (const d of deltas) {
       headers.set(d.pillar, d);
-      for (const e of d.putEntries) entries.set(`${d.pillar}:${e.prepare.order}`, { pillar: d.pillar, entry: e });
+      for (const e of d.putEntries)
+        entries.set(`${d.pillar}:${e.prepare.order}`, { pillar: d.pillar, entry: e });
     }
     // Entries first, header last: a header never refers to entries that are not on disk.
     await Promise.all(
@@ -88,16 +90,8 @@ export class ConsensusPersistence {
     );
     await Promise.all(
       [...headers.values()].map((d) => {
-        const h: Header = {
-          trinx: d.trinx,
-          view: d.view,
-          viewChangeTarget: d.viewChangeTarget,
-          top: d.top,
-          chain: d.chain,
-          stable: d.stable,
-          pruneBelow: d.pruneBelow,
-        };
-        return this.store.putMeta(headerKey(d.pillar), enc(h));
+        const { putEntries: _entries, ...h } = d;
+        return this.store.putMeta(headerKey(d.pillar), enc(h satisfies Header));
       }),
     );
   }
@@ -112,7 +106,7 @@ export class ConsensusPersistence {
         continue;
       }
       const h = dec(raw) as Header;
-      const entries = new Map<bigint, PersistedEntry>();
+      const entries: PersistedEntry[] = [];
       for (let s = 0n; s < this.slots; s++) {
         const e = await this.store.getMeta(slotKey(p, s));
         if (e === null) continue;
@@ -120,17 +114,10 @@ export class ConsensusPersistence {
         const o = entry.prepare.order;
         // A slot may still hold an entry from an older lap of the ring: below the prune mark, skip it.
         if (o < h.pruneBelow || o >= h.top + BigInt(this.pillars) * this.slots) continue;
-        entries.set(o, entry);
+        entries.push(entry);
       }
-      out.push({
-        trinx: h.trinx,
-        view: h.view,
-        viewChangeTarget: h.viewChangeTarget,
-        top: h.top,
-        chain: h.chain,
-        stable: h.stable,
-        entries,
-      });
+      // Folded the way the core defines it, so new header fields need no change here.
+      out.push(applyPersist(null, { ...h, putEntries: entries }));
     }
     return out;
   }

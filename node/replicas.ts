@@ -5,6 +5,9 @@
 // genesis first and from libp2p discovery later; a changed endpoint replaces the
 // dialer. Messages to a peer without a channel are dropped: consensus retransmits,
 // and the mempool re-gossips what stays pending.
+
+import type { Logger } from './logging.js';
+import type { NodeMetrics } from './metrics.js';
 import {
   PeerPenaltyBox,
   ReconnectingDialer,
@@ -14,8 +17,6 @@ import {
   secureChannel,
 } from './transport/index.js';
 import type { Transport, TransportConnection } from './transport/types.js';
-import type { Logger } from './logging.js';
-import type { NodeMetrics } from './metrics.js';
 
 export interface ReplicaNetworkOptions {
   selfId: number;

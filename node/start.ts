@@ -9,13 +9,13 @@ import { createApiServer } from '../api/server.js';
 import { assertDataDirIntact } from '../ledger/integrity.js';
 import { keyPairFromSeed } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
-import { readKeyFile } from './security/keyfile.js';
 import { loadChainSpec, parseValidatorKey } from './chain-spec.js';
 import { ConfigError, type LoadedConfig, loadConfig, transportListenEndpoint } from './config.js';
 import { Discovery } from './discovery.js';
 import { createLogger, type Logger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { ReplicaNetwork } from './replicas.js';
+import { readKeyFile } from './security/keyfile.js';
 import { FRAME_OVERHEAD_BYTES, TcpTransport } from './transport/index.js';
 import type { Transport } from './transport/types.js';
 import { Validator } from './validator.js';
@@ -40,7 +40,8 @@ async function makeTransport(loaded: LoadedConfig): Promise<Transport> {
   if (t.kind === 'tcp') return new TcpTransport({ limits });
   const rdma = await import('../rdma-native/index.js');
   const avail = rdma.rdmaAvailable();
-  if (!avail.ok) throw new StartError(`transport.kind is rdma but the RDMA addon is unavailable: ${avail.reason}`);
+  if (!avail.ok)
+    throw new StartError(`transport.kind is rdma but the RDMA addon is unavailable: ${avail.reason}`);
   return new rdma.RdmaTransport({
     provider: t.provider as 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm' | 'auto',
     limits,
@@ -55,7 +56,11 @@ export async function startValidator(opts: {
   /** Log destination (default stdout). */
   logDestination?: NodeJS.WritableStream;
 }): Promise<RunningValidator> {
-  const loaded = loadConfig({ home: opts.home, flags: opts.flags ?? {}, ...(opts.env ? { env: opts.env } : {}) });
+  const loaded = loadConfig({
+    home: opts.home,
+    flags: opts.flags ?? {},
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   const cfg = loaded.config;
   const genesisPath = loaded.resolve(cfg.genesisFile);
   if (!existsSync(genesisPath)) throw new StartError(`genesis file not found: ${genesisPath}`);
@@ -66,10 +71,14 @@ export async function startValidator(opts: {
   const keyBytes = await readKeyFile(keyPath);
   const seed = parseValidatorKey(keyBytes, keyPath);
   const kp = keyPairFromSeed(seed);
-  const byKey = spec.validators.findIndex((v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(kp.publicKey)) === 0);
+  const byKey = spec.validators.findIndex(
+    (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(kp.publicKey)) === 0,
+  );
   if (byKey < 0) throw new StartError(`the key in ${keyPath} is not a validator key of this genesis`);
   if (cfg.validatorIndex !== undefined && cfg.validatorIndex !== byKey) {
-    throw new StartError(`config validatorIndex ${cfg.validatorIndex} does not match the key file (validator ${byKey})`);
+    throw new StartError(
+      `config validatorIndex ${cfg.validatorIndex} does not match the key file (validator ${byKey})`,
+    );
   }
   const selfId = byKey;
 
@@ -217,7 +226,9 @@ export async function runStart(home: string, flags: Record<string, unknown>): Pr
     running = await startValidator({ home, flags });
   } catch (e) {
     const known = e instanceof ConfigError || e instanceof StartError || (e as Error).name?.endsWith('Error');
-    process.stderr.write(`hybster start: ${known ? (e as Error).message : String((e as Error).stack ?? e)}\n`);
+    process.stderr.write(
+      `hybster start: ${known ? (e as Error).message : String((e as Error).stack ?? e)}\n`,
+    );
     process.exit(1);
   }
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -7,6 +7,15 @@
 // after they are written; f+1 signatures form a block's commit certificate.
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
+import type {
+  NodePort,
+  NodeStatus,
+  PeerInfo,
+  SubmitOutcome,
+  TxLocation,
+  TxStatus,
+  ValidatorInfo,
+} from '../api/node-port.js';
 import {
   type Action,
   type ConsensusConfig,
@@ -17,15 +26,6 @@ import {
   Replica,
   type StableProof,
 } from '../consensus/index.js';
-import type {
-  NodePort,
-  NodeStatus,
-  PeerInfo,
-  SubmitOutcome,
-  TxLocation,
-  TxStatus,
-  ValidatorInfo,
-} from '../api/node-port.js';
 import { encodeBatch } from '../ledger/batch.js';
 import {
   type Block,
@@ -82,7 +82,8 @@ interface Transfer {
 }
 
 const SIG_HEIGHTS_AHEAD_MAX = 1024n;
-const LATENCY_WINDOW = 2048;
+const LATENCY_SAMPLES_MAX = 8192;
+const LATENCY_WINDOW_MS = 10_000;
 const REGOSSIP_AGE_MS = 500;
 const REGOSSIP_MAX = 512;
 const TRANSFER_TIMEOUT_MS = 3000;
@@ -129,7 +130,8 @@ export class Validator implements NodePort {
   private readonly sigs = new Map<bigint, Map<number, Uint8Array>>();
   private readonly ownHashes = new Map<bigint, Uint8Array>();
   private readonly certified = new Set<bigint>();
-  private readonly latencies: number[] = [];
+  /** Commit latencies of this validator's own txs over the last LATENCY_WINDOW_MS (status summary). */
+  private readonly latencies: { atMs: number; ms: number }[] = [];
   private gossipQueue: Uint8Array[] = [];
   private gossipScheduled = false;
   private transfer: Transfer | null = null;
@@ -138,7 +140,6 @@ export class Validator implements NodePort {
   private readonly peerViews = new Map<number, bigint>();
   /** Consecutive housekeeping rounds in which a peer reported a higher view (see housekeeping). */
   private behindViewRounds = 0;
-  private lastBlockTimeMs: bigint | null = null;
   private stopping = false;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
@@ -188,18 +189,25 @@ export class Validator implements NodePort {
       batchLimits: { txsMax: this.o.spec.batchTxsMax, bytesMax: this.config.batchBytesMax },
     });
     const tip = this.store.latestTip();
-    this.lastBlockTimeMs = tip.height > 0n ? tip.timestampMs : null;
     this.m.height.set(Number(tip.height));
     const restoredView = snapshots.reduce((v, s) => (s && s.view > v ? s.view : v), 0n);
     this.setView(restoredView);
     this.started = true;
     this.refreshRole();
     const tickMs = this.o.tickMs ?? 5;
-    this.tickTimer = setInterval(() => this.step({ type: 'tick', nowMs: performance.now() - this.startMs }), tickMs);
+    this.tickTimer = setInterval(
+      () => this.step({ type: 'tick', nowMs: performance.now() - this.startMs }),
+      tickMs,
+    );
     this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
     this.step({ type: 'tick', nowMs: performance.now() - this.startMs });
     this.log.info(
-      { height: Number(tip.height), view: Number(restoredView), pillars: this.config.pillars, n: this.config.n },
+      {
+        height: Number(tip.height),
+        view: Number(restoredView),
+        pillars: this.config.pillars,
+        n: this.config.n,
+      },
       'consensus started',
     );
   }
@@ -358,7 +366,10 @@ export class Validator implements NodePort {
     this.writing = run.then(
       (block) => this.afterBlock(block),
       (e: unknown) => {
-        this.log.fatal({ order: Number(order), err: (e as Error).message }, 'block execution failed; stopping');
+        this.log.fatal(
+          { order: Number(order), err: (e as Error).message },
+          'block execution failed; stopping',
+        );
         this.stopping = true;
         process.exitCode = 1;
       },
@@ -372,7 +383,6 @@ export class Validator implements NodePort {
     this.m.height.set(Number(h.height));
     this.m.batchesCommitted.inc();
     this.m.txsCommitted.inc(block.txs.length);
-    this.lastBlockTimeMs = h.timestampMs;
     const hashesHex = block.txs.map((t) => toHex(txHash(t)));
     const nowMs = Date.now();
     const removed = this.pool.removeCommitted(hashesHex);
@@ -647,12 +657,18 @@ export class Validator implements NodePort {
       const cp = t.checkpoint;
       if (cp && b.header.order === cp.order && bytesEqual(cp.blockHash, hash)) vouched = i;
       const c = certs[i];
-      if (c && c.height === b.header.height && bytesEqual(c.blockHash, hash) && verifyCommitCertificate(c, keys, this.f)) {
+      if (
+        c &&
+        c.height === b.header.height &&
+        bytesEqual(c.blockHash, hash) &&
+        verifyCommitCertificate(c, keys, this.f)
+      ) {
         vouched = i;
       }
       // The next block's parentCommit vouches for this one too.
       const next = blocks[i + 1];
-      if (next?.parentCommit && verifyCommitCertificate(next.parentCommit, keys, this.f)) vouched = Math.max(vouched, i);
+      if (next?.parentCommit && verifyCommitCertificate(next.parentCommit, keys, this.f))
+        vouched = Math.max(vouched, i);
     }
     if (vouched < 0) {
       // Nothing certified yet in this range; retry soon (certificates follow blocks closely).
@@ -674,7 +690,10 @@ export class Validator implements NodePort {
       if (!bytesEqual(got, expected)) {
         // Our own re-execution disagrees with a hash f+1 validators signed: this replica's
         // state is not what the network's is. Stop rather than build on it.
-        this.log.fatal({ height: Number(b.header.height) }, 'state transfer: re-executed block hash differs; stopping');
+        this.log.fatal(
+          { height: Number(b.header.height) },
+          'state transfer: re-executed block hash differs; stopping',
+        );
         this.stopping = true;
         process.exitCode = 1;
         return;
@@ -770,7 +789,10 @@ export class Validator implements NodePort {
       return {
         kind: 'known',
         hash,
-        status: { state: 'committed', location: { height: stored.height, index: stored.index, result: stored.result } },
+        status: {
+          state: 'committed',
+          location: { height: stored.height, index: stored.index, result: stored.result },
+        },
       };
     }
     const r = await this.pool.add(encoded, { verifySignature: true, local: true });
@@ -795,7 +817,8 @@ export class Validator implements NodePort {
 
   async txStatus(hash: Uint8Array): Promise<TxStatus> {
     const loc = await this.store.getTx(hash);
-    if (loc) return { state: 'committed', location: { height: loc.height, index: loc.index, result: loc.result } };
+    if (loc)
+      return { state: 'committed', location: { height: loc.height, index: loc.index, result: loc.result } };
     if (this.pool.has(toHex(hash))) return { state: 'pending' };
     return { state: 'unknown' };
   }
@@ -856,9 +879,11 @@ export class Validator implements NodePort {
   }
 
   private latencySummary(): NodeStatus['commitLatency'] {
+    const cutoff = Date.now() - LATENCY_WINDOW_MS;
+    while (this.latencies.length > 0 && (this.latencies[0] as { atMs: number }).atMs < cutoff) this.latencies.shift();
     const l = this.latencies;
     if (l.length === 0) return null;
-    const s = [...l].sort((a, b) => a - b);
+    const s = l.map((x) => x.ms).sort((a, b) => a - b);
     const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] as number;
     return { p50Ms: q(0.5), p99Ms: q(0.99), count: s.length };
   }
@@ -869,7 +894,9 @@ export class Validator implements NodePort {
   }
 
   ready(): boolean {
-    return this.started && !this.stopping && this.transfer === null && this.net.connectedPeers().length >= this.f;
+    return (
+      this.started && !this.stopping && this.transfer === null && this.net.connectedPeers().length >= this.f
+    );
   }
 
   /** Peers' last reported heights (from their heartbeats). */
@@ -899,7 +926,7 @@ export class Validator implements NodePort {
 
   /** Records a latency sample (ms) for the status summary. */
   private recordLatency(ms: number): void {
-    this.latencies.push(ms);
-    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+    this.latencies.push({ atMs: Date.now(), ms });
+    if (this.latencies.length > LATENCY_SAMPLES_MAX) this.latencies.shift();
   }
 }

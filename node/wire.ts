@@ -61,11 +61,20 @@ export function encodeWire(m: WireMessage): Uint8Array {
         .raw(m.signature)
         .finish();
     case 'blocks-request':
-      return new Writer(17).u8(WireTag.BLOCKS_REQUEST).u32(m.requestId).u64(m.fromHeight).u32(m.count).finish();
+      return new Writer(17)
+        .u8(WireTag.BLOCKS_REQUEST)
+        .u32(m.requestId)
+        .u64(m.fromHeight)
+        .u32(m.count)
+        .finish();
     case 'blocks-response': {
       let size = 17;
       for (const b of m.blocks) size += 9 + b.block.length + (b.cert?.length ?? 0);
-      const w = new Writer(size).u8(WireTag.BLOCKS_RESPONSE).u32(m.requestId).u64(m.tipHeight).u32(m.blocks.length);
+      const w = new Writer(size)
+        .u8(WireTag.BLOCKS_RESPONSE)
+        .u32(m.requestId)
+        .u64(m.tipHeight)
+        .u32(m.blocks.length);
       for (const b of m.blocks) {
         w.bytes(b.block);
         if (b.cert === null) w.u8(0);
@@ -126,7 +135,10 @@ export function decodeWire(bytes: Uint8Array, limits: WireLimits): Result<WireMe
   const tag = bytes[0] as number;
   if (tag === WireTag.CONSENSUS) {
     if (bytes.length - 1 > limits.consensusBytesMax) {
-      return { ok: false, error: new DecodeError('oversized', `consensus message is ${bytes.length - 1} bytes`) };
+      return {
+        ok: false,
+        error: new DecodeError('oversized', `consensus message is ${bytes.length - 1} bytes`),
+      };
     }
     return { ok: true, value: { type: 'consensus', bytes: bytes.subarray(1) } };
   }

@@ -53,14 +53,7 @@ export interface NativeFabric {
   copyOut(id: number, offset: number, len: number): Buffer | null;
   /** 0, or a negative libfabric errno (EAGAIN: retry after progress). */
   send(dest: number, buf: Uint8Array, ctx: number): number;
-  writeData(
-    dest: number,
-    buf: Uint8Array,
-    raddr: bigint,
-    key: bigint,
-    cqData: bigint,
-    ctx: number,
-  ): number;
+  writeData(dest: number, buf: Uint8Array, raddr: bigint, key: bigint, cqData: bigint, ctx: number): number;
   /** Busy-poll mode: drains completions on the calling thread. */
   poll(): NativeEvent[];
   /** Progress-thread mode: `cb` gets each batch on the JS thread. */
@@ -96,7 +89,9 @@ function load(): { addon: NativeAddon } | { error: string } {
   const root = repoRoot();
   const path = root ? join(root, 'rdma-native', 'build', 'Release', 'rdma_native.node') : undefined;
   if (!path || !existsSync(path)) {
-    loaded = { error: `the rdma-native addon is not built (${path ?? 'repo root not found'}); ${INSTALL_HINT}` };
+    loaded = {
+      error: `the rdma-native addon is not built (${path ?? 'repo root not found'}); ${INSTALL_HINT}`,
+    };
     return loaded;
   }
   try {

@@ -58,12 +58,12 @@ import {
   parseEndpoint,
   parseListenEndpoint,
   placeChunk,
+  type RingGrant,
   RMA_CHUNK_BYTES_MAX,
   RMA_CHUNK_HEADER_BYTES,
   RMA_CONN_ID_MAX,
   RMA_RING_BYTES_MAX,
   RMA_TOKEN_MASK,
-  type RingGrant,
 } from './wire.js';
 
 export type RdmaProvider = 'auto' | 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm';
@@ -122,7 +122,8 @@ function resolveLimits(partial: Partial<RdmaLimits> | undefined): RdmaLimits {
   const l = { ...RDMA_LIMITS_DEFAULT, ...partial };
   const positive = (k: keyof RdmaLimits, max: number) => {
     const v = l[k];
-    if (!Number.isInteger(v) || v < 1 || v > max) throw new RangeError(`${k} must be an integer in 1..${max}, got ${v}`);
+    if (!Number.isInteger(v) || v < 1 || v > max)
+      throw new RangeError(`${k} must be an integer in 1..${max}, got ${v}`);
   };
   positive('messageBytesMax', 0xffffffff);
   positive('sendQueueBytesMax', Number.MAX_SAFE_INTEGER);
@@ -131,7 +132,8 @@ function resolveLimits(partial: Partial<RdmaLimits> | undefined): RdmaLimits {
   positive('recvSlotBytes', 16 * 1024 * 1024);
   positive('msgCredits', 65536);
   positive('connectionsMax', RMA_CONN_ID_MAX - 1);
-  if (l.ringBytes < 4096 || l.ringBytes % 8 !== 0) throw new RangeError('ringBytes must be a multiple of 8, >= 4096');
+  if (l.ringBytes < 4096 || l.ringBytes % 8 !== 0)
+    throw new RangeError('ringBytes must be a multiple of 8, >= 4096');
   if (l.recvSlotBytes < 256) throw new RangeError('recvSlotBytes must be >= 256');
   if (l.msgCredits < 2) throw new RangeError('msgCredits must be >= 2');
   return l;
@@ -288,10 +290,16 @@ export class RdmaConnection implements TransportConnection {
     if (credit > 0) {
       if (this.dataPath === 'rma') {
         this.txFree += credit;
-        if (this.txFree > this.txGrant.bytes) return this.violation(`returned ${credit} ring bytes it was not owed`);
+        if (this.txFree > this.txGrant.bytes) {
+          this.violation(`returned ${credit} ring bytes it was not owed`);
+          return;
+        }
       } else {
         this.txCredits += credit;
-        if (this.txCredits > this.txCreditsMax) return this.violation(`returned ${credit} credits it was not owed`);
+        if (this.txCredits > this.txCreditsMax) {
+          this.violation(`returned ${credit} credits it was not owed`);
+          return;
+        }
       }
       if (this.queuedBytes > 0) this.blocked = true;
     }
@@ -309,17 +317,27 @@ export class RdmaConnection implements TransportConnection {
   }
 
   onRemoteWrite(length: number): void {
-    if (this.dataPath !== 'rma') return this.violation('wrote to us on the msg data path');
+    if (this.dataPath !== 'rma') {
+      this.violation('wrote to us on the msg data path');
+      return;
+    }
     const ringBytes = this.limits.ringBytes;
     if (length < RMA_CHUNK_HEADER_BYTES || length > rmaChunkBytesMax(ringBytes)) {
-      return this.violation(`announced a ${length}-byte chunk`);
+      this.violation(`announced a ${length}-byte chunk`);
+      return;
     }
     // Where the chunk must be follows from the ring position: nothing the peer says moves it.
     const place = placeChunk(this.rxPos, length, ringBytes);
-    if (this.rxOwed + place.usedBytes > ringBytes) return this.violation('wrote past its ring credits');
+    if (this.rxOwed + place.usedBytes > ringBytes) {
+      this.violation('wrote past its ring credits');
+      return;
+    }
     // Copied out before anything looks at it: the peer can rewrite the ring at any time.
     const copy = this.t.copyOut(this.ringId, place.offset, length);
-    if (!copy) return this.violation(`chunk [${place.offset}, +${length}) outside the ring`);
+    if (!copy) {
+      this.violation(`chunk [${place.offset}, +${length}) outside the ring`);
+      return;
+    }
     this.rxPos = place.offset + alignUp(length);
     if (this.rxPos >= ringBytes) this.rxPos = 0;
     this.rxOwed += place.usedBytes;
@@ -327,10 +345,19 @@ export class RdmaConnection implements TransportConnection {
   }
 
   onData(msg: Buffer): void {
-    if (this.dataPath !== 'msg') return this.violation('sent a DATA message on the rma data path');
-    if (msg.length < DATA_HEADER_BYTES) return this.violation('sent a truncated DATA message');
+    if (this.dataPath !== 'msg') {
+      this.violation('sent a DATA message on the rma data path');
+      return;
+    }
+    if (msg.length < DATA_HEADER_BYTES) {
+      this.violation('sent a truncated DATA message');
+      return;
+    }
     this.rxOwed += 1;
-    if (this.rxOwed > this.limits.msgCredits) return this.violation('sent beyond its credits');
+    if (this.rxOwed > this.limits.msgCredits) {
+      this.violation('sent beyond its credits');
+      return;
+    }
     this.onChunk(msg.subarray(DATA_HEADER_BYTES), msg.readUInt32BE(HEADER_BYTES));
   }
 
@@ -385,7 +412,14 @@ export class RdmaConnection implements TransportConnection {
       if (this.dataPath === 'rma') {
         chunk.writeUInt32BE(this.rxOwed, 0);
         const cq = encodeCqData(this.txGrant.token, chunk.length);
-        rc = this.t.writeData(this.fiAddr, chunk, this.txGrant.addr + BigInt(place.offset), this.txGrant.key, cq, this.localId);
+        rc = this.t.writeData(
+          this.fiAddr,
+          chunk,
+          this.txGrant.addr + BigInt(place.offset),
+          this.txGrant.key,
+          cq,
+          this.localId,
+        );
       } else {
         chunk[0] = MSG_DATA;
         chunk.writeUInt32BE(this.remoteId, 1);
@@ -563,7 +597,8 @@ export class RdmaTransport implements Transport {
   connect(endpoint: string): Promise<TransportConnection> {
     if (this.closed) return Promise.reject(new TransportError('closed', 'transport is closed'));
     const target = parseEndpoint(endpoint);
-    if (!target) return Promise.reject(new TransportError('connect-failed', `not an rdma endpoint: ${endpoint}`));
+    if (!target)
+      return Promise.reject(new TransportError('connect-failed', `not an rdma endpoint: ${endpoint}`));
     try {
       if (!this.fabric) this.open(target.provider, this.bindHost, 0);
       if (target.provider !== this.providerName) {
@@ -591,8 +626,18 @@ export class RdmaTransport implements Transport {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingConnects.delete(conn.localId);
-        conn.fail(new TransportError('connect-failed', `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`));
-        reject(new TransportError('connect-failed', `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`));
+        conn.fail(
+          new TransportError(
+            'connect-failed',
+            `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`,
+          ),
+        );
+        reject(
+          new TransportError(
+            'connect-failed',
+            `connect ${endpoint}: no answer in ${this.connectTimeoutMs} ms`,
+          ),
+        );
       }, this.connectTimeoutMs);
       this.pendingConnects.set(conn.localId, { resolve, reject, timer });
       this.sendControl(conn.fiAddr, hello, conn.localId);
@@ -729,7 +774,8 @@ export class RdmaTransport implements Transport {
         errors.push(`${p}: ${(e as Error).message}`);
       }
     }
-    if (!this.fabric) throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
+    if (!this.fabric)
+      throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
     if (this.completion === 'thread') {
       this.fabric.start((events) => this.handleEvents(events));
     } else {
@@ -756,7 +802,9 @@ export class RdmaTransport implements Transport {
     for (const c of [...this.conns.values()]) {
       if (c.state !== 'open') continue;
       if (now - c.lastRecvMs > this.peerTimeoutMs) {
-        c.fail(new TransportError('peer-lost', `${c.remote} silent for ${Math.round(now - c.lastRecvMs)} ms`));
+        c.fail(
+          new TransportError('peer-lost', `${c.remote} silent for ${Math.round(now - c.lastRecvMs)} ms`),
+        );
       } else if (now - c.lastSendMs >= this.heartbeatMs) {
         c.ping();
       }
@@ -853,17 +901,28 @@ export class RdmaTransport implements Transport {
   }
 
   private onRecv(src: number, data: Buffer, touched: Set<RdmaConnection>): void {
-    if (data.length < HEADER_BYTES) return this.stray(src, 'truncated message');
+    if (data.length < HEADER_BYTES) {
+      this.stray(src, 'truncated message');
+      return;
+    }
     const type = data[0];
-    if (type === MSG_HELLO) return this.onHello(data);
+    if (type === MSG_HELLO) {
+      this.onHello(data);
+      return;
+    }
     const conn = this.conns.get(data.readUInt32BE(1));
-    if (!conn || conn.fiAddr !== src) return this.stray(src, `message of type ${type}`);
+    if (!conn || conn.fiAddr !== src) {
+      this.stray(src, `message of type ${type}`);
+      return;
+    }
     conn.lastRecvMs = performance.now();
     switch (type) {
       case MSG_ACCEPT:
-        return this.onAccept(conn, data);
+        this.onAccept(conn, data);
+        return;
       case MSG_REJECT:
-        if (conn.state === 'connecting') conn.fail(new TransportError('refused', `${conn.remote} refused the connection`));
+        if (conn.state === 'connecting')
+          conn.fail(new TransportError('refused', `${conn.remote} refused the connection`));
         return;
       case MSG_DATA:
         if (conn.state !== 'open') return;
@@ -872,16 +931,21 @@ export class RdmaTransport implements Transport {
         return;
       case MSG_CREDIT:
         if (conn.state !== 'open') return;
-        if (data.length !== HEADER_BYTES + 4) return conn.fail(new TransportError('ring-violation', 'bad CREDIT'));
+        if (data.length !== HEADER_BYTES + 4) {
+          conn.fail(new TransportError('ring-violation', 'bad CREDIT'));
+          return;
+        }
         conn.onCredit(data.readUInt32BE(HEADER_BYTES));
         touched.add(conn);
         return;
       case MSG_PING:
         return;
       case MSG_BYE:
-        return conn.fail(new TransportError('peer-lost', `${conn.remote} closed the connection`));
+        conn.fail(new TransportError('peer-lost', `${conn.remote} closed the connection`));
+        return;
       default:
-        return conn.fail(new TransportError('malformed-frame', `${conn.remote} sent message type ${type}`));
+        conn.fail(new TransportError('malformed-frame', `${conn.remote} sent message type ${type}`));
+        return;
     }
   }
 
@@ -904,10 +968,16 @@ export class RdmaTransport implements Transport {
       this.sendControl(conn.fiAddr, encodeControl(MSG_REJECT, h.connId));
       conn.fail(new TransportError('connect-failed', `refused ${remote}`));
     };
-    if (this.conns.size > this.limits.connectionsMax) return refuse();
+    if (this.conns.size > this.limits.connectionsMax) {
+      refuse();
+      return;
+    }
     const grant = this.grantFor(conn);
     const problem = conn.established(h.connId, h.ring, h.msgCredits);
-    if (problem) return refuse();
+    if (problem) {
+      refuse();
+      return;
+    }
     this.sendControl(
       conn.fiAddr,
       encodeAccept({

@@ -9,7 +9,7 @@
 import { copyFile, link, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OpsError } from './errors.js';
-import { dataDirOf, exists, openRawLevel } from './level-dir.js';
+import { dataDirOf, exists, genesisFileSha256, openRawLevel } from './level-dir.js';
 import {
   DEFAULT_SNAPSHOT_LIMITS,
   type SnapshotLimits,
@@ -103,6 +103,12 @@ export async function backupHome(
   options: BackupOptions = {},
 ): Promise<HomeBackupResult> {
   const dataDir = dataDirOf(home);
+  // Record which genesis file this database belongs to, so restore can refuse another chain's home.
+  const genesisSha = await genesisFileSha256(home);
+  options = {
+    ...options,
+    meta: { ...(genesisSha ? { genesisFileSha256: genesisSha } : {}), ...options.meta },
+  };
   try {
     const db = await openRawLevel(dataDir, true);
     try {

@@ -1,7 +1,8 @@
 // Small helpers around a validator's LevelDB directory (`<home>/data`) shared by backup,
 // restore and reset: where it is, whether a running validator holds it, how big it is.
 
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { isLevelLocked, OpsError } from './errors.js';
@@ -78,4 +79,15 @@ export async function dirUsage(dir: string): Promise<{ bytes: number; files: num
     }
   }
   return { bytes, files };
+}
+
+/** SHA-256 (hex) of `<home>/genesis.json`, or undefined when the home has none. */
+export async function genesisFileSha256(home: string): Promise<string | undefined> {
+  try {
+    return createHash('sha256')
+      .update(await readFile(join(home, 'genesis.json')))
+      .digest('hex');
+  } catch {
+    return undefined;
+  }
 }

@@ -13,7 +13,7 @@ import { rename, rm } from 'node:fs/promises';
 
 import { ClassicLevel } from 'classic-level';
 import { OpsError } from './errors.js';
-import { dataDirOf, dirUsage, exists, isDataDirLocked } from './level-dir.js';
+import { dataDirOf, dirUsage, exists, genesisFileSha256, isDataDirLocked } from './level-dir.js';
 import {
   DEFAULT_SNAPSHOT_LIMITS,
   readSnapshot,
@@ -57,6 +57,13 @@ export async function planRestore(
     throw new OpsError(
       'genesis-mismatch',
       `snapshot belongs to genesis ${snapshot.meta.genesisHash}, this home to ${options.genesisHash}`,
+    );
+  }
+  const homeGenesis = await genesisFileSha256(home);
+  if (snapshot.meta.genesisFileSha256 && homeGenesis && snapshot.meta.genesisFileSha256 !== homeGenesis) {
+    throw new OpsError(
+      'genesis-mismatch',
+      `snapshot was taken from a home with another genesis.json (sha256 ${snapshot.meta.genesisFileSha256}, this home ${homeGenesis})`,
     );
   }
   if (await isDataDirLocked(dataDir)) {

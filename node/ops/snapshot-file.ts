@@ -33,6 +33,8 @@ export interface SnapshotMeta {
   latestHeight?: string;
   /** Free text for operators, e.g. the validator name. */
   label?: string;
+  /** SHA-256 (hex) of the home's genesis.json bytes; restore refuses a home with another file. */
+  genesisFileSha256?: string;
 }
 
 export interface SnapshotLimits {
@@ -339,7 +341,7 @@ function parseMeta(bytes: Buffer): SnapshotMeta {
   }
   const o = raw as Record<string, unknown>;
   const meta: SnapshotMeta = {};
-  for (const k of ['genesisHash', 'latestHeight', 'label'] as const) {
+  for (const k of ['genesisHash', 'latestHeight', 'label', 'genesisFileSha256'] as const) {
     const v = o[k];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw new OpsError('bad-snapshot', `snapshot meta.${k} is not a string`);

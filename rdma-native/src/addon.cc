@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -103,6 +104,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     opts.recvSlots = num("recvSlots", 64);
     opts.recvSlotBytes = num("recvSlotBytes", 65536);
     opts.cqSize = num("cqSize", 4096);
+    opts.txSize = num("txSize", 256);
     try {
       fabric_ = std::make_unique<rdma::Fabric>(opts);
     } catch (const std::exception& e) {
@@ -331,7 +333,18 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
   bool notifyPending_ = false;
 };
 
+// ofi_rxm sizes its per-connection and per-endpoint pools from these; its defaults cost
+// tens of MiB of page faults per endpoint (about 1 s on a loaded machine) for queue
+// depths this transport never uses (it bounds its own in-flight chunks by credits).
+// Set only when the operator has not set them.
+void tuneProviderDefaults() {
+  setenv("FI_OFI_RXM_MSG_RX_SIZE", "64", 0);
+  setenv("FI_OFI_RXM_MSG_TX_SIZE", "64", 0);
+  setenv("FI_OFI_RXM_CM_PROGRESS_INTERVAL", "1000", 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tuneProviderDefaults();
   exports.Set("Fabric", FabricWrap::Init(env));
   exports.Set("EAGAIN", Napi::Number::New(env, -FI_EAGAIN));
   return exports;

@@ -34,6 +34,10 @@ Fabric::Fabric(const FabricOptions& opts) : waitable_(opts.waitable) {
   hints->domain_attr->av_type = FI_AV_TABLE;
   hints->tx_attr->msg_order = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
   hints->rx_attr->msg_order = FI_ORDER_SAS | FI_ORDER_WAW | FI_ORDER_SAW | FI_ORDER_WAS;
+  // Queue depths sized to what we use: providers size their internal buffer pools from
+  // these, and the defaults cost tens of MiB (and ~1 s of page faults) per endpoint.
+  hints->tx_attr->size = opts.txSize;
+  hints->rx_attr->size = opts.recvSlots * 2 > 64 ? opts.recvSlots * 2 : 64;
   if (!opts.provider.empty()) hints->fabric_attr->prov_name = strdup(opts.provider.c_str());
   const char* node = opts.node.empty() ? nullptr : opts.node.c_str();
   const char* service = opts.service.empty() ? nullptr : opts.service.c_str();

@@ -30,6 +30,7 @@ struct FabricOptions {
   uint32_t recvSlots = 64;
   uint32_t recvSlotBytes = 65536;
   uint32_t cqSize = 4096;
+  uint32_t txSize = 256;
 };
 
 enum class EventKind : int32_t {

@@ -94,3 +94,32 @@ describe('REST API robustness', function () {
     );
   });
 });
+
+describe('REST API framing errors', () => {
+  it('answers a request the HTTP parser refuses with a typed 400', async () => {
+    const { createConnection } = await import('node:net');
+    const node = await startSingleNode();
+    const app = await createApiServer({ node: node.port, rateLimit: false, explorer: false });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (app.server.address() as import('node:net').AddressInfo).port;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = createConnection({ host: '127.0.0.1', port }, () => {
+          sock.write('GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n');
+        });
+        let data = '';
+        sock.on('data', (d) => {
+          data += d.toString();
+        });
+        sock.on('close', () => resolve(data));
+        sock.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1.1 400 /);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
+      assert.equal(body.error.code, 'malformed');
+    } finally {
+      await app.close();
+      await node.close();
+    }
+  });
+});

@@ -1,22 +1,26 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { sha256 } from '../../consensus/digest.js';
 import {
   Counter,
   decodeMessage,
   encodeMessage,
-  makeConfig,
   type Message,
+  makeConfig,
   type Prepare,
   SoftwareTrinx,
 } from '../../consensus/index.js';
-import { sha256 } from '../../consensus/digest.js';
 import { DecodeError } from '../../ledger/codec/binary.js';
 
 const config = makeConfig({ n: 5, pillars: 2, window: 16, checkpointInterval: 4, batchBytesMax: 1024 });
 const t = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 });
 const digest = sha256(new Uint8Array([1]));
 const cert = (view: bigint, order: bigint) => {
-  const c = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 }).certifyContinuing(Counter.ORDER, { view, order }, digest);
+  const c = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 }).certifyContinuing(
+    Counter.ORDER,
+    { view, order },
+    digest,
+  );
   assert.ok(c.ok);
   return c.value;
 };
@@ -58,10 +62,24 @@ const samples: Message[] = [
     cert: { ...cert(3n, 8n), prev: null },
     needReply: true,
   },
-  { type: 'checkpoint', pillar: 0, order: 7n, stateDigest: digest, blockHash: digest, cert: t.certifyPlain(digest) },
+  {
+    type: 'checkpoint',
+    pillar: 0,
+    order: 7n,
+    stateDigest: digest,
+    blockHash: digest,
+    cert: t.certifyPlain(digest),
+  },
   viewChange,
   { ...viewChange, stable: null, history: [] },
-  { type: 'new-view', pillar: 1, view: 4n, viewChanges: [viewChange], prepares: [prepare], cert: cert(4n, 1n) },
+  {
+    type: 'new-view',
+    pillar: 1,
+    view: 4n,
+    viewChanges: [viewChange],
+    prepares: [prepare],
+    cert: cert(4n, 1n),
+  },
   { type: 'new-view-ack', pillar: 1, view: 4n, top: 6n, cert: cert(5n, 1n) },
 ];
 
@@ -96,7 +114,10 @@ describe('consensus message codecs', () => {
     const badPillar = encodeMessage({ ...prepare, pillar: 2 });
     const r1 = decodeMessage(badPillar, config);
     assert.ok(!r1.ok && r1.error.code === 'bad-value');
-    const badIssuer = encodeMessage({ ...prepare, cert: { ...prepare.cert, issuer: { validator: 5, pillar: 1 } } });
+    const badIssuer = encodeMessage({
+      ...prepare,
+      cert: { ...prepare.cert, issuer: { validator: 5, pillar: 1 } },
+    });
     const r2 = decodeMessage(badIssuer, config);
     assert.ok(!r2.ok && r2.error.code === 'bad-value');
   });
@@ -118,7 +139,11 @@ describe('consensus message codecs', () => {
         fc.oneof(
           fc.uint8Array({ maxLength: 300 }),
           fc
-            .tuple(fc.integer({ min: 0, max: encoded.length - 1 }), fc.nat(), fc.integer({ min: 0, max: 255 }))
+            .tuple(
+              fc.integer({ min: 0, max: encoded.length - 1 }),
+              fc.nat(),
+              fc.integer({ min: 0, max: 255 }),
+            )
             .map(([i, at, x]) => {
               const b = encoded[i]!.slice();
               b[at % b.length] = x;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Counter, SoftwareTrinx } from '../../consensus/index.js';
 import { sha256 } from '../../consensus/digest.js';
+import { Counter, SoftwareTrinx } from '../../consensus/index.js';
 
 const KEY = new Uint8Array(32).fill(1);
 const d = (s: string): Uint8Array => sha256(new TextEncoder().encode(s));
@@ -42,7 +42,11 @@ describe('SoftwareTrinx', () => {
     // Claiming a different previous value (hiding the gap) breaks the MAC.
     assert.equal(verifier.verifyContinuing({ ...c1.value, prev: v(0n, 3n) }, d('vc1')), false);
     assert.equal(verifier.verifyContinuing(c1.value, d('other')), false);
-    assert.equal(verifier.verifyIndependent(c1.value, d('vc1')), false, 'a continuing cert is not independent');
+    assert.equal(
+      verifier.verifyIndependent(c1.value, d('vc1')),
+      false,
+      'a continuing cert is not independent',
+    );
   });
 
   it('binds the issuer: a certificate relabelled with another validator or pillar does not verify', () => {
@@ -51,8 +55,14 @@ describe('SoftwareTrinx', () => {
     const c = a.certifyIndependent(Counter.ORDER, v(0n, 2n), d('m'));
     assert.ok(c.ok);
     assert.ok(verifier.verifyIndependent(c.value, d('m')));
-    assert.equal(verifier.verifyIndependent({ ...c.value, issuer: { validator: 2, pillar: 0 } }, d('m')), false);
-    assert.equal(verifier.verifyIndependent({ ...c.value, issuer: { validator: 1, pillar: 1 } }, d('m')), false);
+    assert.equal(
+      verifier.verifyIndependent({ ...c.value, issuer: { validator: 2, pillar: 0 } }, d('m')),
+      false,
+    );
+    assert.equal(
+      verifier.verifyIndependent({ ...c.value, issuer: { validator: 1, pillar: 1 } }, d('m')),
+      false,
+    );
     assert.equal(verifier.verifyIndependent({ ...c.value, counter: Counter.ACK }, d('m')), false);
     assert.equal(verifier.verifyIndependent({ ...c.value, value: v(0n, 3n) }, d('m')), false);
     const p = a.certifyPlain(d('cp'));
@@ -88,7 +98,9 @@ describe('SoftwareTrinx', () => {
   it('never shows its key in JSON or exported state', () => {
     const key = new Uint8Array(32).fill(0xab);
     const t = new SoftwareTrinx(key, { validator: 0, pillar: 0 });
-    const text = JSON.stringify({ t, s: t.exportState() }, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+    const text = JSON.stringify({ t, s: t.exportState() }, (_k, x) =>
+      typeof x === 'bigint' ? x.toString() : x,
+    );
     assert.equal(text.includes('abab'), false);
     assert.equal(text.includes('171,171'), false);
   });

@@ -82,7 +82,10 @@ describe('view change', () => {
     c.step(2, { type: 'request-timeout' });
     c.drain();
     assert.equal(c.replicas[2]!.pillars[0]!.currentView, 1n);
-    assert.deepEqual(c.executed[2]!.map((e) => e.batch), [batch(42)]);
+    assert.deepEqual(
+      c.executed[2]!.map((e) => e.batch),
+      [batch(42)],
+    );
     assert.equal(c.executed[2]![0]!.view, 1n, 'delivered from the re-proposal in view 1');
   });
 
@@ -191,9 +194,11 @@ describe('view change', () => {
     const started: number[] = [];
     const t0 = 10_000;
     c.step(2, { type: 'tick', nowMs: t0 });
-    if (c.step(2, { type: 'request-timeout' }).some((a) => a.type === 'view-change-started')) started.push(t0);
+    if (c.step(2, { type: 'request-timeout' }).some((a) => a.type === 'view-change-started'))
+      started.push(t0);
     for (let t = t0 + 5; t <= t0 + 400; t += 5) {
-      if (c.step(2, { type: 'tick', nowMs: t }).some((a) => a.type === 'view-change-started')) started.push(t);
+      if (c.step(2, { type: 'tick', nowMs: t }).some((a) => a.type === 'view-change-started'))
+        started.push(t);
     }
     assert.equal(started[1]! - started[0]!, 100);
   });

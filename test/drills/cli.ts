@@ -1,6 +1,6 @@
 // npm run drill -- <name> [options]: runs one fault drill against real validator
 // processes and prints a one-line JSON verdict. Exit status 0 when the verdict is ok.
-//   names: kill-leader, restart-follower, partition, netem, disk-full (or "all", one line each)
+//   names: kill-leader, restart-follower, partition, netem, disk-full, backup-restore (or "all", one line each)
 //   --transport tcp|rdma   --net auto|loopback|netns   --validators N   --rate TX_PER_S
 //   --fault-ms MS          --target leader|follower    --timeout-ms MS
 

@@ -9,8 +9,9 @@
 // drill uses the closest stand-in and says so in `method`.
 
 import { spawnSync } from 'node:child_process';
-import { mkdir, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CLI_PATH } from '../helpers/testnet.js';
 import { qdiscAvailable } from '../netns/harness.js';
 import {
   chainIdOf,
@@ -25,7 +26,14 @@ import {
 import { LoadGenerator, sleep } from './load.js';
 import { type DrillNet, type NetKind, startNet } from './net.js';
 
-export const DRILL_NAMES = ['kill-leader', 'restart-follower', 'partition', 'netem', 'disk-full'] as const;
+export const DRILL_NAMES = [
+  'kill-leader',
+  'restart-follower',
+  'partition',
+  'netem',
+  'disk-full',
+  'backup-restore',
+] as const;
 export type DrillName = (typeof DRILL_NAMES)[number];
 
 export interface DrillOptions {
@@ -234,6 +242,44 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
     return { method, target, faultAtMs, recoveryAtMs, catchUpMs: await catchUp(ctx, target, healAt), notes };
   },
 
+  'backup-restore': async (ctx) => {
+    // Online backup of a running follower with the real CLI, then (after the chain has
+    // moved on) stop it, restore the snapshot over its data and start it: it must rejoin.
+    const leader = await leaderOf(ctx.net.apiUrls[0]!);
+    const target = ctx.opts.target === 'leader' ? leader : (leader + 1) % ctx.net.size;
+    const home = ctx.net.homes[target]!;
+    const file = join(ctx.net.dir, `validator${target}.hybsnap`);
+    const backupStart = Date.now();
+    hybster(['backup', '--home', home, '--out', file]);
+    const backupMs = Date.now() - backupStart;
+    const bytes = (await stat(file)).size;
+    const heightAtBackup = (await heightOf(ctx.net.apiUrls[target]!)) ?? 0;
+    await sleep(ctx.opts.faultMs);
+    const faultAtMs = Date.now();
+    await ctx.net.kill(target, 'SIGTERM');
+    const restoreStart = Date.now();
+    hybster(['restore', '--home', home, '--from', file, '--yes']);
+    const restoreMs = Date.now() - restoreStart;
+    const restartAt = Date.now();
+    await ctx.net.restart(target);
+    const restoredHeight = (await heightOf(ctx.net.apiUrls[target]!)) ?? 0;
+    const recoveryAtMs = await waitForBlockProposedAfter(
+      others(ctx.net, target),
+      faultAtMs,
+      RECOVERY_TIMEOUT_MS,
+    );
+    return {
+      method: `online \`hybster backup\` of validator ${target} under load, SIGTERM, \`hybster restore --yes\`, restart`,
+      target,
+      faultAtMs,
+      recoveryAtMs,
+      catchUpMs: await catchUp(ctx, target, restartAt),
+      notes: [
+        `backup ${backupMs} ms, ${bytes} bytes at about height ${heightAtBackup}; restore ${restoreMs} ms; restarted at height ${restoredHeight}`,
+      ],
+    };
+  },
+
   'disk-full': async (ctx) => {
     const leader = await leaderOf(ctx.net.apiUrls[0]!);
     const target = ctx.opts.target === 'leader' ? leader : (leader + 1) % ctx.net.size;
@@ -317,6 +363,13 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
     }
   },
 };
+
+function hybster(args: string[]): string {
+  const r = spawnSync(process.execPath, [CLI_PATH, ...args], { encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new Error(`hybster ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });

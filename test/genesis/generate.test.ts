@@ -3,18 +3,23 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { keys as libp2pKeys } from '@libp2p/crypto';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { generateTestnet, TestnetError } from '../../genesis/generate.js';
+import { genesisHash, parseGenesisText } from '../../genesis/genesis.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { keyPairFromSeed } from '../../ledger/keys.js';
 import { LedgerStore, LedgerStoreError } from '../../ledger/store.js';
-import { generateTestnet, TestnetError } from '../../genesis/generate.js';
-import { genesisHash, parseGenesisText } from '../../genesis/genesis.js';
 import { tempDir } from '../ledger/helpers.js';
 
 describe('genesis/generate', () => {
   it('writes keys (mode 0600), configs and one shared valid genesis for n = 2f + 1 validators', async () => {
     const t = tempDir('testnet');
     try {
-      const net = await generateTestnet({ validators: 3, outDir: t.dir, chainId: 'gen-test', basePort: 17000 });
+      const net = await generateTestnet({
+        validators: 3,
+        outDir: t.dir,
+        chainId: 'gen-test',
+        basePort: 17000,
+      });
       assert.equal(net.nodes.length, 3);
       assert.equal(net.genesis.consensus.f, 1);
       const texts = net.nodes.map((n) => readFileSync(n.genesisPath, 'utf8'));
@@ -30,7 +35,9 @@ describe('genesis/generate', () => {
         assert.equal(toHex(kp.publicKey), n.publicKeyHex);
         assert.equal(g.value.validators[n.index]!.peerId, n.peerId);
         // The libp2p key file is the same identity.
-        const lp = libp2pKeys.privateKeyFromProtobuf(Buffer.from(readFileSync(n.libp2pKeyPath, 'utf8'), 'base64'));
+        const lp = libp2pKeys.privateKeyFromProtobuf(
+          Buffer.from(readFileSync(n.libp2pKeyPath, 'utf8'), 'base64'),
+        );
         assert.equal(peerIdFromPrivateKey(lp).toString(), n.peerId);
         const cfg = JSON.parse(readFileSync(n.configPath, 'utf8'));
         assert.equal(cfg.api.port, 17000 + n.index);
@@ -53,7 +60,10 @@ describe('genesis/generate', () => {
       const two = await generateTestnet({ validators: 1, outDir: join(t.dir, 'b') });
       assert.notEqual(one.genesisHashHex, two.genesisHashHex);
       const dir = join(t.dir, 'data');
-      const s = await LedgerStore.open(dir, { genesisHash: genesisHash(one.genesis), genesisAccounts: one.genesis.accounts });
+      const s = await LedgerStore.open(dir, {
+        genesisHash: genesisHash(one.genesis),
+        genesisAccounts: one.genesis.accounts,
+      });
       await s.close();
       await assert.rejects(
         LedgerStore.open(dir, { genesisHash: genesisHash(two.genesis) }),

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { toHex } from '../../ledger/codec/binary.js';
-import { keyPairFromSeed } from '../../ledger/keys.js';
 import {
   type GenesisJson,
   genesisHash,
@@ -8,6 +6,8 @@ import {
   parseGenesisText,
   peerIdFor,
 } from '../../genesis/genesis.js';
+import { toHex } from '../../ledger/codec/binary.js';
+import { keyPairFromSeed } from '../../ledger/keys.js';
 
 const keys = [1, 2, 3].map((i) => keyPairFromSeed(new Uint8Array(32).fill(i)));
 
@@ -126,7 +126,9 @@ describe('genesis/genesis', () => {
       ).some((m) => m.startsWith('consensus.window: must be >= checkpointInterval')),
     );
     assert.ok(issues({ ...valid(), extra: 1 }).some((m) => m.includes('extra')));
-    assert.ok(issues(mutate((g) => Reflect.deleteProperty(g, 'chainId'))).some((m) => m.startsWith('chainId:')));
+    assert.ok(
+      issues(mutate((g) => Reflect.deleteProperty(g, 'chainId'))).some((m) => m.startsWith('chainId:')),
+    );
     const text = parseGenesisText('{ not json');
     assert.ok(!text.ok && text.error.message.startsWith('(root): not JSON'));
   });
@@ -139,7 +141,11 @@ describe('genesis/genesis', () => {
       Array.isArray(v)
         ? v.map(reverseKeys)
         : v !== null && typeof v === 'object'
-          ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)]))
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reverseKeys(x)]),
+            )
           : v;
     const reordered = reverseKeys(valid());
     assert.notEqual(JSON.stringify(reordered), JSON.stringify(valid()));

@@ -21,9 +21,17 @@ export function loadAccounts(testnetDir: string): Account[] {
 }
 
 /** A signed transfer from `from` (consuming its next nonce), hex-encoded. */
-export function transfer(chainId: string, from: Account, to: Uint8Array, amount: bigint): { hex: string; nonce: bigint } {
+export function transfer(
+  chainId: string,
+  from: Account,
+  to: Uint8Array,
+  amount: bigint,
+): { hex: string; nonce: bigint } {
   const nonce = from.nonce++;
-  const tx = signTx({ chainId, from: from.address, nonce, payload: { type: 'transfer', to, amount } }, from.secretKey);
+  const tx = signTx(
+    { chainId, from: from.address, nonce, payload: { type: 'transfer', to, amount } },
+    from.secretKey,
+  );
   return { hex: toHex(encodeTx(tx)), nonce };
 }
 
@@ -32,7 +40,12 @@ export interface SubmitResult {
   body: Record<string, unknown>;
 }
 
-export async function submit(apiUrl: string, txHex: string, mode: 'async' | 'commit' = 'async', timeoutMs?: number): Promise<SubmitResult> {
+export async function submit(
+  apiUrl: string,
+  txHex: string,
+  mode: 'async' | 'commit' = 'async',
+  timeoutMs?: number,
+): Promise<SubmitResult> {
   const res = await fetch(`${apiUrl}/v1/txs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -3,7 +3,7 @@
 // waits for their APIs, and hands back URLs plus kill/restart controls. Used by the
 // node, api, ops and security tests; keep this API stable.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,7 +166,9 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
         // not listening yet
       }
       if (Date.now() > deadline) {
-        throw new Error(`validator ${index} API not up after ${timeoutMs} ms:\n${v.log.slice(-40).join('\n')}`);
+        throw new Error(
+          `validator ${index} API not up after ${timeoutMs} ms:\n${v.log.slice(-40).join('\n')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }

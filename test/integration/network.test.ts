@@ -23,7 +23,8 @@ async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }
@@ -92,7 +93,8 @@ for (const transport of ['tcp', 'rdma'] as const) {
       accounts = loadAccounts(net.dir);
       recipient = (accounts.pop() as Account).address;
       await waitFor(
-        async () => (await Promise.all(net.apiUrls.map(async (u) => (await status(u)).ready === true))).every(Boolean),
+        async () =>
+          (await Promise.all(net.apiUrls.map(async (u) => (await status(u)).ready === true))).every(Boolean),
         30_000,
         'all validators ready',
       );
@@ -112,7 +114,11 @@ for (const transport of ['tcp', 'rdma'] as const) {
         assert.deepEqual(r.body.result, { ok: true });
       }
       const h = await heightOf(net.apiUrls[0] as string);
-      await waitFor(async () => (await Promise.all(net.apiUrls.map(heightOf))).every((x) => x >= h), 10_000, 'heights');
+      await waitFor(
+        async () => (await Promise.all(net.apiUrls.map(heightOf))).every((x) => x >= h),
+        10_000,
+        'heights',
+      );
       const blocks = await Promise.all(net.apiUrls.map((u) => blockAt(u, h)));
       assert.equal(new Set(blocks.map((b) => b.hash)).size, 1);
       leader = Number((await status(net.apiUrls[0] as string)).leader);
@@ -126,7 +132,11 @@ for (const transport of ['tcp', 'rdma'] as const) {
       const viewBefore = Number((await status(urls[0] as string)).view);
       await net.kill(leader, 'SIGKILL');
       const ackAtKill = load.acknowledged.length;
-      await waitFor(async () => load.acknowledged.length >= ackAtKill + 10, 40_000, 'commits after the leader died');
+      await waitFor(
+        async () => load.acknowledged.length >= ackAtKill + 10,
+        40_000,
+        'commits after the leader died',
+      );
       await load.stop();
       const s = await status(urls[0] as string);
       assert.ok(Number(s.view) > viewBefore, `view ${s.view} should have moved past ${viewBefore}`);
@@ -159,21 +169,41 @@ for (const transport of ['tcp', 'rdma'] as const) {
       // Enough blocks to pass a checkpoint (K = 32), so the follower is behind a stable one.
       const start = await heightOf(others[0] as string);
       const load = new Load(accounts.slice(0, 4), () => others, recipient);
-      await waitFor(async () => (await heightOf(others[0] as string)) >= start + 40, 60_000, '40 more blocks');
+      await waitFor(
+        async () => (await heightOf(others[0] as string)) >= start + 40,
+        60_000,
+        '40 more blocks',
+      );
       await load.stop();
       await net.restart(follower);
       const url = net.apiUrls[follower] as string;
       const target = await heightOf(others[0] as string);
-      await waitFor(async () => (await heightOf(url)) >= target, 40_000, 'the restarted follower catching up');
-      assert.ok((await metric(url, 'hybster_state_transfer_blocks_total')) > 0, 'blocks came by state transfer');
+      await waitFor(
+        async () => (await heightOf(url)) >= target,
+        40_000,
+        'the restarted follower catching up',
+      );
+      assert.ok(
+        (await metric(url, 'hybster_state_transfer_blocks_total')) > 0,
+        'blocks came by state transfer',
+      );
     });
 
     it('ends with identical block hashes and state digests on every validator', async () => {
       // One more commit so everybody (including restarted validators) is at a common height.
-      const r = await submit(net.apiUrls[0] as string, transfer(CHAIN_ID, accounts[0] as Account, recipient, 1n).hex, 'commit', 15_000);
+      const r = await submit(
+        net.apiUrls[0] as string,
+        transfer(CHAIN_ID, accounts[0] as Account, recipient, 1n).hex,
+        'commit',
+        15_000,
+      );
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const h = Math.min(...(await Promise.all(net.apiUrls.map(heightOf))));
-      await waitFor(async () => (await Promise.all(net.apiUrls.map(heightOf))).every((x) => x >= h), 15_000, 'common height');
+      await waitFor(
+        async () => (await Promise.all(net.apiUrls.map(heightOf))).every((x) => x >= h),
+        15_000,
+        'common height',
+      );
       for (const height of [1, Math.floor(h / 2), h]) {
         const blocks = await Promise.all(net.apiUrls.map((u) => blockAt(u, height)));
         assert.equal(new Set(blocks.map((b) => b.hash)).size, 1, `block hashes differ at ${height}`);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import {
   type Block,
   blockHash,
-  checkBlockBody,
   type CommitCertificate,
+  checkBlockBody,
   decodeBlock,
   decodeCommitCertificate,
   encodeBlock,
@@ -24,7 +24,11 @@ const validators = [seedKey(10), seedKey(11), seedKey(12)];
 
 function sampleBlock(): Block {
   const txs = [signed(a, 1n, transfer(b, 5n)), signed(a, 1n, transfer(b, 5n)), new Uint8Array([1, 2, 3])];
-  const results = [{ ok: true as const }, failure('bad-nonce', 'nonce 1, expected 2'), failure('malformed', 'x')];
+  const results = [
+    { ok: true as const },
+    failure('bad-nonce', 'nonce 1, expected 2'),
+    failure('malformed', 'x'),
+  ];
   return {
     header: {
       chainId: CHAIN,

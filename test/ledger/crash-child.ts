@@ -27,7 +27,9 @@ const exec = new Executor({ store, chainId: plan.chainId });
 const inFlight: Promise<Block>[] = [];
 const report = (b: Block) => process.stdout.write(`durable ${b.header.height}\n`);
 for (let i = Number(store.latestHeight()); i < plan.batches.length; i++) {
-  inFlight.push(exec.executeBatch({ order: BigInt(i), view: 0n, proposer: 0, batch: fromHex(plan.batches[i]!) }));
+  inFlight.push(
+    exec.executeBatch({ order: BigInt(i), view: 0n, proposer: 0, batch: fromHex(plan.batches[i]!) }),
+  );
   if (inFlight.length >= 3) report(await inFlight.shift()!);
 }
 for (const p of inFlight) report(await p);

@@ -16,7 +16,11 @@ const BLOCKS = 40;
 const TXS_PER_BLOCK = 150;
 
 /** Runs the child until it reports `killAt` durable blocks, then SIGKILLs it. Returns the last durable height seen. */
-function runAndKill(dir: string, plan: string, killAt: number): Promise<{ durable: number; finished: boolean }> {
+function runAndKill(
+  dir: string,
+  plan: string,
+  killAt: number,
+): Promise<{ durable: number; finished: boolean }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [child, dir, plan], { stdio: ['ignore', 'pipe', 'pipe'] });
     let durable = 0;
@@ -64,7 +68,11 @@ describe('ledger/store crash recovery', function () {
           nonces[s]! += 1n;
           txs.push(
             i % 10 === 0
-              ? signed(keys[s]!, nonces[s]!, { type: 'kv.put', key: bytes(`k${i % 7}`), value: bytes(`b${b}`) })
+              ? signed(keys[s]!, nonces[s]!, {
+                  type: 'kv.put',
+                  key: bytes(`k${i % 7}`),
+                  value: bytes(`b${b}`),
+                })
               : signed(keys[s]!, nonces[s]!, transfer(keys[(s + 1) % keys.length]!, 3n)),
           );
         }
@@ -90,7 +98,10 @@ describe('ledger/store crash recovery', function () {
         const store = await LedgerStore.open(dbDir, { genesisHash });
         try {
           const h = store.latestHeight();
-          assert.ok(h >= BigInt(run.durable), `tip ${h} is below the last reported durable block ${run.durable}`);
+          assert.ok(
+            h >= BigInt(run.durable),
+            `tip ${h} is below the last reported durable block ${run.durable}`,
+          );
           assert.ok(h >= lastHeight);
           lastHeight = h;
           // Replay the same batches in memory: the stored tip must be exactly that state.

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type KeyPair, keyPairFromSeed } from '../../ledger/keys.js';
-import { encodeTx, type TxPayload, signTx } from '../../ledger/tx.js';
+import { encodeTx, signTx, type TxPayload } from '../../ledger/tx.js';
 
 export const CHAIN = 'test-chain';
 
@@ -18,7 +18,11 @@ export function signed(k: KeyPair, nonce: bigint, payload: TxPayload, chainId = 
   return encodeTx(signTx({ chainId, from: k.publicKey, nonce, payload }, k.secretKey));
 }
 
-export const transfer = (to: KeyPair, amount: bigint): TxPayload => ({ type: 'transfer', to: to.publicKey, amount });
+export const transfer = (to: KeyPair, amount: bigint): TxPayload => ({
+  type: 'transfer',
+  to: to.publicKey,
+  amount,
+});
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 export function tempDir(tag: string): { dir: string; cleanup: () => void } {

@@ -13,8 +13,15 @@ const genesis = [
 
 function blocks(): Uint8Array[][] {
   return [
-    [signed(a, 1n, transfer(b, 100n)), signed(b, 1n, transfer(c, 50n)), signed(a, 2n, { type: 'kv.put', key: bytes('k'), value: bytes('v1') })],
-    [signed(c, 1n, transfer(a, 25n)), signed(b, 2n, { type: 'kv.cas', key: bytes('k'), expectedVersion: 1n, value: bytes('v2') })],
+    [
+      signed(a, 1n, transfer(b, 100n)),
+      signed(b, 1n, transfer(c, 50n)),
+      signed(a, 2n, { type: 'kv.put', key: bytes('k'), value: bytes('v1') }),
+    ],
+    [
+      signed(c, 1n, transfer(a, 25n)),
+      signed(b, 2n, { type: 'kv.cas', key: bytes('k'), expectedVersion: 1n, value: bytes('v2') }),
+    ],
     [signed(a, 3n, { type: 'kv.delete', key: bytes('k') }), new Uint8Array([0xff])],
   ];
 }
@@ -48,7 +55,12 @@ describe('ledger/state', () => {
     const badSig = signed(a, 1n, transfer(b, 1n));
     badSig[badSig.length - 1]! ^= 1;
     const out = s.applyBlock(
-      [new Uint8Array([1, 2]), signed(a, 1n, transfer(b, 1n), 'other-chain'), badSig, signed(a, 5n, transfer(b, 1n))],
+      [
+        new Uint8Array([1, 2]),
+        signed(a, 1n, transfer(b, 1n), 'other-chain'),
+        badSig,
+        signed(a, 5n, transfer(b, 1n)),
+      ],
       CHAIN,
     );
     assert.deepEqual(

@@ -33,7 +33,12 @@ describe('ledger/store and executor', () => {
     assert.equal(store.latestHeight(), 0n);
     assert.deepEqual(store.latestBlockHash(), genesisHash);
     const exec = new Executor({ store, chainId: CHAIN, checkBeforeWrite: true });
-    const b1 = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: batch([signed(a, 1n, transfer(c, 10n))]) });
+    const b1 = await exec.executeBatch({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([signed(a, 1n, transfer(c, 10n))]),
+    });
     const b2 = await exec.executeBatch({
       order: 1n,
       view: 0n,
@@ -61,7 +66,10 @@ describe('ledger/store and executor', () => {
     assert.equal(await again.getBlock(3n), null);
     // The executor continues from the stored tip.
     const exec2 = new Executor({ store: again, chainId: CHAIN });
-    await assert.rejects(exec2.executeBatch({ order: 5n, view: 0n, proposer: 0, batch: batch([]) }), ExecutorError);
+    await assert.rejects(
+      exec2.executeBatch({ order: 5n, view: 0n, proposer: 0, batch: batch([]) }),
+      ExecutorError,
+    );
     const b3 = await exec2.executeBatch({ order: 2n, view: 0n, proposer: 0, batch: batch([]) });
     assert.equal(b3.header.height, 3n);
     await again.close();
@@ -79,7 +87,12 @@ describe('ledger/store and executor', () => {
   it('records an undecodable batch as an empty block instead of crashing', async () => {
     const store = await open();
     const exec = new Executor({ store, chainId: CHAIN });
-    const blk = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: new Uint8Array([9, 9, 9]) });
+    const blk = await exec.executeBatch({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: new Uint8Array([9, 9, 9]),
+    });
     assert.equal(blk.header.txCount, 0);
     assert.equal(blk.header.timestampMs, 500n);
     await store.close();
@@ -147,12 +160,18 @@ describe('ledger/store and executor', () => {
   it('keeps kv history per version and lists live keys by prefix', async () => {
     const store = await open();
     const exec = new Executor({ store, chainId: CHAIN });
-    const put = (n: bigint, k: string, v: string) => signed(a, n, { type: 'kv.put', key: bytes(k), value: bytes(v) });
+    const put = (n: bigint, k: string, v: string) =>
+      signed(a, n, { type: 'kv.put', key: bytes(k), value: bytes(v) });
     await exec.executeBatch({
       order: 0n,
       view: 0n,
       proposer: 0,
-      batch: batch([put(1n, 'lock/a', '1'), put(2n, 'lock/a', '2'), put(3n, 'lock/b', 'x'), put(4n, 'other', 'y')]),
+      batch: batch([
+        put(1n, 'lock/a', '1'),
+        put(2n, 'lock/a', '2'),
+        put(3n, 'lock/b', 'x'),
+        put(4n, 'other', 'y'),
+      ]),
     });
     await exec.executeBatch({
       order: 1n,
@@ -210,11 +229,19 @@ describe('ledger/store and executor', () => {
     const exec = new Executor({ store, chainId: CHAIN });
     const mem = new MemoryState(genesisAccounts);
     const blocks = [
-      [signed(a, 1n, transfer(b, 5n)), signed(b, 1n, { type: 'kv.cas', key: bytes('x'), expectedVersion: 0n, value: bytes('1') })],
+      [
+        signed(a, 1n, transfer(b, 5n)),
+        signed(b, 1n, { type: 'kv.cas', key: bytes('x'), expectedVersion: 0n, value: bytes('1') }),
+      ],
       [signed(b, 2n, transfer(c, 2000n)), signed(c, 1n, transfer(a, 0n))],
     ];
     for (let i = 0; i < blocks.length; i++) {
-      const blk = await exec.executeBatch({ order: BigInt(i), view: 0n, proposer: 0, batch: batch(blocks[i]!) });
+      const blk = await exec.executeBatch({
+        order: BigInt(i),
+        view: 0n,
+        proposer: 0,
+        batch: batch(blocks[i]!),
+      });
       mem.applyBlock(blocks[i]!, CHAIN);
       assert.deepEqual(blk.header.stateDigest, mem.digest);
     }

@@ -24,24 +24,28 @@ const bob = seedKey(1);
 
 const arbBytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
 const arbU64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
-const arbPayload: fc.Arbitrary<TxPayload> = fc.oneof(
-  fc.record({ type: fc.constant('transfer' as const), to: arbBytes(32, 32), amount: arbU64 }),
-  fc.record({ type: fc.constant('kv.put' as const), key: arbBytes(1, 40), value: arbBytes(0, 100) }),
-  fc.record({ type: fc.constant('kv.delete' as const), key: arbBytes(1, 40) }),
-  fc.record({
-    type: fc.constant('kv.cas' as const),
-    key: arbBytes(1, 40),
-    expectedVersion: arbU64,
-    value: arbBytes(0, 100),
-  }),
-).map((p) => ({ ...p }) as TxPayload); // fast-check records have a null prototype
-const arbTx: fc.Arbitrary<SignedTx> = fc.record({
-  chainId: fc.stringMatching(/^[a-z0-9-]{1,20}$/),
-  from: arbBytes(32, 32),
-  nonce: arbU64,
-  payload: arbPayload,
-  signature: arbBytes(64, 64),
-}).map((t) => ({ ...t }));
+const arbPayload: fc.Arbitrary<TxPayload> = fc
+  .oneof(
+    fc.record({ type: fc.constant('transfer' as const), to: arbBytes(32, 32), amount: arbU64 }),
+    fc.record({ type: fc.constant('kv.put' as const), key: arbBytes(1, 40), value: arbBytes(0, 100) }),
+    fc.record({ type: fc.constant('kv.delete' as const), key: arbBytes(1, 40) }),
+    fc.record({
+      type: fc.constant('kv.cas' as const),
+      key: arbBytes(1, 40),
+      expectedVersion: arbU64,
+      value: arbBytes(0, 100),
+    }),
+  )
+  .map((p) => ({ ...p }) as TxPayload); // fast-check records have a null prototype
+const arbTx: fc.Arbitrary<SignedTx> = fc
+  .record({
+    chainId: fc.stringMatching(/^[a-z0-9-]{1,20}$/),
+    from: arbBytes(32, 32),
+    nonce: arbU64,
+    payload: arbPayload,
+    signature: arbBytes(64, 64),
+  })
+  .map((t) => ({ ...t }));
 
 describe('ledger/tx codec', () => {
   it('round-trips every tx type through encodeTx and decodeTx', () => {
@@ -68,7 +72,12 @@ describe('ledger/tx codec', () => {
   });
 
   it('rejects every truncation of a valid tx as truncated', () => {
-    const enc = signed(alice, 1n, { type: 'kv.cas', key: bytes('k'), expectedVersion: 3n, value: bytes('v') });
+    const enc = signed(alice, 1n, {
+      type: 'kv.cas',
+      key: bytes('k'),
+      expectedVersion: 3n,
+      value: bytes('v'),
+    });
     for (let n = 0; n < enc.length; n++) {
       const dec = decodeTx(enc.subarray(0, n));
       assert.equal(dec.ok, false);
@@ -105,7 +114,10 @@ describe('ledger/tx codec', () => {
     assert.ok(!dec.ok && dec.error.code === 'oversized' && dec.error.field === 'payload.key');
     assert.throws(() =>
       encodeTx({
-        ...signTx({ chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) }, alice.secretKey),
+        ...signTx(
+          { chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) },
+          alice.secretKey,
+        ),
         payload: { type: 'kv.put', key: bytes('k'), value: new Uint8Array(KV_VALUE_BYTES_MAX + 1) },
       }),
     );
@@ -123,7 +135,13 @@ describe('ledger/tx codec', () => {
   it('verifies a good signature and rejects a flipped bit anywhere in the signed bytes or signature', () => {
     const enc = signed(alice, 7n, { type: 'kv.put', key: bytes('lock'), value: bytes('me') });
     assert.ok(checkTx(enc, CHAIN).ok);
-    for (const pos of [1 + 4 + 3, 1 + 4 + CHAIN.length + 40, enc.length - 70, enc.length - 1, enc.length - 40]) {
+    for (const pos of [
+      1 + 4 + 3,
+      1 + 4 + CHAIN.length + 40,
+      enc.length - 70,
+      enc.length - 1,
+      enc.length - 40,
+    ]) {
       const bad = Uint8Array.from(enc);
       bad[pos]! ^= 1;
       const chk = checkTx(bad, CHAIN);
@@ -136,7 +154,10 @@ describe('ledger/tx codec', () => {
   });
 
   it('domain-separates the signed bytes and hashes the whole encoding', () => {
-    const tx = signTx({ chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) }, alice.secretKey);
+    const tx = signTx(
+      { chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) },
+      alice.secretKey,
+    );
     const sb = signingBytes(tx);
     assert.equal(new TextDecoder().decode(sb.subarray(0, 13)), 'hybster/tx/v1');
     const enc = encodeTx(tx);
@@ -156,7 +177,10 @@ describe('ledger/tx codec', () => {
       { numRuns: 200 },
     );
     const good = txToJson(
-      signTx({ chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) }, alice.secretKey),
+      signTx(
+        { chainId: CHAIN, from: alice.publicKey, nonce: 1n, payload: transfer(bob, 1n) },
+        alice.secretKey,
+      ),
     );
     const badAmount = txFromJson({ ...good, payload: { ...good.payload, amount: '-1' } });
     assert.ok(!badAmount.ok && badAmount.error.message.startsWith('payload.amount:'));

@@ -17,7 +17,7 @@ const namespaces = (): string[] =>
     .filter((n) => n.startsWith('hyb-'));
 
 describe('testnet across network namespaces', function () {
-  this.timeout(120_000);
+  this.timeout(180_000);
   const avail = netnsAvailability();
   if (!avail.ok) {
     if (process.env.CI) {
@@ -31,7 +31,7 @@ describe('testnet across network namespaces', function () {
   let net: NetnsTestnet;
   let chainId: string;
   before(async () => {
-    net = await startNetnsTestnet({ validators: 3, transport: 'tcp' });
+    net = await startNetnsTestnet({ validators: 3, transport: 'tcp', startTimeoutMs: 90_000 });
     chainId = (await new ApiClient(net.apiUrls[0]!).status()).chainId;
   });
   after(async () => {

@@ -38,7 +38,8 @@ describe('node/config', () => {
     write({ transport: { kind: 'udp' } });
     assert.throws(
       () => loadConfig({ home, env: {} }),
-      (e: unknown) => e instanceof ConfigError && /transport\.kind/.test(e.message) && /config\.json/.test(e.message),
+      (e: unknown) =>
+        e instanceof ConfigError && /transport\.kind/.test(e.message) && /config\.json/.test(e.message),
     );
     write({});
     assert.throws(
@@ -66,7 +67,10 @@ describe('node/config', () => {
     write({});
     const { config } = loadConfig({
       home,
-      env: { HYBSTER_P2P_BOOTSTRAP: '/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b', HYBSTER_P2P_MDNS: 'false' },
+      env: {
+        HYBSTER_P2P_BOOTSTRAP: '/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b',
+        HYBSTER_P2P_MDNS: 'false',
+      },
     });
     assert.deepEqual(config.p2p.bootstrap, ['/ip4/127.0.0.1/tcp/1/p2p/a', '/ip4/127.0.0.1/tcp/2/p2p/b']);
     assert.equal(config.p2p.mdns, false);

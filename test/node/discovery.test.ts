@@ -62,7 +62,9 @@ describe('node/discovery', () => {
     this.timeout(30_000);
     const keys = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
     const ports = [await freePort(), await freePort(), await freePort()];
-    const addrs = keys.map((k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${peerIdForValidatorKey(k.publicKey)}`);
+    const addrs = keys.map(
+      (k, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${peerIdForValidatorKey(k.publicKey)}`,
+    );
     const learned: Map<number, string>[] = keys.map(() => new Map());
     const endpoints = ['127.0.0.1:1000', '127.0.0.1:1001', '127.0.0.1:1002'];
     const make = (i: number): Discovery =>
@@ -91,7 +93,10 @@ describe('node/discovery', () => {
       endpoints[1] = '127.0.0.1:2001';
       nodes[1] = make(1);
       await nodes[1].start();
-      await until(() => learned[0]?.get(1) === '127.0.0.1:2001' && learned[2]?.get(1) === '127.0.0.1:2001', 20_000);
+      await until(
+        () => learned[0]?.get(1) === '127.0.0.1:2001' && learned[2]?.get(1) === '127.0.0.1:2001',
+        20_000,
+      );
     } finally {
       await Promise.all(nodes.map((n) => n.stop()));
     }

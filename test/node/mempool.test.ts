@@ -9,7 +9,15 @@ const bob = generateKeyPair();
 
 function tx(nonce: bigint, amount = 1n, from = alice, chain = chainId): Uint8Array {
   return encodeTx(
-    signTx({ chainId: chain, from: from.publicKey, nonce, payload: { type: 'transfer', to: bob.publicKey, amount } }, from.secretKey),
+    signTx(
+      {
+        chainId: chain,
+        from: from.publicKey,
+        nonce,
+        payload: { type: 'transfer', to: bob.publicKey, amount },
+      },
+      from.secretKey,
+    ),
   );
 }
 

@@ -28,11 +28,19 @@ function prepare(order: bigint): Prepare {
 function delta(top: bigint, put: bigint[], pruneBelow: bigint): PersistDelta {
   return {
     pillar: 0,
-    trinx: { counters: [{ view: 1n, order: top + 1n }, { view: 0n, order: 0n }, { view: 0n, order: 0n }] },
+    trinx: {
+      counters: [
+        { view: 1n, order: top + 1n },
+        { view: 0n, order: 0n },
+        { view: 0n, order: 0n },
+      ],
+    },
     view: 1n,
     viewChangeTarget: null,
     top,
     chain: [],
+    entryTop: top,
+    entryChain: [],
     stable: null,
     putEntries: put.map((o) => ({ prepare: prepare(o), myCommit: null })),
     pruneBelow,

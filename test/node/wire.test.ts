@@ -7,7 +7,10 @@ const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 
 const messages: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ type: fc.constant('consensus' as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
-  fc.record({ type: fc.constant('txs' as const), txs: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }) }),
+  fc.record({
+    type: fc.constant('txs' as const),
+    txs: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }),
+  }),
   fc.record({
     type: fc.constant('block-sig' as const),
     height: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
@@ -25,7 +28,10 @@ const messages: fc.Arbitrary<WireMessage> = fc.oneof(
     requestId: fc.nat(),
     tipHeight: fc.bigInt({ min: 0n, max: 1n << 40n }),
     blocks: fc.array(
-      fc.record({ block: fc.uint8Array({ maxLength: 64 }), cert: fc.option(fc.uint8Array({ maxLength: 32 }), { nil: null }) }),
+      fc.record({
+        block: fc.uint8Array({ maxLength: 64 }),
+        cert: fc.option(fc.uint8Array({ maxLength: 32 }), { nil: null }),
+      }),
       { maxLength: 4 },
     ),
   }),
@@ -37,7 +43,9 @@ const messages: fc.Arbitrary<WireMessage> = fc.oneof(
 );
 
 const norm = (m: WireMessage): unknown =>
-  JSON.parse(JSON.stringify(m, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? [...v] : v)));
+  JSON.parse(
+    JSON.stringify(m, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? [...v] : v)),
+  );
 
 describe('node/wire', () => {
   it('round-trips every replica message type', () => {

@@ -162,6 +162,20 @@ describe('backup and restore of a validator data directory', () => {
     await assert.rejects(restoreHome(b, file, { genesisHash: '22'.repeat(32) }), isOps('genesis-mismatch'));
   });
 
+  it('refuses to restore into a home whose genesis.json differs from the snapshot’s', async () => {
+    const a = await makeHome(root, 'a');
+    const b = await makeHome(root, 'b');
+    await writeFile(join(a, 'genesis.json'), '{"chainId":"one"}');
+    await writeFile(join(b, 'genesis.json'), '{"chainId":"two"}');
+    await fill(join(a, 'data'), 5, 'a');
+    const file = join(root, 'a.hybsnap');
+    const s = await backupHome(a, file);
+    assert.match(s.meta.genesisFileSha256 ?? '', /^[0-9a-f]{64}$/);
+    await assert.rejects(restoreHome(b, file), isOps('genesis-mismatch'));
+    await writeFile(join(b, 'genesis.json'), '{"chainId":"one"}');
+    assert.equal((await restoreHome(b, file)).entriesWritten, 5);
+  });
+
   it('refuses to restore into a data directory a running validator holds', async () => {
     const home = await makeHome(root, 'a');
     await fill(join(home, 'data'), 5, 'a');

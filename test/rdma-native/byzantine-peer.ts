@@ -3,7 +3,15 @@
 // victim's registered memory, then breaks one rule. Forked by violations.test.ts with
 // one JSON argument; reports on IPC and waits to be killed.
 import { randomBytes } from 'node:crypto';
-import { type NativeEvent, type NativeFabric, nativeAddon, EVENT_ERROR, EVENT_RECV, EVENT_WRITE_DONE } from '../../rdma-native/native.js';
+import { secureChannel } from '../../node/transport/secure-channel.js';
+import {
+  EVENT_ERROR,
+  EVENT_RECV,
+  EVENT_WRITE_DONE,
+  type NativeEvent,
+  type NativeFabric,
+  nativeAddon,
+} from '../../rdma-native/native.js';
 import { RdmaTransport } from '../../rdma-native/transport.js';
 import {
   type Accept,
@@ -14,7 +22,6 @@ import {
   MSG_DATA,
   parseEndpoint,
 } from '../../rdma-native/wire.js';
-import { secureChannel } from '../../node/transport/secure-channel.js';
 
 export type Attack =
   /** An RMA chunk announced shorter than its own header. */
@@ -133,7 +140,11 @@ function frame(payload: Buffer): Buffer {
 }
 
 async function badMac(cfg: ByzantineConfig): Promise<void> {
-  const transport = new RdmaTransport({ provider: cfg.provider as 'shm', dataPath: cfg.dataPath, completion: 'busy-poll' });
+  const transport = new RdmaTransport({
+    provider: cfg.provider as 'shm',
+    dataPath: cfg.dataPath,
+    completion: 'busy-poll',
+  });
   const conn = await transport.connect(cfg.endpoint);
   // The underlying connection stays reachable: the channel only wraps it.
   const channel = await secureChannel(conn, {

@@ -136,7 +136,7 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
       });
     }
 
-    it('ignores remote writes whose ring token is not the writer\'s own, and keeps serving everyone', async () => {
+    it("ignores remote writes whose ring token is not the writer's own, and keeps serving everyone", async () => {
       const { child, done } = spawnByzantine({ provider, endpoint, attack: 'foreign', dataPath: 'rma' });
       children.push(child);
       await done;
@@ -151,7 +151,11 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
       const report = await attack({ attack: 'revoked-write', dataPath: 'rma' });
       assert.equal(report.type, 'done');
       await new Promise((r) => setTimeout(r, 200));
-      assert.equal(violations.length, 1, 'only the first write was a violation: the late one reached nothing');
+      assert.equal(
+        violations.length,
+        1,
+        'only the first write was a violation: the late one reached nothing',
+      );
       assert.equal(closes.length, 1);
       assert.ok(victim.stats.events > eventsBefore);
       await assertStillServing();
@@ -170,7 +174,7 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
       const validators = keys.map((k, id) => ({ id, publicKey: k.publicKey }));
       const channelEnded = new Promise<{ error?: SecureChannelError; got: string[] }>((resolve) => {
         // Last test: it replaces the victim's echo handler.
-      victim.onConnection((conn) => {
+        victim.onConnection((conn) => {
           void secureChannel(conn, {
             self: { id: 0, secretKey: keys[0]!.secretKey },
             validators,
@@ -189,7 +193,10 @@ for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
         attack: 'bad-mac',
         dataPath: 'rma',
         secretKeyHex: Buffer.from(keys[1]!.secretKey).toString('hex'),
-        validators: validators.map((v) => ({ id: v.id, publicKeyHex: Buffer.from(v.publicKey).toString('hex') })),
+        validators: validators.map((v) => ({
+          id: v.id,
+          publicKeyHex: Buffer.from(v.publicKey).toString('hex'),
+        })),
         genesisHashHex: genesisHash.toString('hex'),
       });
       children.push(child);

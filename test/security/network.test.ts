@@ -69,7 +69,16 @@ describe('a validator network under hostile peers', function () {
   }
 
   before(async () => {
-    net = await startTestnet({ validators: 3, env: { HYBSTER_LOG_LEVEL: 'debug' } });
+    net = await startTestnet({
+      validators: 3,
+      env: {
+        HYBSTER_LOG_LEVEL: 'debug',
+        // Per-peer replica rate limits, set low enough that one rogue process can exceed them
+        // (the defaults are sized for honest traffic at saturation, far above what a test can send).
+        HYBSTER_TRANSPORT_PEER_MESSAGES_PER_SECOND_MAX: '5000',
+        HYBSTER_TRANSPORT_PEER_BYTES_PER_SECOND_MAX: String(8 * 1024 * 1024),
+      },
+    });
     for (const v of net.validators) {
       // Everything from here on, plus the bounded history the helper kept from startup.
       logs[v.index]!.push(...v.log);
@@ -111,9 +120,9 @@ describe('a validator network under hostile peers', function () {
     });
 
   /** As the Byzantine validator: waits out the penalty box from its previous offense. */
-  async function byzantine(attack: Attack, durationMs = 3000): Promise<RogueReport> {
+  async function byzantine(attack: Attack, durationMs = 3000, extra: Partial<RogueConfig> = {}): Promise<RogueReport> {
     for (let attempt = 0; ; attempt++) {
-      const r = await rogue(attack, { secretKeyHex: v2SecretHex, durationMs });
+      const r = await rogue(attack, { secretKeyHex: v2SecretHex, durationMs, ...extra });
       if (r.authenticated || attempt >= 40) return r;
       await new Promise((res) => setTimeout(res, 500));
     }
@@ -143,13 +152,11 @@ describe('a validator network under hostile peers', function () {
   });
 
   it('disconnects a Byzantine validator that replays a frame, and refuses its immediate reconnect', async () => {
-    const r = await byzantine('replay');
+    const r = await byzantine('replay', 3000, { reconnect: true });
     assert.equal(r.authenticated, true, r.detail);
     assert.equal(r.closedByValidator, true, r.detail);
-    // Straight back: the penalty box refuses the same identity for a while.
-    const again = await rogue('replay', { secretKeyHex: v2SecretHex });
-    assert.equal(again.authenticated, false, 'a penalized validator got a channel at once');
-    assert.match(again.detail, /refused|closed|ended/);
+    // Straight back, from the same process: the penalty box refuses the same identity for a while.
+    assert.equal(r.reconnectAccepted, false, `a penalized validator got a channel at once: ${r.reconnectDetail}`);
     await commitsVia(0);
   });
 
@@ -210,7 +217,8 @@ describe('a validator network under hostile peers', function () {
     for (const [i, a] of accounts.entries()) secrets[`account${i}`] = a.secretKey;
     for (const [i, lines] of logs.entries()) {
       const text = lines.join('');
-      assert.ok(text.split('\n').length > 20, `validator ${i} logged almost nothing`);
+      // Validator 2 was killed early on; the two that ran throughout logged plenty.
+      if (i < 2) assert.ok(text.split('\n').length > 20, `validator ${i} logged almost nothing`);
       const leaks = findSecrets(text, secrets);
       assert.deepEqual(leaks, [], `validator ${i} logged key material`);
     }

@@ -35,6 +35,8 @@ export interface RogueConfig {
   secretKeyHex?: string;
   /** For floods and message barrages. */
   durationMs: number;
+  /** After the validator closed the channel, try to connect again at once with the same identity. */
+  reconnect?: boolean;
 }
 
 export interface RogueReport {
@@ -43,10 +45,16 @@ export interface RogueReport {
   closedByValidator: boolean;
   /** From the first hostile byte to the close, ms (null if not closed). */
   closedAfterMs: number | null;
-  /** The handshake completed (only possible with the real key). */
+  /**
+   * The validator accepted us: the handshake completed and the validator kept the channel
+   * open (a refused identity can still see the handshake finish on its side, then be closed).
+   */
   authenticated: boolean;
   framesSent: number;
   detail: string;
+  /** With `reconnect`: whether the immediate second attempt was accepted. */
+  reconnectAccepted?: boolean;
+  reconnectDetail?: string;
 }
 
 const hostPort = (endpoint: string): { host: string; port: number } => {
@@ -139,8 +147,12 @@ async function channelAttack(cfg: RogueConfig): Promise<RogueReport> {
     await transport.close();
     return report(false, t0, 0, `handshake refused: ${(e as Error).message}`);
   }
-  // Give the validator a moment to register the channel before the abuse starts.
-  await new Promise((r) => setTimeout(r, 200));
+  // A refused identity can finish the handshake on its side and be closed right after.
+  await new Promise((r) => setTimeout(r, 300));
+  if (closedAt !== null) {
+    await transport.close();
+    return report(false, t0, 0, 'closed by the validator right after the handshake');
+  }
   const status = (h: bigint) => encodeWire({ type: 'status', height: h, view: 0n });
   const start = Date.now();
   let frames = 0;
@@ -212,6 +224,11 @@ async function channelAttack(cfg: RogueConfig): Promise<RogueReport> {
   await waitClosed(cfg.attack === 'flood' || cfg.attack === 'byzantine-messages' ? 500 : 3000);
   const r = report(true, start, frames, closedAt === null ? 'channel still open' : 'closed by the validator');
   await transport.close();
+  if (cfg.reconnect && r.closedByValidator) {
+    const again = await channelAttack({ ...cfg, attack: 'garbage-frames', reconnect: false });
+    r.reconnectAccepted = again.authenticated;
+    r.reconnectDetail = again.detail;
+  }
   return r;
 }
 

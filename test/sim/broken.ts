@@ -24,8 +24,12 @@ export class NonMonotonicTrinx extends SoftwareTrinx {
   }
 }
 
-export const makeNonMonotonicTrinx = (key: Uint8Array, validator: number, pillar: number, state?: TrinxState) =>
-  new NonMonotonicTrinx(key, { validator, pillar }, state);
+export const makeNonMonotonicTrinx = (
+  key: Uint8Array,
+  validator: number,
+  pillar: number,
+  state?: TrinxState,
+) => new NonMonotonicTrinx(key, { validator, pillar }, state);
 
 /** Commits with f certified messages instead of f + 1. */
 export class QuorumOfFPillar extends PillarCore {

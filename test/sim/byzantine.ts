@@ -3,6 +3,8 @@
 // (the trusted part cannot be subverted, only asked), so every attempt to equivocate
 // goes through TrInX and is either refused there or produces a certificate that
 // does not verify at the receivers.
+
+import { batchDigest, linkDigest, prepareDigest } from '../../consensus/digest.js';
 import {
   type ConsensusConfig,
   Counter,
@@ -14,11 +16,16 @@ import {
   type Trinx,
   type ViewChange,
 } from '../../consensus/index.js';
-import { batchDigest, linkDigest, prepareDigest } from '../../consensus/digest.js';
 import { viewChangeDigest } from '../../consensus/messages.js';
 import type { Prng } from './prng.js';
 
-export type BehaviourName = 'equivocate' | 'replay-forge' | 'silent' | 'hide-history' | 'bad-new-view' | 'garbage';
+export type BehaviourName =
+  | 'equivocate'
+  | 'replay-forge'
+  | 'silent'
+  | 'hide-history'
+  | 'bad-new-view'
+  | 'garbage';
 export const BEHAVIOURS: readonly BehaviourName[] = [
   'equivocate',
   'replay-forge',
@@ -75,7 +82,8 @@ export class ByzantineWrapper {
   /** Rewrites one broadcast (to = -1) or send of the wrapped correct replica. */
   outgoing(to: number, bytes: Uint8Array): Outgoing[] {
     const others = [...Array(this.config.n).keys()].filter((v) => v !== this.id);
-    const fanOut = (b: Uint8Array): Outgoing[] => (to < 0 ? others.map((t) => ({ to: t, bytes: b })) : [{ to, bytes: b }]);
+    const fanOut = (b: Uint8Array): Outgoing[] =>
+      to < 0 ? others.map((t) => ({ to: t, bytes: b })) : [{ to, bytes: b }];
     const decoded = decodeMessage(bytes, this.config);
     const m: Message | null = decoded.ok ? decoded.value : null;
     switch (this.behaviour) {
@@ -175,7 +183,12 @@ export class ByzantineWrapper {
       if (link.ok) chain = [link.value];
     }
     const unsigned = { ...vc, history, top, chain };
-    const cert = trinx.certifyPlain(viewChangeDigest(unsigned, history.map((p) => batchDigest(p.batch))));
+    const cert = trinx.certifyPlain(
+      viewChangeDigest(
+        unsigned,
+        history.map((p) => batchDigest(p.batch)),
+      ),
+    );
     return encodeMessage({ ...unsigned, cert });
   }
 
@@ -199,7 +212,8 @@ export class ByzantineWrapper {
     const m = r.value;
     const me = (c: CounterCert): CounterCert => ({ ...c, issuer: { ...c.issuer, validator: this.id } });
     if (m.type === 'commit') return encodeMessage({ ...m, cert: me(m.cert) });
-    if (m.type === 'checkpoint') return encodeMessage({ ...m, cert: { ...m.cert, issuer: { ...m.cert.issuer, validator: this.id } } });
+    if (m.type === 'checkpoint')
+      return encodeMessage({ ...m, cert: { ...m.cert, issuer: { ...m.cert.issuer, validator: this.id } } });
     if (m.type === 'prepare') return encodeMessage({ ...m, cert: me(m.cert) });
     return null;
   }

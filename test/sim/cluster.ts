@@ -1,7 +1,13 @@
 // A small fault-free in-memory cluster: n replicas, a FIFO message queue, execution by
 // hashing. Used by unit tests and by bench/consensus.ts; the adversarial simulator is sim.ts.
 import { createHash } from 'node:crypto';
-import { type Action, type ConsensusConfig, type Event, Replica, type ReplicaOptions } from '../../consensus/index.js';
+import {
+  type Action,
+  type ConsensusConfig,
+  type Event,
+  Replica,
+  type ReplicaOptions,
+} from '../../consensus/index.js';
 
 export interface Executed {
   readonly order: bigint;
@@ -54,16 +60,22 @@ export class LocalCluster {
           this.inbox.push({ from: v, to: a.to, bytes: a.bytes });
           break;
         case 'broadcast':
-          for (let to = 0; to < this.config.n; to++) if (to !== v) this.inbox.push({ from: v, to, bytes: a.bytes });
+          for (let to = 0; to < this.config.n; to++)
+            if (to !== v) this.inbox.push({ from: v, to, bytes: a.bytes });
           break;
         case 'deliver': {
           this.executed[v]!.push({ order: a.order, view: a.view, batch: a.batch });
-          const h = createHash('sha256').update(this.stateDigest[v]!).update(a.batch).digest();
+          const h = createHash('sha256').update(this.stateDigest[v]!).update(a.batchDigest).digest();
           this.stateDigest[v] = new Uint8Array(h);
           const blockHash = new Uint8Array(createHash('sha256').update(h).digest());
           this.perform(
             v,
-            this.replicas[v]!.step({ type: 'executed', order: a.order, stateDigest: this.stateDigest[v]!, blockHash }),
+            this.replicas[v]!.step({
+              type: 'executed',
+              order: a.order,
+              stateDigest: this.stateDigest[v]!,
+              blockHash,
+            }),
           );
           break;
         }

@@ -35,7 +35,9 @@ describe('simulator seeds with faults and Byzantine replicas', function () {
     const used = new Set(results.flatMap((r) => Object.values(r.byzantine)));
     for (const b of BEHAVIOURS) assert.ok(used.has(b), `behaviour ${b} never ran`);
     const sum = (k: keyof SimResult['byzStats']): number => results.reduce((a, r) => a + r.byzStats[k], 0);
-    assert.ok(sum('equivocationAttempts') > 0 && sum('equivocationRefusedByTrinx') === sum('equivocationAttempts'));
+    assert.ok(
+      sum('equivocationAttempts') > 0 && sum('equivocationRefusedByTrinx') === sum('equivocationAttempts'),
+    );
     assert.ok(sum('hiddenHistories') > 0);
     assert.ok(sum('badNewViews') > 0);
     assert.ok(sum('garbageSent') > 0 && sum('replayed') > 0);

@@ -15,7 +15,13 @@ import {
   type ReplicaOptions,
   type StableProof,
 } from '../../consensus/index.js';
-import { BEHAVIOURS, type BehaviourName, ByzantineWrapper, type ByzStats, emptyByzStats } from './byzantine.js';
+import {
+  BEHAVIOURS,
+  type BehaviourName,
+  ByzantineWrapper,
+  type ByzStats,
+  emptyByzStats,
+} from './byzantine.js';
 import { Prng } from './prng.js';
 
 export interface SimOptions {
@@ -193,7 +199,8 @@ export class Simulation {
       const firstId = first === 'equivocate' ? 0 : first === 'bad-new-view' ? 1 : this.rng.int(0, o.n - 1);
       this.byzIds.set(firstId, first);
       const rest = this.rng.shuffle([...Array(o.n).keys()].filter((v) => v !== firstId && v !== 0));
-      for (let i = 1; i < f; i++) this.byzIds.set(rest[i - 1]!, o.behaviours?.[i] ?? this.rng.pick(BEHAVIOURS));
+      for (let i = 1; i < f; i++)
+        this.byzIds.set(rest[i - 1]!, o.behaviours?.[i] ?? this.rng.pick(BEHAVIOURS));
       if (first === 'bad-new-view') this.crashLeaderAtMs = 150;
     }
     this.nodes = Array.from({ length: o.n }, (_, id) => {
@@ -282,9 +289,7 @@ export class Simulation {
       if (this.violations.length > 0) break;
     }
     if (this.violations.length === 0 && this.steps < this.o.stepsMax) this.checkLiveness(endMs);
-    const executedMin = Math.min(
-      ...this.nodes.filter((n) => this.correct(n.id)).map((n) => n.ledger.length),
-    );
+    const executedMin = Math.min(...this.nodes.filter((n) => this.correct(n.id)).map((n) => n.ledger.length));
     return {
       seed: this.o.seed,
       n: this.o.n,
@@ -332,7 +337,11 @@ export class Simulation {
     this.retryTransfer(node);
     this.proposeFromMempool(node);
     const oldest = Math.min(...[...node.mempool.values()].map((p) => p.sinceMs));
-    if (Number.isFinite(oldest) && this.now - oldest > REQUEST_TIMEOUT_MS && this.now >= node.nextRequestTimeoutMs) {
+    if (
+      Number.isFinite(oldest) &&
+      this.now - oldest > REQUEST_TIMEOUT_MS &&
+      this.now >= node.nextRequestTimeoutMs
+    ) {
       node.nextRequestTimeoutMs = this.now + REQUEST_TIMEOUT_MS;
       this.step(node, { type: 'request-timeout' });
     }
@@ -435,7 +444,9 @@ export class Simulation {
         case 'reject':
           this.rejects++;
           if (this.correct(a.from) && this.correct(node.id) && !a.reason.startsWith('bad-sender')) {
-            this.violation(`correct replica ${node.id} rejected a message from correct replica ${a.from}: ${a.reason}`);
+            this.violation(
+              `correct replica ${node.id} rejected a message from correct replica ${a.from}: ${a.reason}`,
+            );
           }
           break;
         default:
@@ -456,7 +467,8 @@ export class Simulation {
       if (faulty) {
         if (this.partition !== null && this.partition[node.id] !== this.partition[m.to]) continue;
         if (this.rng.chance(0.05)) continue;
-        if (this.rng.chance(0.03)) this.heap.push(this.now + this.rng.int(1, 80), { kind: 'msg', from: node.id, ...m });
+        if (this.rng.chance(0.03))
+          this.heap.push(this.now + this.rng.int(1, 80), { kind: 'msg', from: node.id, ...m });
       }
       const delay = faulty ? this.rng.int(1, 40) : this.rng.int(1, 8);
       this.heap.push(this.now + delay, { kind: 'msg', from: node.id, to: m.to, bytes: m.bytes });
@@ -472,12 +484,16 @@ export class Simulation {
     if (this.correct(node.id)) {
       const ref = this.agreed.get(order);
       if (ref === undefined) this.agreed.set(order, digest);
-      else if (ref !== digest) this.violation(`agreement: order ${order} executed as ${digest.slice(0, 12)} at replica ${node.id}, ${ref.slice(0, 12)} elsewhere`);
+      else if (ref !== digest)
+        this.violation(
+          `agreement: order ${order} executed as ${digest.slice(0, 12)} at replica ${node.id}, ${ref.slice(0, 12)} elsewhere`,
+        );
     }
     for (let i = 0; i + TX_BYTES <= batch.length; i += TX_BYTES) {
       const id = validTxId(batch.subarray(i, i + TX_BYTES));
       if (id === null) continue;
-      if (!this.submitted.has(id)) this.violation(`validity: replica ${node.id} executed unsubmitted tx ${id}`);
+      if (!this.submitted.has(id))
+        this.violation(`validity: replica ${node.id} executed unsubmitted tx ${id}`);
       node.executedTx.add(id);
       node.mempool.delete(id);
     }
@@ -552,7 +568,9 @@ export class Simulation {
       }
       if (missing > 0 && process.env['SIM_DEBUG']) {
         for (const nd of this.nodes) {
-          console.error(`  node ${nd.id} ledger ${nd.ledger.length} exec ${nd.replica?.coordinator.executedNext} transfer ${nd.transfer?.toOrder}`);
+          console.error(
+            `  node ${nd.id} ledger ${nd.ledger.length} exec ${nd.replica?.coordinator.executedNext} transfer ${nd.transfer?.toOrder}`,
+          );
           for (const p of nd.replica?.pillars ?? []) console.error(`    ${p.describe()}`);
         }
       }

@@ -83,6 +83,8 @@ const viewChange: fc.Arbitrary<ViewChange> = fc.record({
   stable: fc.option(stable, { nil: null }),
   history: fc.array(prepare, { maxLength: HISTORY_MAX }),
   chain: fc.array(counterCert, { maxLength: C.chainLinksMax }),
+  entryTop: u64,
+  entryChain: fc.array(counterCert, { maxLength: C.chainLinksMax }),
   cert: plainCert,
 });
 const newView: fc.Arbitrary<NewView> = fc.record({

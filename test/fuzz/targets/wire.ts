@@ -3,7 +3,15 @@
 // authentication.
 import fc from 'fast-check';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from '../../../node/wire.js';
-import { decodeAccept, decodeHello, encodeAccept, encodeHello, type Accept, type Hello } from '../../../rdma-native/wire.js';
+import {
+  type Accept,
+  decodeAccept,
+  decodeHello,
+  encodeAccept,
+  encodeHello,
+  type Hello,
+  RMA_TOKEN_BITS,
+} from '../../../rdma-native/wire.js';
 import { decoderTarget, type FuzzTarget } from '../harness.js';
 import { concat } from '../mutate.js';
 
@@ -32,7 +40,7 @@ const wireArb: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ type: fc.constant('status' as const), height: u64, view: u64 }),
 );
 
-const ring = fc.record({ addr: u64, key: u64, bytes: u32 });
+const ring = fc.record({ addr: u64, key: u64, token: fc.bigInt({ min: 0n, max: (1n << RMA_TOKEN_BITS) - 1n }), bytes: u32 });
 const helloArb: fc.Arbitrary<Hello> = fc.record({
   connId: u32,
   dataPath: fc.constantFrom('rma' as const, 'msg' as const),
@@ -49,7 +57,7 @@ const acceptArb: fc.Arbitrary<Accept> = fc.record({
 
 // The routing header ([type u8][dst u32] for HELLO, [type u8] for ACCEPT) is read by the
 // dispatcher, not the decoder; the targets fuzz what follows it.
-const HELLO_HEADER = encodeHello({ connId: 0, dataPath: 'msg', msgCredits: 0, ring: { addr: 0n, key: 0n, bytes: 0 }, name: new Uint8Array() }).subarray(0, 5);
+const HELLO_HEADER = encodeHello({ connId: 0, dataPath: 'msg', msgCredits: 0, ring: { addr: 0n, key: 0n, token: 0n, bytes: 0 }, name: new Uint8Array() }).subarray(0, 5);
 const ACCEPT_HEADER = Uint8Array.of(2);
 
 export const wireTargets: FuzzTarget[] = [

@@ -1,0 +1,268 @@
+// `npm run bench -- transport`: node-to-node transport costs, all measured in one run so
+// they compare as ratios. For TCP (node/transport/tcp.ts) and for the RDMA transport over
+// tcp;ofi_rxm and shm, with each data path (rma: one-sided writes into a ring; msg:
+// two-sided sends) and completion mode (thread: native progress thread; busy-poll: JS
+// polls the CQ): round trip median/p99 for 64 B, 1 KiB and 64 KiB messages, one-way
+// throughput, and CPU time per message on both sides. The other node is a real second
+// process (this file, forked with --transport-peer).
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createTcpTransport } from '../node/transport/tcp.js';
+import type { Transport, TransportConnection } from '../node/transport/types.js';
+import { rdmaAvailable } from '../rdma-native/native.js';
+import { type CompletionMode, type DataPath, RdmaTransport } from '../rdma-native/transport.js';
+
+interface Config {
+  name: string;
+  kind: 'tcp' | 'rdma';
+  provider?: 'tcp;ofi_rxm' | 'shm';
+  dataPath?: DataPath;
+  completion?: CompletionMode;
+}
+
+const SIZES = [64, 1024, 65536] as const;
+const TAG_ECHO = 1;
+const TAG_SINK = 2;
+const TAG_QUERY = 3;
+
+function configs(): Config[] {
+  const out: Config[] = [{ name: 'tcp', kind: 'tcp' }];
+  if (!rdmaAvailable().ok) return out;
+  for (const provider of ['tcp;ofi_rxm', 'shm'] as const) {
+    for (const dataPath of ['rma', 'msg'] as const) {
+      for (const completion of ['thread', 'busy-poll'] as const) {
+        out.push({
+          name: `rdma ${provider} ${dataPath} ${completion}`,
+          kind: 'rdma',
+          provider,
+          dataPath,
+          completion,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function makeTransport(c: Config): Transport {
+  if (c.kind === 'tcp') return createTcpTransport({ messageBytesMax: 4 << 20 });
+  return new RdmaTransport({ provider: c.provider!, dataPath: c.dataPath!, completion: c.completion! });
+}
+
+const listenEndpoint = (c: Config): string =>
+  c.kind === 'tcp'
+    ? 'tcp://127.0.0.1:0'
+    : c.provider === 'shm'
+      ? 'rdma+shm://'
+      : 'rdma+tcp;ofi_rxm://127.0.0.1:0';
+
+/** The other node: echoes TAG_ECHO messages, counts TAG_SINK ones, answers TAG_QUERY with its count and CPU time. */
+async function peerMain(config: Config): Promise<void> {
+  const t = makeTransport(config);
+  t.onConnection((conn) => {
+    let sunk = 0;
+    let cpu = process.cpuUsage();
+    conn.onMessages((batch) => {
+      for (const m of batch) {
+        if (m[0] === TAG_ECHO) conn.send(m);
+        else if (m[0] === TAG_SINK) sunk++;
+        else if (m[0] === TAG_QUERY) {
+          const used = process.cpuUsage(cpu);
+          const r = Buffer.alloc(17);
+          r[0] = TAG_QUERY;
+          r.writeDoubleBE(sunk, 1);
+          r.writeDoubleBE(used.user + used.system, 9);
+          conn.send(r);
+          sunk = 0;
+          cpu = process.cpuUsage();
+        }
+      }
+    });
+  });
+  const endpoint = await t.listen(listenEndpoint(config));
+  process.send?.({ endpoint });
+}
+
+class Client {
+  private waiter: ((m: Uint8Array) => void) | undefined;
+  private drainWaiter: (() => void) | undefined;
+  constructor(readonly conn: TransportConnection) {
+    conn.onMessages((batch) => {
+      for (const m of batch) this.waiter?.(m);
+    });
+    conn.onDrain(() => this.drainWaiter?.());
+  }
+  next(): Promise<Uint8Array> {
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.drainWaiter = resolve;
+    });
+  }
+}
+
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+
+async function roundTrips(client: Client, size: number, count: number) {
+  const m = Buffer.alloc(size, 0x5a);
+  m[0] = TAG_ECHO;
+  const samples: number[] = [];
+  for (let i = 0; i < count + Math.min(200, count); i++) {
+    const t0 = performance.now();
+    const reply = client.next();
+    client.conn.send(m);
+    await reply;
+    if (i >= Math.min(200, count)) samples.push((performance.now() - t0) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return { rttUsMedian: quantile(samples, 0.5), rttUsP99: quantile(samples, 0.99) };
+}
+
+async function oneWay(client: Client, size: number, count: number) {
+  const m = Buffer.alloc(size, 0x33);
+  m[0] = TAG_SINK;
+  const query = Buffer.from([TAG_QUERY]);
+  // Reset the peer's counters first.
+  let reply = client.next();
+  client.conn.send(query);
+  await reply;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    if (!client.conn.send(m)) await client.drained();
+  }
+  reply = client.next();
+  client.conn.send(query);
+  const r = Buffer.from(await reply);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const received = r.readDoubleBE(1);
+  const peerCpuUs = r.readDoubleBE(9);
+  if (received !== count) throw new Error(`peer counted ${received} of ${count} messages`);
+  return {
+    messagesPerSecond: count / seconds,
+    mibPerSecond: (count * size) / seconds / 1048576,
+    cpuUsPerMessageSender: (cpu.user + cpu.system) / count,
+    cpuUsPerMessageReceiver: peerCpuUs / count,
+  };
+}
+
+async function measure(config: Config, quick: boolean) {
+  const self = fileURLToPath(import.meta.url);
+  const child = fork(self, ['--transport-peer', JSON.stringify(config)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const t = makeTransport(config);
+  try {
+    const { endpoint } = await new Promise<{ endpoint: string }>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as { endpoint: string }));
+      child.once('exit', (code) => reject(new Error(`peer exited (${code})`)));
+    });
+    const client = new Client(await t.connect(endpoint));
+    const results: Record<string, unknown> = {};
+    for (const size of SIZES) {
+      const rtts = quick ? (size > 4096 ? 100 : 300) : size > 4096 ? 1000 : 3000;
+      const bytes = quick ? 16 << 20 : 128 << 20;
+      const count = Math.min(quick ? 50_000 : 400_000, Math.max(200, Math.floor(bytes / size)));
+      results[`${size}`] = {
+        ...(await roundTrips(client, size, rtts)),
+        ...(await oneWay(client, size, count)),
+      };
+    }
+    return results;
+  } finally {
+    await t.close();
+    child.kill('SIGKILL');
+  }
+}
+
+const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+export async function run(opts: { quick: boolean }): Promise<unknown> {
+  const available = rdmaAvailable();
+  if (!available.ok) console.warn(`RDMA transport unavailable, measuring TCP only: ${available.reason}`);
+  const rows: { config: Config; results: Record<string, Record<string, number>> }[] = [];
+  for (const config of configs()) {
+    process.stdout.write(`measuring ${config.name} ...\n`);
+    try {
+      rows.push({
+        config,
+        results: (await measure(config, opts.quick)) as Record<string, Record<string, number>>,
+      });
+    } catch (e) {
+      console.warn(`  ${config.name} failed: ${(e as Error).message}`);
+    }
+  }
+  const tcp = rows.find((r) => r.config.kind === 'tcp');
+  const ratio = (r: (typeof rows)[number], size: number, key: string) =>
+    (r.results[size]?.[key] ?? Number.NaN) / (tcp?.results[size]?.[key] ?? Number.NaN);
+
+  console.log(
+    '\n| transport | size | RTT median µs | RTT p99 µs | RTT vs TCP | msgs/s one-way | MiB/s | CPU µs/msg (send+recv) |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    for (const size of SIZES) {
+      const x = r.results[size];
+      if (!x) continue;
+      console.log(
+        `| ${r.config.name} | ${size} | ${fmt(x.rttUsMedian!)} | ${fmt(x.rttUsP99!)} | ${fmt(ratio(r, size, 'rttUsMedian'), 2)} | ${fmt(x.messagesPerSecond!, 0)} | ${fmt(x.mibPerSecond!)} | ${fmt(x.cpuUsPerMessageSender! + x.cpuUsPerMessageReceiver!, 2)} |`,
+      );
+    }
+  }
+  const rdmaRows = rows.filter((r) => r.config.kind === 'rdma');
+  const best = rdmaRows.sort(
+    (a, b) => (a.results[64]?.rttUsMedian ?? 1e9) - (b.results[64]?.rttUsMedian ?? 1e9),
+  )[0];
+  const summary = best
+    ? {
+        bestRdma64B: best.config.name,
+        bestRdma64BRttUsMedian: best.results[64]?.rttUsMedian,
+        tcp64BRttUsMedian: tcp?.results[64]?.rttUsMedian,
+        ratioVsTcp: ratio(best, 64, 'rttUsMedian'),
+        goalMet: ratio(best, 64, 'rttUsMedian') <= 0.5,
+      }
+    : undefined;
+  if (summary) {
+    console.log(
+      `\nbest libfabric configuration for 64 B round trips: ${summary.bestRdma64B}, ${fmt(summary.ratioVsTcp, 2)}x TCP's median (goal <= 0.5)`,
+    );
+  }
+  const out = {
+    benchmark: 'transport',
+    quick: opts.quick,
+    date: new Date().toISOString(),
+    rdma: available,
+    sizes: SIZES,
+    results: rows.map((r) => ({ ...r.config, results: r.results })),
+    summary,
+  };
+  const root = repoRoot();
+  const dir = join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'transport.json'), `${JSON.stringify(out, null, 2)}\n`);
+  return out;
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('repo root not found');
+    dir = parent;
+  }
+  return dir;
+}
+
+if (process.argv[2] === '--transport-peer' && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  peerMain(JSON.parse(process.argv[3] ?? '{}') as Config).catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
