@@ -137,8 +137,10 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   function encodedFromBody(body: z.output<typeof s.SubmitTxBody>): Uint8Array {
     if (typeof body.tx !== 'string') {
       const parsed = txFromJson(body.tx);
-      if (!parsed.ok)
-        throw new ApiError('schema-violation', parsed.error.message, `tx.${parsed.error.field ?? ''}`);
+      if (!parsed.ok) {
+        const field = parsed.error.field ? `tx.${parsed.error.field}` : 'tx';
+        throw new ApiError('schema-violation', parsed.error.message, field);
+      }
       try {
         return encodeTx(parsed.value);
       } catch (e) {

@@ -170,10 +170,11 @@ async function measure(config: Config, quick: boolean) {
       const rtts = quick ? (size > 4096 ? 100 : 300) : size > 4096 ? 1000 : 3000;
       const bytes = quick ? 16 << 20 : 128 << 20;
       const count = Math.min(quick ? 50_000 : 400_000, Math.max(200, Math.floor(bytes / size)));
-      results[`${size}`] = {
-        ...(await roundTrips(client, size, rtts)),
-        ...(await oneWay(client, size, count)),
-      };
+      const rtt = await roundTrips(client, size, rtts);
+      process.stdout.write(`  ${size} B: RTT median ${rtt.rttUsMedian.toFixed(1)} µs`);
+      const throughput = await oneWay(client, size, count);
+      process.stdout.write(`, one-way ${throughput.messagesPerSecond.toFixed(0)} msgs/s\n`);
+      results[`${size}`] = { ...rtt, ...throughput };
     }
     return results;
   } finally {
@@ -188,7 +189,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   const available = rdmaAvailable();
   if (!available.ok) console.warn(`RDMA transport unavailable, measuring TCP only: ${available.reason}`);
   const rows: { config: Config; results: Record<string, Record<string, number>> }[] = [];
-  for (const config of configs()) {
+  // BENCH_TRANSPORT_ONLY=<substring> measures a subset (e.g. "shm"); TCP always runs, as the baseline.
+  const only = process.env.BENCH_TRANSPORT_ONLY;
+  for (const config of configs().filter((c) => !only || c.kind === 'tcp' || c.name.includes(only))) {
     process.stdout.write(`measuring ${config.name} ...\n`);
     try {
       rows.push({

@@ -53,7 +53,8 @@ export class Coordinator {
       case 'propose': {
         const p = this.choosePillar();
         if (p === null) {
-          out.push({ type: 'proposal-refused', reason: 'not-leader' });
+          const leading = this.status.some((s) => s?.leading === true);
+          out.push({ type: 'proposal-refused', reason: leading ? 'queue-full' : 'not-leader' });
           return [];
         }
         this.status[p] = { ...this.status[p]!, queued: this.status[p]!.queued + 1 };

@@ -93,6 +93,7 @@ export class Executor {
       throw new ExecutorError(`block ${height} does not follow stored height ${tip.height}`);
     }
     const touched = touchedKeys(txs);
+    store.trimCache();
     await store.prefetch(touched.accounts, touched.kv);
     const out = applyTxs(store.reader, txs, height, tip.stateDigest);
     const txHashes = txs.map((t) => t.hash);

@@ -72,6 +72,15 @@ export interface CheckDataDirOptions {
 
 export const BLOCKS_TO_VERIFY_DEFAULT = 1000;
 
+/** The directory is in use by a running validator: stop it before checking. */
+export class DataDirLockedError extends Error {
+  override readonly name = 'DataDirLockedError';
+  readonly code = 'data-dir-locked';
+  constructor(readonly dir: string) {
+    super(`data directory ${dir} is in use by a running validator; stop it before checking`);
+  }
+}
+
 /** Thrown by assertDataDirIntact; `report` holds the details, `message` the operator-facing text. */
 export class DataDirCorruptError extends Error {
   override readonly name = 'DataDirCorruptError';
@@ -272,6 +281,12 @@ async function checkLedger(
     await raw.open({ createIfMissing: false });
     genesisHash = await raw.get(GENESIS_KEY);
   } catch (e) {
+    // A running validator holds the directory: that is not damage, and the files read
+    // above may have been mid-write. The check belongs before the node opens its store.
+    const cause = (e as { cause?: { code?: unknown } }).cause;
+    if ((e as { code?: unknown }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED') {
+      throw new DataDirLockedError(dir);
+    }
     add({
       kind: 'unopenable',
       severity: 'fatal',

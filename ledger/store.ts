@@ -192,8 +192,9 @@ export class LedgerStore {
   private durableTip: Tip;
   private closed = false;
   private writeChain: Promise<void> = Promise.resolve();
-  private pendingWrites = 0;
   private writeFailure: string | null = null;
+  /** Keys written by blocks staged but not yet durable, oldest first; never evicted. */
+  private readonly pendingKeySets: Set<string>[] = [];
   /** Committed state cache; `null` = known to be absent. Entries are always clean. */
   private readonly accounts = new Map<string, Account | null>();
   private readonly kv = new Map<string, KvEntry | null>();
@@ -309,11 +310,13 @@ export class LedgerStore {
     const vals = await this.db.getMany(keys);
     for (let i = 0; i < missA.length; i++) {
       const v = vals[i];
-      this.accounts.set(missA[i]!, v === undefined ? null : decodeAccount(v));
+      // A block staged while this read was in flight holds a newer value: keep it.
+      if (!this.accounts.has(missA[i]!))
+        this.accounts.set(missA[i]!, v === undefined ? null : decodeAccount(v));
     }
     for (let i = 0; i < missK.length; i++) {
       const v = vals[missA.length + i];
-      this.kv.set(missK[i]!, v === undefined ? null : decodeKvEntryRecord(v));
+      if (!this.kv.has(missK[i]!)) this.kv.set(missK[i]!, v === undefined ? null : decodeKvEntryRecord(v));
     }
   }
 
@@ -517,17 +520,15 @@ export class LedgerStore {
     for (const a of accountWrites) this.accounts.set(toHex(a.address), a.account);
     for (const [hex, e] of lastKv) this.kv.set(hex, e.entry);
     this.cacheBlock(w.block);
-    this.pendingWrites++;
+    const pendingKeys = new Set<string>([...accountWrites.map((a) => toHex(a.address)), ...lastKv.keys()]);
+    this.pendingKeySets.push(pendingKeys);
 
     const done = this.writeChain.then(() => this.persist(w, tip, accountWrites, lastKv));
     this.writeChain = done;
     done.then(
       () => {
         this.durableTip = tip;
-        this.pendingWrites--;
-        // Evict only when nothing is in flight: an entry of a pending write must stay cached,
-        // or a prefetch could read its older value from disk.
-        if (this.pendingWrites === 0) this.evict();
+        this.pendingKeySets.shift();
       },
       (e: unknown) => {
         this.writeFailure ??= e instanceof Error ? e.message : String(e);
@@ -595,15 +596,22 @@ export class LedgerStore {
     while (this.blocks.size > this.blockCacheMax) this.blocks.delete(this.blocks.keys().next().value!);
   }
 
-  private evict(): void {
-    // Only at block boundaries, when every cached entry is clean. Oldest-inserted first.
+  /**
+   * Drops the oldest cached state entries above the bound. Called by the executor before it
+   * prefetches a block, so nothing it loaded can be evicted before it is applied. Entries
+   * written by blocks that are not durable yet stay: evicting one would let a later prefetch
+   * read its older value from disk.
+   */
+  trimCache(): void {
+    const pending = (k: string) => this.pendingKeySets.some((set) => set.has(k));
     for (const m of [this.accounts, this.kv] as Map<string, unknown>[]) {
-      const over = m.size - this.stateCacheMax;
+      let over = m.size - this.stateCacheMax;
       if (over <= 0) continue;
-      let n = 0;
       for (const k of m.keys()) {
-        if (n++ >= over) break;
+        if (over <= 0) break;
+        if (pending(k)) continue;
         m.delete(k);
+        over--;
       }
     }
   }

@@ -201,6 +201,11 @@ export class Mempool {
     });
   }
 
+  /** A refused proposal: its txs may be taken again. */
+  release(entries: readonly MempoolEntry[]): void {
+    for (const e of entries) if (this.byHash.get(e.hashHex) === e) e.inflight = false;
+  }
+
   /** After a view change: whatever was proposed but not written goes back to pending. */
   releaseInflight(): number {
     let n = 0;

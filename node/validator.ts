@@ -85,6 +85,8 @@ const SIG_HEIGHTS_AHEAD_MAX = 1024n;
 const LATENCY_SAMPLES_MAX = 8192;
 const LATENCY_WINDOW_MS = 10_000;
 const REGOSSIP_AGE_MS = 500;
+/** A tx waiting this many request timeouts while others commit makes the leader suspect. */
+const CENSORSHIP_TIMEOUTS = 5;
 const REGOSSIP_MAX = 512;
 const TRANSFER_TIMEOUT_MS = 3000;
 const GOSSIP_BATCH_MAX = 512;
@@ -140,6 +142,8 @@ export class Validator implements NodePort {
   private readonly peerViews = new Map<number, bigint>();
   /** Consecutive housekeeping rounds in which a peer reported a higher view (see housekeeping). */
   private behindViewRounds = 0;
+  /** When the last block with transactions was written (the request timer's progress mark). */
+  private lastProgressMs = Date.now();
   private stopping = false;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
@@ -214,13 +218,15 @@ export class Validator implements NodePort {
 
   // ------------------------------------------------------------------ the core loop
 
-  private step(ev: Parameters<Replica['step']>[0]): void {
-    if (!this.started || this.stopping) return;
+  /** Feeds one event to the core; returns the actions (already queued for performing). */
+  private step(ev: Parameters<Replica['step']>[0]): readonly Action[] {
+    if (!this.started || this.stopping) return [];
     const out = this.replica.step(ev);
     this.refreshRole();
-    if (out.length === 0) return;
+    if (out.length === 0) return out;
     for (const a of out) this.actions.push(a);
     this.kick();
+    return out;
   }
 
   private kick(): void {
@@ -284,9 +290,7 @@ export class Validator implements NodePort {
         this.log.debug({ from: a.from, reason: a.reason }, 'consensus message rejected');
         return;
       case 'proposal-refused':
-        // The batch's txs stay in the mempool; the next leader (or the next cut) takes them.
-        this.inflightBatches = Math.max(0, this.inflightBatches - 1);
-        this.pool.releaseInflight();
+        // Handled where the proposal is made (cut), which knows the batch's txs.
         return;
       case 'status':
         return;
@@ -302,6 +306,7 @@ export class Validator implements NodePort {
       this.setView(p0.currentView);
       // A new view gets a full request timeout before anyone is suspected again.
       this.pool.resetAges();
+      this.lastProgressMs = Date.now();
     }
     this.inViewChange = this.replica.pillars.some((p) => p.inViewChange);
     if (leading !== this.leading) {
@@ -323,6 +328,7 @@ export class Validator implements NodePort {
     this.inflightBatches = 0;
     const released = this.pool.releaseInflight();
     this.pool.resetAges();
+    this.lastProgressMs = Date.now();
     this.log.warn({ view: Number(view), leader, released }, 'entered new view');
     // Followers hand the new leader what they hold, in case its gossip was lost.
     if (leader !== this.selfId) this.regossip(leader, 0);
@@ -349,8 +355,15 @@ export class Validator implements NodePort {
       const entries = this.pool.takeBatch(this.o.spec.batchTxsMax, this.config.batchBytesMax - 64);
       if (entries.length === 0) break;
       const batch = encodeBatch({ timestampMs: BigInt(Date.now()), txs: entries.map((e) => e.bytes) });
+      const out = this.step({ type: 'propose', batch });
+      const refused = out.find((a) => a.type === 'proposal-refused');
+      if (refused) {
+        // Only this batch's txs go back; others are in proposals the core accepted.
+        this.pool.release(entries);
+        this.log.debug({ reason: refused.reason, txs: entries.length }, 'proposal refused');
+        break;
+      }
       this.inflightBatches++;
-      this.step({ type: 'propose', batch });
       if (!this.leading) break;
     }
   }
@@ -385,6 +398,7 @@ export class Validator implements NodePort {
     this.m.txsCommitted.inc(block.txs.length);
     const hashesHex = block.txs.map((t) => toHex(txHash(t)));
     const nowMs = Date.now();
+    if (block.txs.length > 0) this.lastProgressMs = nowMs;
     const removed = this.pool.removeCommitted(hashesHex);
     // Pending txs of these senders whose nonce is now used can never run (another tx with
     // that nonce won): drop them, or their request timer would suspect an honest leader.
@@ -740,13 +754,20 @@ export class Validator implements NodePort {
     // leader is not making progress; the core starts a view change (f+1 needed to join).
     // The leader runs the timer too: if its own proposals do not commit (its followers
     // moved on, or cannot hear it), it must join a view change rather than wait forever.
+    // As in PBFT, the timer restarts whenever a block with transactions is written: under a
+    // backlog the oldest tx waits behind others without the leader being at fault. A tx
+    // left out for several timeouts while others commit is suspected anyway (censorship).
+    const timeoutMs = this.o.spec.requestTimeoutMs;
+    const oldestMs = this.pool.oldestAgeMs();
+    const stalled = Date.now() - this.lastProgressMs > timeoutMs;
     if (this.pool.size > 0 && !this.inViewChange) {
-      if (this.pool.oldestAgeMs() > this.o.spec.requestTimeoutMs) {
+      if ((oldestMs > timeoutMs && stalled) || oldestMs > CENSORSHIP_TIMEOUTS * timeoutMs) {
         this.log.warn(
           { oldestMs: this.pool.oldestAgeMs(), leader: this.viewLeader, view: Number(this.view) },
           'request timeout: suspecting the leader',
         );
         this.pool.resetAges();
+        this.lastProgressMs = Date.now();
         this.step({ type: 'request-timeout' });
       } else if (!this.leading && this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
         this.regossip(this.viewLeader, REGOSSIP_AGE_MS);

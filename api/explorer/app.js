@@ -206,7 +206,51 @@ async function homeView() {
     ),
     tbody,
   );
-  view.replaceChildren(card('Latest blocks', 'live', table));
+  const validators = h('tbody', { id: 'validators' });
+  view.replaceChildren(
+    card('Latest blocks', 'live', table),
+    card(
+      'Validators',
+      null,
+      h(
+        'table',
+        null,
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['#', 'Name', 'Public key', 'Role', 'Link'].map((t) => h('th', null, t)),
+          ),
+        ),
+        validators,
+      ),
+    ),
+  );
+  void api('/v1/validators').then((vals) =>
+    validators.replaceChildren(
+      ...vals.validators.map((v) =>
+        h(
+          'tr',
+          null,
+          h('td', null, String(v.id)),
+          h('td', null, v.name),
+          h('td', { class: 'hash', title: v.publicKey }, short(v.publicKey)),
+          h('td', null, v.id === vals.leader ? h('span', { class: 'badge ok' }, 'leader') : 'follower'),
+          h(
+            'td',
+            null,
+            v.connected === null
+              ? h('span', { class: 'muted' }, 'this node')
+              : v.connected
+                ? h('span', { class: 'badge ok' }, 'connected')
+                : h('span', { class: 'badge bad' }, 'down'),
+          ),
+        ),
+      ),
+    ),
+  );
   const page = await api(`/v1/blocks?limit=${LATEST_ROWS}`);
   if (page.blocks.length === 0)
     tbody.append(h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No blocks yet')));

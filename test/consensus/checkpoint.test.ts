@@ -77,7 +77,8 @@ describe('checkpoints, window and persistence', () => {
     const record = (actions: readonly Action[]): void => {
       const firstSend = actions.findIndex((a) => a.type === 'send' || a.type === 'broadcast');
       const persist = actions.findIndex((a) => a.type === 'persist');
-      if (firstSend >= 0) assert.ok(persist >= 0 && persist < firstSend, 'persist comes before the first send');
+      if (firstSend >= 0)
+        assert.ok(persist >= 0 && persist < firstSend, 'persist comes before the first send');
       for (const a of actions) if (a.type === 'persist') disk[0] = applyPersist(disk[0]!, a.delta);
     };
     for (let i = 0; i < 3; i++) {
@@ -98,6 +99,10 @@ describe('checkpoints, window and persistence', () => {
     const actions = restarted.step({ type: 'propose', batch: batch(3) });
     const prepare = actions.find((a) => a.type === 'broadcast');
     assert.ok(prepare !== undefined);
-    assert.equal(restarted.trinxes[0]!.current(Counter.ORDER).order, 5n, 'the next prepare is order 3, not a reuse');
+    assert.equal(
+      restarted.trinxes[0]!.current(Counter.ORDER).order,
+      5n,
+      'the next prepare is order 3, not a reuse',
+    );
   });
 });

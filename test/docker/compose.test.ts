@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { routes } from '../../api/routes.js';
 import { envName, SETTINGS } from '../../node/config.js';
+import { writeTestnet } from '../../node/home.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** <build>/test/docker -> <build> (holds node/cli.js, node/ops/retarget-cli.js). */
@@ -306,11 +307,21 @@ describe('docker testnet files', () => {
     }
   });
 
-  it('falls back to tcp;ofi_rxm and says why when soft-RoCE cannot be set up', () => {
+  it('falls back to tcp;ofi_rxm and says why when soft-RoCE cannot be set up', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hyb-docker-entry-'));
     try {
       const home = join(dir, 'validator0');
-      spawnSync(process.execPath, [CLI, 'testnet', '--validators', '1', '--out', dir], { encoding: 'utf8' });
+      await writeTestnet({
+        outDir: dir,
+        validators: 1,
+        transport: 'rdma',
+        provider: 'tcp;ofi_rxm',
+        pillars: 1,
+        apiPorts: [7000],
+        basePort: 0,
+        chainId: 'docker-entrypoint-test',
+        accounts: 0,
+      });
       const r = spawnSync('sh', [join(ROOT, 'docker/entrypoint.sh')], {
         env: {
           ...process.env,

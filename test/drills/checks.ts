@@ -136,35 +136,49 @@ export async function compareChains(urls: string[], height: number): Promise<Cha
 
 export interface AckCheck {
   checked: number;
+  /** Acknowledged txs the validator answered for as not committed, or at another height. */
   lost: number;
+  /** Acknowledged txs the validator did not answer for at all, after retries. */
+  unanswered: number;
   examples: string[];
 }
 
+const ACK_QUERY_ATTEMPTS = 3;
+
 /** Every acknowledged tx must be committed on validator `url` at the height the ack named. */
 export async function verifyAcked(url: string, acked: AckedTx[], concurrency = 8): Promise<AckCheck> {
-  const c = client(url);
+  const c = new ApiClient(url, { timeoutMs: 10_000 });
   const examples: string[] = [];
   let lost = 0;
+  let unanswered = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < acked.length) {
       const a = acked[next++]!;
       let problem: string | null = null;
-      try {
-        const r = await c.tx(a.hash);
-        if (r.status !== 'committed') problem = `${a.hash} is ${r.status}`;
-        else if (r.location?.height !== a.height) {
-          problem = `${a.hash} acked at height ${a.height}, found at ${r.location?.height}`;
+      let answered = false;
+      for (let attempt = 0; attempt < ACK_QUERY_ATTEMPTS && !answered; attempt++) {
+        try {
+          const r = await c.tx(a.hash);
+          answered = true;
+          if (r.status !== 'committed')
+            problem = `${a.hash} acknowledged at height ${a.height} but is ${r.status}`;
+          else if (r.location?.height !== a.height) {
+            problem = `${a.hash} acknowledged at height ${a.height}, found at ${r.location?.height}`;
+          }
+        } catch (e) {
+          // A slow answer is not a lost tx: ask again before giving up on it.
+          problem = `${a.hash}: no answer (${(e as Error).message})`;
+          await sleep(200 * (attempt + 1));
         }
-      } catch (e) {
-        problem = `${a.hash}: ${(e as Error).message}`;
       }
       if (problem) {
-        lost++;
+        if (answered) lost++;
+        else unanswered++;
         if (examples.length < 5) examples.push(problem);
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { checked: acked.length, lost, examples };
+  return { checked: acked.length, lost, unanswered, examples };
 }

@@ -82,7 +82,16 @@ export interface Verdict {
     converge: number | null;
     total: number;
   };
-  txs: { submitted: number; acked: number; lost: number; pending: number; failed: Record<string, number> };
+  txs: {
+    submitted: number;
+    acked: number;
+    /** Acknowledged txs a validator reported missing (or at another height). */
+    lost: number;
+    /** Acknowledged txs a validator did not answer about after retries (neither proven kept nor lost). */
+    unverified: number;
+    pending: number;
+    failed: Record<string, number>;
+  };
   height: number;
   checks: { commitsAfterFault: boolean; identicalChains: boolean; noAckedTxLost: boolean; caughtUp: boolean };
   notes: string[];
@@ -395,7 +404,7 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
     validators: opts.validators,
     target: null,
     timingsMs: { setup: 0, recovery: null, catchUp: null, converge: null, total: 0 },
-    txs: { submitted: 0, acked: 0, lost: 0, pending: 0, failed: {} },
+    txs: { submitted: 0, acked: 0, lost: 0, unverified: 0, pending: 0, failed: {} },
     height: 0,
     checks: { commitsAfterFault: false, identicalChains: false, noAckedTxLost: false, caughtUp: false },
     notes: [],
@@ -447,22 +456,26 @@ export async function runDrill(name: DrillName, partial: Partial<DrillOptions> =
       verdict.notes.push(...cmp.mismatches.slice(0, 5));
       // Every validator must hold every acknowledged tx, the one that took the fault included.
       let lost = 0;
+      let unanswered = 0;
       let checked = 0;
       for (let i = 0; i < n.size; i++) {
         if ((await heightOf(n.apiUrls[i]!)) === null) {
           verdict.notes.push(
             `validator ${i} unreachable at the end; its acknowledged txs could not be checked`,
           );
-          lost = Math.max(lost, l.acked.length);
+          unanswered = Math.max(unanswered, l.acked.length);
           continue;
         }
         const acks = await verifyAcked(n.apiUrls[i]!, l.acked);
         checked++;
         lost = Math.max(lost, acks.lost);
+        unanswered = Math.max(unanswered, acks.unanswered);
         verdict.notes.push(...acks.examples.map((x) => `validator ${i}: ${x}`));
       }
       verdict.txs.lost = lost;
-      verdict.checks.noAckedTxLost = lost === 0 && checked === n.size && l.acked.length > 0;
+      verdict.txs.unverified = unanswered;
+      verdict.checks.noAckedTxLost =
+        lost === 0 && unanswered === 0 && checked === n.size && l.acked.length > 0;
     };
     await Promise.race([
       body(),

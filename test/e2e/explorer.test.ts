@@ -90,6 +90,11 @@ describe('explorer page (browser, 3-validator network)', function () {
       { timeout: 10_000 },
     );
 
+    // Network status: the leader is named and all three validators are listed.
+    assert.equal(await page.locator('#validators tr').count(), 3);
+    assert.match((await page.locator('[data-testid=stat-validators] .v').textContent()) ?? '', /^\d\/3$/);
+    assert.ok(((await page.locator('[data-testid=stat-leader] .v').textContent()) ?? '').length > 0);
+
     // Search by tx hash lands on the tx page with its block.
     await page.fill('#search', first.hash);
     await page.press('#search', 'Enter');

@@ -15,7 +15,12 @@ describe('npm run fuzz', function () {
     const r = spawnSync(process.execPath, [CLI, '--seconds', SECONDS], { encoding: 'utf8' });
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1, r.stdout);
-    const summary = JSON.parse(lines[0]!) as { targets: number; cases: number; failures: number; failed?: unknown };
+    const summary = JSON.parse(lines[0]!) as {
+      targets: number;
+      cases: number;
+      failures: number;
+      failed?: unknown;
+    };
     assert.equal(summary.targets, allTargets().length);
     assert.ok(summary.cases >= summary.targets, `only ${summary.cases} cases`);
     assert.equal(summary.failures, 0, `${JSON.stringify(summary.failed)}\n${r.stderr}`);
@@ -23,7 +28,9 @@ describe('npm run fuzz', function () {
   });
 
   it('exits non-zero with a usage message for an unknown target', () => {
-    const r = spawnSync(process.execPath, [CLI, '--seconds', '1', '--target', 'no-such-target'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, '--seconds', '1', '--target', 'no-such-target'], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown target/);
   });

@@ -41,7 +41,9 @@ describe('fuzz targets', () => {
         const counts = { accepted: 0, rejected: 0 };
         const d = await checkTarget(t, { numRuns: runs }, counts);
         if (d.failed) {
-          assert.fail(`${String(d.errorInstance)}\nreplay: npm run fuzz -- --target ${t.name} --seed ${d.seed} --path ${d.counterexamplePath}`);
+          assert.fail(
+            `${String(d.errorInstance)}\nreplay: npm run fuzz -- --target ${t.name} --seed ${d.seed} --path ${d.counterexamplePath}`,
+          );
         }
         assert.ok(
           counts.rejected > 0,

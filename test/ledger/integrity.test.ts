@@ -25,6 +25,7 @@ import {
   checkDataDir,
   type DamageKind,
   DataDirCorruptError,
+  DataDirLockedError,
   type IntegrityReport,
 } from '../../ledger/integrity.js';
 import { generateKeyPair } from '../../ledger/keys.js';
@@ -250,6 +251,16 @@ describe('data directory integrity check', function () {
     const r = await checkDataDir(dir, { genesisHash });
     assert.deepEqual(kinds(r), ['body-mismatch']);
     assert.match(r.damage[0]!.detail, /txRoot/);
+  });
+
+  it('refuses to check a directory a running validator holds, instead of calling it damaged', async () => {
+    const dir = await copyOf(pristineTables);
+    const store = await LedgerStore.open(dir, { genesisHash });
+    try {
+      await assert.rejects(checkDataDir(dir), (e: unknown) => e instanceof DataDirLockedError);
+    } finally {
+      await store.close();
+    }
   });
 
   it('reports a directory of another genesis', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { encodeBatch } from '../../ledger/batch.js';
 import { blockHash, checkBlockBody, signCommit } from '../../ledger/block.js';
+import { toHex } from '../../ledger/codec/binary.js';
 import { Executor, ExecutorError } from '../../ledger/executor.js';
 import { sha256 } from '../../ledger/keys.js';
 import { MemoryState } from '../../ledger/state.js';
@@ -244,6 +245,39 @@ describe('ledger/store and executor', () => {
       });
       mem.applyBlock(blocks[i]!, CHAIN);
       assert.deepEqual(blk.header.stateDigest, mem.digest);
+    }
+    await store.close();
+  });
+
+  it('stays correct with a tiny state cache, blocks in flight and concurrent reads', async () => {
+    const store = await LedgerStore.open(t.dir, {
+      genesisHash,
+      genesisAccounts,
+      stateCacheEntriesMax: 2,
+      sync: false,
+    });
+    const exec = new Executor({ store, chainId: CHAIN });
+    const mem = new MemoryState(genesisAccounts);
+    const users = [a, b, c, seedKey(3), seedKey(4)];
+    const nonces = new Map<string, bigint>();
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      const from = i % 2 === 0 ? a : b;
+      const n = (nonces.get(toHex(from.publicKey)) ?? 0n) + 1n;
+      nonces.set(toHex(from.publicKey), n);
+      const txs = [signed(from, n, transfer(users[(i % 3) + 2]!, 7n))];
+      mem.applyBlock(txs, CHAIN);
+      pending.push(exec.executeBatch({ order: BigInt(i), view: 0n, proposer: 0, batch: batch(txs) }));
+      // Reads racing with staged, not yet durable blocks must not clobber the cache.
+      pending.push(store.getAccount(users[i % users.length]!.publicKey));
+    }
+    await Promise.all(pending);
+    assert.deepEqual(store.latestTip().stateDigest, mem.digest);
+    for (const u of users) {
+      assert.deepEqual(
+        await store.getAccount(u.publicKey),
+        mem.accounts.get(toHex(u.publicKey)) ?? { balance: 0n, nonce: 0n },
+      );
     }
     await store.close();
   });

@@ -79,7 +79,18 @@ const queryArb = fc
   .array(
     fc.tuple(
       fc.oneof(
-        fc.constantFrom('limit', 'before', 'beforeHeight', 'cursor', 'prefix', 'after', 'account', 'proof', '__proto__[x]', 'limit[]'),
+        fc.constantFrom(
+          'limit',
+          'before',
+          'beforeHeight',
+          'cursor',
+          'prefix',
+          'after',
+          'account',
+          'proof',
+          '__proto__[x]',
+          'limit[]',
+        ),
         fc.string({ maxLength: 8 }).map(encodeURIComponent),
       ),
       hostileString,
@@ -90,7 +101,10 @@ const queryArb = fc
 
 const pathArb = fc
   .tuple(fc.constantFrom(...PATHS), hostileString, hostileString, queryArb)
-  .map(([t, a, b, q]) => t.replace('{hash}', a).replace('{address}', a).replace('{height}', a).replace('{key}', b) + q);
+  .map(
+    ([t, a, b, q]) =>
+      t.replace('{hash}', a).replace('{address}', a).replace('{height}', a).replace('{key}', b) + q,
+  );
 
 const CONTENT_TYPES = [
   'application/json',
@@ -171,7 +185,11 @@ function assertTypedError(text: string, why: string): string {
 }
 
 /** Raw bytes on a socket, for what fetch refuses to send; resolves to the status line. */
-function rawRequest(port: number, chunks: (Buffer | string)[], keepWriting?: () => Buffer | null): Promise<{ status: number; written: number }> {
+function rawRequest(
+  port: number,
+  chunks: (Buffer | string)[],
+  keepWriting?: () => Buffer | null,
+): Promise<{ status: number; written: number }> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     let written = 0;
@@ -223,21 +241,35 @@ describe('REST API under hostile clients', function () {
 
   before(async () => {
     node = await startSingleNode({ blockIntervalMs: 0 });
-    app = await createApiServer({ node: node.port, limits: { bodyBytesMax: BODY_BYTES_MAX }, rateLimit: false });
+    app = await createApiServer({
+      node: node.port,
+      limits: { bodyBytesMax: BODY_BYTES_MAX },
+      rateLimit: false,
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const addr = app.server.address();
     assert.ok(addr && typeof addr === 'object');
     port = addr.port;
     base = `http://127.0.0.1:${port}`;
     // Valid submissions in all three body forms, from a funded account.
-    validTxJson = fc.tuple(fc.nat({ max: 3 }), fc.bigInt({ min: 1n, max: 1000n }), fc.nat({ max: 2 })).map(([acct, amount, form]) => {
-      const bytes = node.signedTx(acct, { type: 'transfer', to: node.accountKeys[(acct + 1) % 4]!.publicKey, amount });
-      const dec = decodeTx(bytes);
-      assert.ok(dec.ok);
-      const tx =
-        form === 0 ? toHex(bytes) : form === 1 ? Buffer.from(bytes).toString('base64') : txToJson(dec.value);
-      return JSON.stringify({ tx, ...(form === 1 ? { encoding: 'base64' } : {}) });
-    });
+    validTxJson = fc
+      .tuple(fc.nat({ max: 3 }), fc.bigInt({ min: 1n, max: 1000n }), fc.nat({ max: 2 }))
+      .map(([acct, amount, form]) => {
+        const bytes = node.signedTx(acct, {
+          type: 'transfer',
+          to: node.accountKeys[(acct + 1) % 4]!.publicKey,
+          amount,
+        });
+        const dec = decodeTx(bytes);
+        assert.ok(dec.ok);
+        const tx =
+          form === 0
+            ? toHex(bytes)
+            : form === 1
+              ? Buffer.from(bytes).toString('base64')
+              : txToJson(dec.value);
+        return JSON.stringify({ tx, ...(form === 1 ? { encoding: 'base64' } : {}) });
+      });
   });
   after(async () => {
     await app?.close();
@@ -311,7 +343,9 @@ describe('REST API under hostile clients', function () {
     let sent = 0;
     const r = await rawRequest(
       port,
-      ['POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n'],
+      [
+        'POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      ],
       () => {
         // Give up at 64 MiB: the server should have answered long before.
         if (sent > 64 * 1024 * 1024) return null;
@@ -347,7 +381,12 @@ describe('REST API under hostile clients', function () {
     for (let round = 0; round < 10; round++) {
       const rs = await Promise.all(
         Array.from({ length: 20 }, () =>
-          send(base, { method: 'POST', path: '/v1/txs', headers: { 'content-type': 'application/json' }, body }),
+          send(base, {
+            method: 'POST',
+            path: '/v1/txs',
+            headers: { 'content-type': 'application/json' },
+            body,
+          }),
         ),
       );
       for (const r of rs) assert.equal(r.status, 413);

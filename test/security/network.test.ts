@@ -13,6 +13,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../../ledger/codec/binary.js';
+import { checkDataDir, formatIntegrityReport } from '../../ledger/integrity.js';
 import { findSecrets } from '../../node/security/redact.js';
 import { type Account, getJson, loadAccounts, status, submit, transfer } from '../helpers/client.js';
 import { CLI_PATH, startTestnet, type Testnet } from '../helpers/testnet.js';
@@ -23,7 +24,9 @@ const ROGUE = join(dirname(fileURLToPath(import.meta.url)), 'rogue-peer.js');
 
 function runRogue(cfg: RogueConfig): Promise<RogueReport> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = fork(ROGUE, [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child: ChildProcess = fork(ROGUE, [JSON.stringify(cfg)], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     let err = '';
     child.stderr?.on('data', (d) => (err += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), cfg.durationMs + 20_000);
@@ -43,7 +46,8 @@ async function metric(url: string, name: string, label: string): Promise<number>
   const text = await (await fetch(`${url}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && line.includes(label)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) && line.includes(label))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }
@@ -94,10 +98,14 @@ describe('a validator network under hostile peers', function () {
     validatorKeys = genesis.validators.map((v, id) => ({ id, publicKeyHex: v.publicKey }));
     endpoints = [];
     for (const v of net.validators) {
-      const cfg = JSON.parse(await readFile(join(v.home, 'config.json'), 'utf8')) as { transport: { listen: string } };
+      const cfg = JSON.parse(await readFile(join(v.home, 'config.json'), 'utf8')) as {
+        transport: { listen: string };
+      };
       endpoints.push(cfg.transport.listen);
     }
-    v2SecretHex = (await readFile(join(net.validators[2]!.home, 'keys', 'validator.key'), 'utf8')).trim().slice(0, 64);
+    v2SecretHex = (await readFile(join(net.validators[2]!.home, 'keys', 'validator.key'), 'utf8'))
+      .trim()
+      .slice(0, 64);
     assert.equal((await status(net.apiUrls[0]!)).chainId, CHAIN_ID);
     await commitsVia(0);
     // Validator 2 turns Byzantine: its process goes, its key is now the rogue's.
@@ -120,7 +128,11 @@ describe('a validator network under hostile peers', function () {
     });
 
   /** As the Byzantine validator: waits out the penalty box from its previous offense. */
-  async function byzantine(attack: Attack, durationMs = 3000, extra: Partial<RogueConfig> = {}): Promise<RogueReport> {
+  async function byzantine(
+    attack: Attack,
+    durationMs = 3000,
+    extra: Partial<RogueConfig> = {},
+  ): Promise<RogueReport> {
     for (let attempt = 0; ; attempt++) {
       const r = await rogue(attack, { secretKeyHex: v2SecretHex, durationMs, ...extra });
       if (r.authenticated || attempt >= 40) return r;
@@ -156,7 +168,11 @@ describe('a validator network under hostile peers', function () {
     assert.equal(r.authenticated, true, r.detail);
     assert.equal(r.closedByValidator, true, r.detail);
     // Straight back, from the same process: the penalty box refuses the same identity for a while.
-    assert.equal(r.reconnectAccepted, false, `a penalized validator got a channel at once: ${r.reconnectDetail}`);
+    assert.equal(
+      r.reconnectAccepted,
+      false,
+      `a penalized validator got a channel at once: ${r.reconnectDetail}`,
+    );
     await commitsVia(0);
   });
 
@@ -176,7 +192,7 @@ describe('a validator network under hostile peers', function () {
 
   it('keeps committing while a Byzantine validator sends authenticated but hostile replica messages', async () => {
     const before = Number((await status(net.apiUrls[0]!)).height);
-    const load = byzantine('byzantine-messages', 4000);
+    const load = byzantine('byzantine-messages', 3000);
     await new Promise((r) => setTimeout(r, 1500));
     const during = await commitsVia(0);
     const r = await load;
@@ -187,12 +203,12 @@ describe('a validator network under hostile peers', function () {
   });
 
   it('cuts off a Byzantine validator that floods, and the honest ones keep committing', async () => {
-    const flood = byzantine('flood', 8000);
+    const flood = byzantine('flood', 5000);
     await new Promise((r) => setTimeout(r, 1000));
     await commitsVia(0);
     const r = await flood;
     assert.equal(r.authenticated, true, r.detail);
-    assert.equal(r.closedByValidator, true, `flood of ${r.framesSent} frames in 8 s was not cut off`);
+    assert.equal(r.closedByValidator, true, `flood of ${r.framesSent} frames in 5 s was not cut off`);
     await commitsVia(1);
   });
 
@@ -201,8 +217,34 @@ describe('a validator network under hostile peers', function () {
     assert.ok((await metric(net.apiUrls[0]!, 'hybster_transport_errors_total', 'code="bad-mac"')) >= 1);
   });
 
+  it('leaves a validator SIGKILLed under load with an intact data directory, and it rejoins', async () => {
+    let running = true;
+    let accepted = 0;
+    // Two accounts of their own, so the nonces used by commitsVia stay contiguous.
+    const load = [2, 3].map(async (k) => {
+      while (running) {
+        const t = transfer(CHAIN_ID, accounts[k]!, accounts[0]!.address, 1n);
+        const r = await submit(net.apiUrls[k % 2]!, t.hex, 'async').catch(() => null);
+        if (r?.status === 202) accepted++;
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const heightBefore = Number((await status(net.apiUrls[1]!)).height);
+    await net.kill(1, 'SIGKILL');
+    running = false;
+    await Promise.all(load);
+    assert.ok(accepted > 10, `only ${accepted} txs accepted under load`);
+    const report = await checkDataDir(join(net.validators[1]!.home, 'data'));
+    assert.equal(report.ok, true, formatIntegrityReport(report));
+    assert.ok(report.tipHeight! >= BigInt(heightBefore), `tip ${report.tipHeight} < ${heightBefore}`);
+    await net.restart(1);
+    await commitsVia(1);
+  });
+
   it('leaves the honest validators with identical chains', async () => {
-    const h = Math.min(...(await Promise.all([0, 1].map(async (i) => Number((await status(net.apiUrls[i]!)).height)))));
+    const h = Math.min(
+      ...(await Promise.all([0, 1].map(async (i) => Number((await status(net.apiUrls[i]!)).height)))),
+    );
     assert.ok(h >= 8, `height ${h}`);
     const [a, b] = await Promise.all([0, 1].map((i) => getJson(`${net.apiUrls[i]}/v1/blocks/${h}`)));
     assert.deepEqual(a, b);

@@ -2,7 +2,7 @@
 // A small configuration keeps the codec's limits (history, chain, batch bytes) within
 // reach of the generator, so mutations hit every bound.
 import fc from 'fast-check';
-import { makeConfig } from '../../../consensus/config.js';
+import { makeConfig, messageBytesMax } from '../../../consensus/config.js';
 import {
   type Checkpoint,
   type Commit,
@@ -15,7 +15,6 @@ import {
   type StableProof,
   type ViewChange,
 } from '../../../consensus/messages.js';
-import { messageBytesMax } from '../../../consensus/config.js';
 import type { CounterCert, CounterId, CounterValue, PlainCert } from '../../../consensus/trinx.js';
 import { decoderTarget, type FuzzTarget } from '../harness.js';
 
@@ -103,7 +102,14 @@ const newViewAck: fc.Arbitrary<NewViewAck> = fc.record({
   cert: counterCert,
 });
 
-export const messageArb: fc.Arbitrary<Message> = fc.oneof(prepare, commit, checkpoint, viewChange, newView, newViewAck);
+export const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  prepare,
+  commit,
+  checkpoint,
+  viewChange,
+  newView,
+  newViewAck,
+);
 
 export const consensusTargets: FuzzTarget[] = [
   decoderTarget({

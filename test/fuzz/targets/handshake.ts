@@ -46,7 +46,9 @@ class HostileEnd implements TransportConnection {
 
 /** A well-formed Hello from validator 1 (fresh ephemeral key), followed by a plausible Auth. */
 const validHandshake = fc.constantFrom(1, 2).map((id) => {
-  const eph = crypto.generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }) as Buffer;
+  const eph = crypto
+    .generateKeyPairSync('x25519')
+    .publicKey.export({ format: 'der', type: 'spki' }) as Buffer;
   const hello = Buffer.alloc(HELLO_BYTES);
   hello[0] = 1;
   hello[1] = 1;
@@ -83,7 +85,8 @@ async function runHandshake(bytes: Uint8Array): Promise<Outcome> {
     await pending;
   } catch (e) {
     if (!(e instanceof SecureChannelError)) throw new FuzzViolation('untyped-error', String(e));
-    if (!conn.closed) throw new FuzzViolation('unbounded', `handshake failed (${e.code}) but left the connection open`);
+    if (!conn.closed)
+      throw new FuzzViolation('unbounded', `handshake failed (${e.code}) but left the connection open`);
     return 'rejected';
   }
   throw new FuzzViolation('round-trip', 'a stranger without the validator key completed the handshake');

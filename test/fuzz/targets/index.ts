@@ -9,5 +9,12 @@ import { transportTargets } from './transport.js';
 import { wireTargets } from './wire.js';
 
 export function allTargets(): FuzzTarget[] {
-  return [...binaryTargets, ...ledgerTargets, ...consensusTargets, ...transportTargets, ...wireTargets, ...handshakeTargets];
+  return [
+    ...binaryTargets,
+    ...ledgerTargets,
+    ...consensusTargets,
+    ...transportTargets,
+    ...wireTargets,
+    ...handshakeTargets,
+  ];
 }

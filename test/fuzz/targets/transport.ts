@@ -32,12 +32,16 @@ function runFrames(bytes: Uint8Array): Outcome {
       const res = dec.push(Buffer.from(bytes.subarray(at, at + n)));
       at += n;
       for (const f of res.frames) {
-        if (f.length > MESSAGE_BYTES_MAX) throw new FuzzViolation('unbounded', `frame of ${f.length} B delivered`);
+        if (f.length > MESSAGE_BYTES_MAX)
+          throw new FuzzViolation('unbounded', `frame of ${f.length} B delivered`);
         frames.push(Uint8Array.from(f));
       }
       if (!res.ok) {
         if (res.claimedBytes <= MESSAGE_BYTES_MAX) {
-          throw new FuzzViolation('round-trip', `refused a frame claiming ${res.claimedBytes} B, within the limit`);
+          throw new FuzzViolation(
+            'round-trip',
+            `refused a frame claiming ${res.claimedBytes} B, within the limit`,
+          );
         }
         failedAt = at;
         break;
@@ -58,14 +62,23 @@ function runFrames(bytes: Uint8Array): Outcome {
   }
   if (failedAt >= 0) return 'rejected';
   if (reframed.length + dec.pendingBytes !== bytes.length) {
-    throw new FuzzViolation('round-trip', `${bytes.length - reframed.length - dec.pendingBytes} bytes vanished`);
+    throw new FuzzViolation(
+      'round-trip',
+      `${bytes.length - reframed.length - dec.pendingBytes} bytes vanished`,
+    );
   }
   return dec.pendingBytes === 0 ? 'accepted' : 'rejected';
 }
 
-const framesArb = fc
-  .array(fc.uint8Array({ maxLength: MESSAGE_BYTES_MAX }), { maxLength: 6 })
-  .map((ms) => new Uint8Array(encodeFrames(ms, ms.reduce((n, m) => n + m.length, 0))));
+const framesArb = fc.array(fc.uint8Array({ maxLength: MESSAGE_BYTES_MAX }), { maxLength: 6 }).map(
+  (ms) =>
+    new Uint8Array(
+      encodeFrames(
+        ms,
+        ms.reduce((n, m) => n + m.length, 0),
+      ),
+    ),
+);
 
 export const transportTargets: FuzzTarget[] = [
   {

@@ -35,12 +35,19 @@ const wireArb: fc.Arbitrary<WireMessage> = fc.oneof(
     type: fc.constant('blocks-response' as const),
     requestId: u32,
     tipHeight: u64,
-    blocks: fc.array(fc.record({ block: bytes(96), cert: fc.option(bytes(64), { nil: null }) }), { maxLength: 3 }),
+    blocks: fc.array(fc.record({ block: bytes(96), cert: fc.option(bytes(64), { nil: null }) }), {
+      maxLength: 3,
+    }),
   }),
   fc.record({ type: fc.constant('status' as const), height: u64, view: u64 }),
 );
 
-const ring = fc.record({ addr: u64, key: u64, token: fc.bigInt({ min: 0n, max: (1n << RMA_TOKEN_BITS) - 1n }), bytes: u32 });
+const ring = fc.record({
+  addr: u64,
+  key: u64,
+  token: fc.bigInt({ min: 0n, max: (1n << RMA_TOKEN_BITS) - 1n }),
+  bytes: u32,
+});
 const helloArb: fc.Arbitrary<Hello> = fc.record({
   connId: u32,
   dataPath: fc.constantFrom('rma' as const, 'msg' as const),
@@ -57,7 +64,13 @@ const acceptArb: fc.Arbitrary<Accept> = fc.record({
 
 // The routing header ([type u8][dst u32] for HELLO, [type u8] for ACCEPT) is read by the
 // dispatcher, not the decoder; the targets fuzz what follows it.
-const HELLO_HEADER = encodeHello({ connId: 0, dataPath: 'msg', msgCredits: 0, ring: { addr: 0n, key: 0n, token: 0n, bytes: 0 }, name: new Uint8Array() }).subarray(0, 5);
+const HELLO_HEADER = encodeHello({
+  connId: 0,
+  dataPath: 'msg',
+  msgCredits: 0,
+  ring: { addr: 0n, key: 0n, token: 0n, bytes: 0 },
+  name: new Uint8Array(),
+}).subarray(0, 5);
 const ACCEPT_HEADER = Uint8Array.of(2);
 
 export const wireTargets: FuzzTarget[] = [
