@@ -17,19 +17,38 @@ export class FormatError extends Error {
 
 // ---- CRC32C (Castagnoli), as LevelDB stores it ----
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
+// Slicing-by-8: eight tables, eight bytes per step (about 4x the byte-at-a-time loop;
+// the whole data directory is checksummed at every start).
+const CRC_TABLES = (() => {
+  const t = new Uint32Array(8 * 256);
   for (let i = 0; i < 256; i++) {
     let c = i;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
     t[i] = c >>> 0;
   }
+  for (let i = 0; i < 256; i++) {
+    for (let k = 1; k < 8; k++) t[k * 256 + i] = (t[(k - 1) * 256 + i]! >>> 8) ^ t[t[(k - 1) * 256 + i]! & 0xff]!;
+  }
   return t;
 })();
 
 export function crc32c(data: Uint8Array, start = 0, end = data.length, init = 0): number {
+  const t = CRC_TABLES;
   let c = ~init >>> 0;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const lo = (c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
+    c =
+      t[7 * 256 + (lo & 0xff)]! ^
+      t[6 * 256 + ((lo >>> 8) & 0xff)]! ^
+      t[5 * 256 + ((lo >>> 16) & 0xff)]! ^
+      t[4 * 256 + (lo >>> 24)]! ^
+      t[3 * 256 + data[i + 4]!]! ^
+      t[2 * 256 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
+      t[data[i + 7]!]!;
+  }
+  for (; i < end; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 // `hybster`: the validator's command line (commander). Every command answers bad
 // input with one clear line and a non-zero exit code, never a stack trace.
+import './threadpool.js';
 import { Command, Option } from 'commander';
 import { toHex } from '../ledger/codec/binary.js';
 import { keyPairFromSeed } from '../ledger/keys.js';

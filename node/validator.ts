@@ -805,7 +805,10 @@ export class Validator implements NodePort {
       return { kind: 'rejected', code: 'unavailable', message: 'node is shutting down', retryAfterMs: 1000 };
     }
     const hash = txHash(encoded);
+    const T0 = performance.now();
     const stored = await this.store.getTx(hash);
+    const T1 = performance.now();
+    setImmediate(() => this.log.warn({ getTx: T1 - T0, lag: performance.now() - T1 }, 'TIMING'));
     if (stored) {
       return {
         kind: 'known',
@@ -816,7 +819,9 @@ export class Validator implements NodePort {
         },
       };
     }
+    const T2 = performance.now();
     const r = await this.pool.add(encoded, { verifySignature: true, local: true });
+    this.log.warn({ add: performance.now() - T2 }, 'TIMING2');
     switch (r.kind) {
       case 'accepted':
         this.gossip(encoded);

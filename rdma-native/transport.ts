@@ -171,6 +171,10 @@ export class RdmaConnection implements TransportConnection {
   /** The token naming our ring for this peer in remote CQ data (0n: none). */
   ringToken = 0n;
   private rxPos = 0;
+  /** Sequence number of the next chunk to deliver, and chunks that completed before it (msg path). */
+  private rxSeq = 0;
+  private readonly rxEarly = new Map<number, Buffer>();
+  private txSeq = 0;
   /** Ring bytes (rma) or chunks (msg) received and not yet returned as credit. */
   private rxOwed = 0;
   private batch: Uint8Array[] = [];
@@ -341,6 +345,14 @@ export class RdmaConnection implements TransportConnection {
     this.rxPos = place.offset + alignUp(length);
     if (this.rxPos >= ringBytes) this.rxPos = 0;
     this.rxOwed += place.usedBytes;
+    // Remote-write completions must come in write order (they do on tcp;ofi_rxm and shm);
+    // the sequence number turns any reordering into a clean close instead of a garbled stream.
+    const seq = copy.readUInt32BE(4);
+    if (seq !== this.rxSeq) {
+      this.violation(`wrote chunk ${seq}, expected ${this.rxSeq}`);
+      return;
+    }
+    this.rxSeq = (this.rxSeq + 1) >>> 0;
     this.onChunk(copy.subarray(RMA_CHUNK_HEADER_BYTES), copy.readUInt32BE(0));
   }
 
@@ -358,7 +370,20 @@ export class RdmaConnection implements TransportConnection {
       this.violation('sent beyond its credits');
       return;
     }
-    this.onChunk(msg.subarray(DATA_HEADER_BYTES), msg.readUInt32BE(HEADER_BYTES));
+    const seq = msg.readUInt32BE(HEADER_BYTES + 4);
+    const ahead = (seq - this.rxSeq) >>> 0;
+    if (ahead >= this.limits.msgCredits || this.rxEarly.has(seq)) {
+      this.violation(`sent chunk ${seq}, expected ${this.rxSeq} (window ${this.limits.msgCredits})`);
+      return;
+    }
+    // Bounded by the credit window: at most msgCredits chunks can be early.
+    this.rxEarly.set(seq, msg);
+    for (let next = this.rxEarly.get(this.rxSeq); next; next = this.rxEarly.get(this.rxSeq)) {
+      this.rxEarly.delete(this.rxSeq);
+      this.rxSeq = (this.rxSeq + 1) >>> 0;
+      this.onChunk(next.subarray(DATA_HEADER_BYTES), next.readUInt32BE(HEADER_BYTES));
+      if (this.state !== 'open') return;
+    }
   }
 
   onCredit(credit: number): void {
@@ -411,6 +436,7 @@ export class RdmaConnection implements TransportConnection {
       let rc: number;
       if (this.dataPath === 'rma') {
         chunk.writeUInt32BE(this.rxOwed, 0);
+        chunk.writeUInt32BE(this.txSeq, 4);
         const cq = encodeCqData(this.txGrant.token, chunk.length);
         rc = this.t.writeData(
           this.fiAddr,
@@ -424,6 +450,7 @@ export class RdmaConnection implements TransportConnection {
         chunk[0] = MSG_DATA;
         chunk.writeUInt32BE(this.remoteId, 1);
         chunk.writeUInt32BE(this.rxOwed, HEADER_BYTES);
+        chunk.writeUInt32BE(this.txSeq, HEADER_BYTES + 4);
         rc = this.t.sendRaw(this.fiAddr, chunk, this.localId);
       }
       if (rc === this.t.eagain) {
@@ -436,6 +463,7 @@ export class RdmaConnection implements TransportConnection {
         return;
       }
       this.inflightOps++;
+      this.txSeq = (this.txSeq + 1) >>> 0;
       this.lastSendMs = performance.now();
       this.rxOwed = 0;
       if (this.dataPath === 'rma') {
@@ -777,7 +805,17 @@ export class RdmaTransport implements Transport {
     if (!this.fabric)
       throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
     if (this.completion === 'thread') {
-      this.fabric.start((events) => this.handleEvents(events));
+      this.fabric.start((events) => {
+        try {
+          this.handleEvents(events);
+        } catch (e) {
+          // An application handler threw: surface it as an ordinary uncaught exception,
+          // not inside the native callback (where Node only warns).
+          queueMicrotask(() => {
+            throw e;
+          });
+        }
+      });
     } else {
       const loop = () => {
         if (!this.fabric) return;

@@ -13,7 +13,7 @@
 // report a reliable source address for remote-write completions when several peers
 // are connected, so the token, not the source, says whose ring was written. The offset
 // is not announced: both sides derive it from the ring position (placeChunk).
-// A chunk is [credit u32][stream bytes]; both paths carry the stream of
+// A chunk is [credit u32][sequence u32][stream bytes]; both paths carry the stream of
 // [u32 length][payload] frames that node/transport/frame.ts decodes.
 import { decodeWith, type Result, Writer } from '../ledger/codec/binary.js';
 
@@ -27,10 +27,15 @@ export const MSG_REJECT = 7;
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 5;
-/** DATA: header + credit u32. */
-export const DATA_HEADER_BYTES = HEADER_BYTES + 4;
-/** RMA chunk: credit u32 before the stream bytes. */
-export const RMA_CHUNK_HEADER_BYTES = 4;
+/**
+ * DATA: header + credit u32 + chunk sequence u32. Providers match sends to posted
+ * receives in order but may complete them out of order (tcp;ofi_rxm completes a large
+ * rendezvous message after a small eager one sent behind it), so the receiver puts
+ * chunks back in sequence.
+ */
+export const DATA_HEADER_BYTES = HEADER_BYTES + 8;
+/** RMA chunk: credit u32 and chunk sequence u32 before the stream bytes. */
+export const RMA_CHUNK_HEADER_BYTES = 8;
 export const RMA_ALIGN_BYTES = 8;
 export const RMA_CONN_ID_MAX = 0xffff;
 export const RMA_CHUNK_BYTES_MAX = 0xffffff;

@@ -84,8 +84,8 @@ const samples: Message[] = [
 ];
 
 describe('consensus message codecs', () => {
-  for (const m of samples) {
-    it(`round-trips a ${m.type} message`, () => {
+  for (const [i, m] of samples.entries()) {
+    it(`round-trips a ${m.type} message (sample ${i})`, () => {
       const bytes = encodeMessage(m);
       const back = decodeMessage(bytes, config);
       assert.ok(back.ok, back.ok ? '' : back.error.message);

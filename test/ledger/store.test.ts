@@ -281,4 +281,34 @@ describe('ledger/store and executor', () => {
     }
     await store.close();
   });
+
+  it('does not let a slow read overwrite state staged by a block being written', async () => {
+    const store = await open();
+    const pendingRead = store.getAccount(c.publicKey); // not cached yet: goes to LevelDB
+    const header = {
+      chainId: CHAIN,
+      height: 1n,
+      prevHash: genesisHash,
+      txRoot: sha256(new Uint8Array(0)),
+      resultsHash: sha256(Uint8Array.of(0, 0, 0, 0)),
+      stateDigest: sha256(bytes('d')),
+      timestampMs: 1n,
+      view: 0n,
+      order: 0n,
+      proposer: 0,
+      txCount: 0,
+    };
+    const written = store.writeBlock({
+      block: { header, txs: [], results: [], parentCommit: null },
+      hash: blockHash(header),
+      txHashes: [],
+      txAccounts: [],
+      accountWrites: [{ address: c.publicKey, account: { balance: 42n, nonce: 0n } }],
+      kvLog: [],
+    });
+    const [read] = await Promise.all([pendingRead, written]);
+    assert.ok(read.balance === 0n || read.balance === 42n);
+    assert.deepEqual(await store.getAccount(c.publicKey), { balance: 42n, nonce: 0n });
+    await store.close();
+  });
 });

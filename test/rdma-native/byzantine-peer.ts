@@ -124,11 +124,11 @@ class RawPeer {
   }
 }
 
-/** An RMA chunk: [credit u32][stream bytes]. */
+/** The first RMA chunk: [credit u32][sequence u32 = 0][stream bytes]. */
 function chunk(credit: number, stream: Buffer): Buffer {
-  const b = Buffer.alloc(4 + stream.length);
+  const b = Buffer.alloc(8 + stream.length);
   b.writeUInt32BE(credit, 0);
-  stream.copy(b, 4);
+  stream.copy(b, 8);
   return b;
 }
 
@@ -179,9 +179,11 @@ async function main(): Promise<void> {
     case 'length':
       await peer.write(ring, hello, 0, encodeCqData(token, 0xffffff));
       break;
-    case 'credit':
-      await peer.write(ring, chunk(0xffffffff, frame(Buffer.from('x'))), 0, encodeCqData(token, 9));
+    case 'credit': {
+      const c = chunk(0xffffffff, frame(Buffer.from('x')));
+      await peer.write(ring, c, 0, encodeCqData(token, c.length));
       break;
+    }
     case 'frame': {
       const c = chunk(0, Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]));
       await peer.write(ring, c, 0, encodeCqData(token, c.length));
@@ -200,13 +202,13 @@ async function main(): Promise<void> {
       await peer.write(ring, hello, 0, encodeCqData(token, hello.length));
       break;
     case 'flood': {
-      const data = Buffer.alloc(9 + 9);
-      data[0] = MSG_DATA;
-      data.writeUInt32BE(id, 1);
-      frame(Buffer.from('flood')).copy(data, 9);
+      // DATA with an empty stream, in sequence: only the credit count is wrong.
       for (let i = 0; i < 32 + 8; i++) {
-        // Well-formed frames would need a consistent stream; an empty stream is enough here.
-        await peer.send(data.subarray(0, 9));
+        const data = Buffer.alloc(13);
+        data[0] = MSG_DATA;
+        data.writeUInt32BE(id, 1);
+        data.writeUInt32BE(i, 9);
+        await peer.send(data);
       }
       break;
     }

@@ -5,6 +5,7 @@ import { binaryTargets } from './binary.js';
 import { consensusTargets } from './consensus.js';
 import { handshakeTargets } from './handshake.js';
 import { ledgerTargets } from './ledger.js';
+import { leveldbTargets } from './leveldb.js';
 import { transportTargets } from './transport.js';
 import { wireTargets } from './wire.js';
 
@@ -16,5 +17,6 @@ export function allTargets(): FuzzTarget[] {
     ...transportTargets,
     ...wireTargets,
     ...handshakeTargets,
+    ...leveldbTargets,
   ];
 }
