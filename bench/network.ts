@@ -53,7 +53,9 @@ async function committedTotal(url: string): Promise<number> {
 }
 
 const quantile = (sorted: number[], q: number): number =>
-  sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
+  sorted.length === 0
+    ? Number.NaN
+    : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
 
 interface TransportResult {
   transport: string;
@@ -144,7 +146,11 @@ async function atRate(
   return latencies.sort((x, y) => x - y);
 }
 
-async function measure(transport: 'tcp' | 'rdma', provider: string | undefined, quick: boolean): Promise<TransportResult> {
+async function measure(
+  transport: 'tcp' | 'rdma',
+  provider: string | undefined,
+  quick: boolean,
+): Promise<TransportResult> {
   const accountsN = quick ? 48 : 96;
   const net = await startTestnet({
     validators: 3,
@@ -179,7 +185,8 @@ async function measure(transport: 'tcp' | 'rdma', provider: string | undefined, 
     const nodeP50 = ss.map((s) => (s.commitLatency as { p50Ms: number } | null)?.p50Ms ?? Number.NaN);
     const nodeP99 = ss.map((s) => (s.commitLatency as { p99Ms: number } | null)?.p99Ms ?? Number.NaN);
     const samples = ss.reduce((n, s) => n + ((s.commitLatency as { count: number } | null)?.count ?? 0), 0);
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const median = (xs: number[]): number =>
+      [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     return {
       transport,
       ...(provider ? { provider } : {}),
@@ -211,7 +218,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   let rdmaNote: string | undefined;
   if (rdma.ok) {
     // verbs needs an RDMA device (or soft-RoCE); tcp;ofi_rxm runs everywhere.
-    const hasVerbs = existsSync('/sys/class/infiniband') && (await import('node:fs')).readdirSync('/sys/class/infiniband').length > 0;
+    const hasVerbs =
+      existsSync('/sys/class/infiniband') &&
+      (await import('node:fs')).readdirSync('/sys/class/infiniband').length > 0;
     const provider = hasVerbs ? 'verbs;ofi_rxm' : 'tcp;ofi_rxm';
     try {
       results.push(await measure('rdma', provider, opts.quick));
@@ -237,7 +246,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     })),
     ...(rdmaNote ? { note: rdmaNote } : {}),
   };
-  console.log(`verify ${Math.round(rate)}/s/core -> ceiling ${Math.round(ceiling)} tx/s (2 cores / 3 validators)`);
+  console.log(
+    `verify ${Math.round(rate)}/s/core -> ceiling ${Math.round(ceiling)} tx/s (2 cores / 3 validators)`,
+  );
   console.log('transport        sat tx/s  vs ceiling  @rate   node p50/p99 ms   client p50/p99 ms');
   for (const r of out.results) {
     const name = r.provider ? `${r.transport} ${r.provider}` : r.transport;

@@ -27,7 +27,8 @@ const CRC_TABLES = (() => {
     t[i] = c >>> 0;
   }
   for (let i = 0; i < 256; i++) {
-    for (let k = 1; k < 8; k++) t[k * 256 + i] = (t[(k - 1) * 256 + i]! >>> 8) ^ t[t[(k - 1) * 256 + i]! & 0xff]!;
+    for (let k = 1; k < 8; k++)
+      t[k * 256 + i] = (t[(k - 1) * 256 + i]! >>> 8) ^ t[t[(k - 1) * 256 + i]! & 0xff]!;
   }
   return t;
 })();

@@ -47,6 +47,9 @@ export interface PrecheckedTx {
   tx: SignedTx | null;
   /** Set when the tx failed a stateless check; it will be recorded as failed. */
   rejection: TxResult | null;
+  /** Hex of the sender and (transfers) recipient, computed once for the cache lookups. */
+  fromHex?: string;
+  toHex?: string;
 }
 
 export interface AccountWrite {
@@ -88,7 +91,15 @@ export function precheckTx(bytes: Uint8Array, chainId: string): PrecheckedTx {
   if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
     return { bytes, hash, tx, rejection: failure('bad-signature', 'signature does not verify against from') };
   }
-  return { bytes, hash, tx, rejection: null };
+  const pl = tx.payload;
+  return {
+    bytes,
+    hash,
+    tx,
+    rejection: null,
+    fromHex: toHex(tx.from),
+    ...(pl.type === 'transfer' ? { toHex: toHex(pl.to) } : {}),
+  };
 }
 
 export const precheckTxs = (txs: Uint8Array[], chainId: string): PrecheckedTx[] =>
@@ -100,9 +111,9 @@ export function touchedKeys(txs: PrecheckedTx[]): { accounts: Set<string>; kv: S
   const kv = new Set<string>();
   for (const p of txs) {
     if (p.tx === null || p.rejection !== null) continue;
-    accounts.add(toHex(p.tx.from));
+    accounts.add(p.fromHex ?? toHex(p.tx.from));
     const pl = p.tx.payload;
-    if (pl.type === 'transfer') accounts.add(toHex(pl.to));
+    if (pl.type === 'transfer') accounts.add(p.toHex ?? toHex(pl.to));
     else kv.add(toHex(pl.key));
   }
   return { accounts, kv };
@@ -135,7 +146,7 @@ export function applyTxs(
       continue;
     }
     const tx = p.tx;
-    const fromHex = toHex(tx.from);
+    const fromHex = p.fromHex ?? toHex(tx.from);
     const sender = account(fromHex);
     if (tx.nonce !== sender.nonce + 1n) {
       results[i] = failure('bad-nonce', `nonce ${tx.nonce}, expected ${sender.nonce + 1n}`);
@@ -153,7 +164,7 @@ export function applyTxs(
         }
         afterNonce.balance -= pl.amount;
         accountWrites.set(fromHex, { address: tx.from, account: afterNonce });
-        const toHexKey = toHex(pl.to);
+        const toHexKey = p.toHex ?? toHex(pl.to);
         const recipient = account(toHexKey);
         if (recipient.balance + pl.amount > U64_MAX) {
           // Unreachable while genesis supply fits u64; kept so execution cannot corrupt state.

@@ -5,7 +5,7 @@
 //   'B' height u64                       encoded block
 //   'H' block hash 32                    height u64
 //   'T' tx hash 32                       height u64 | index u32   (first occurrence of the tx)
-//   'X' address 32 height u64 index u32  tx hash                  (txs of an account, for the explorer)
+//   'X' address 32 height u64 index u32  (empty)                  (txs of an account, for the explorer)
 //   'A' address 32                       balance u64 | nonce u64
 //   'K' kv key                           kv entry (state.ts encodeKvEntry)
 //   'V' keyLen u16 key version u64       kv entry as of that version (history)
@@ -185,6 +185,7 @@ const kvHistKey = (k: Uint8Array, version: bigint): Buffer => {
   return key(P.kvHist, len, k, u64be(version));
 };
 
+const EMPTY = new Uint8Array(0);
 const clampLimit = (limit: number): number => Math.max(1, Math.min(LIST_LIMIT_MAX, Math.floor(limit) || 1));
 
 export class LedgerStore {
@@ -572,7 +573,8 @@ export class LedgerStore {
         seen.add(id);
         batch.put(key(P.tx, hash), Buffer.concat([height, idx]));
       }
-      for (const a of w.txAccounts[i] ?? []) batch.put(key(P.acctTx, a, height, idx), hash);
+      // The key alone locates the tx; the value stays empty to keep the index small.
+      for (const a of w.txAccounts[i] ?? []) batch.put(key(P.acctTx, a, height, idx), EMPTY);
     }
     for (const a of accountWrites) batch.put(key(P.account, a.address), encodeAccount(a.account));
     for (const e of w.kvLog) batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));

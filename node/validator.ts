@@ -805,10 +805,7 @@ export class Validator implements NodePort {
       return { kind: 'rejected', code: 'unavailable', message: 'node is shutting down', retryAfterMs: 1000 };
     }
     const hash = txHash(encoded);
-    const T0 = performance.now();
     const stored = await this.store.getTx(hash);
-    const T1 = performance.now();
-    setImmediate(() => this.log.warn({ getTx: T1 - T0, lag: performance.now() - T1 }, 'TIMING'));
     if (stored) {
       return {
         kind: 'known',
@@ -819,9 +816,7 @@ export class Validator implements NodePort {
         },
       };
     }
-    const T2 = performance.now();
     const r = await this.pool.add(encoded, { verifySignature: true, local: true });
-    this.log.warn({ add: performance.now() - T2 }, 'TIMING2');
     switch (r.kind) {
       case 'accepted':
         this.gossip(encoded);
@@ -906,7 +901,8 @@ export class Validator implements NodePort {
 
   private latencySummary(): NodeStatus['commitLatency'] {
     const cutoff = Date.now() - LATENCY_WINDOW_MS;
-    while (this.latencies.length > 0 && (this.latencies[0] as { atMs: number }).atMs < cutoff) this.latencies.shift();
+    while (this.latencies.length > 0 && (this.latencies[0] as { atMs: number }).atMs < cutoff)
+      this.latencies.shift();
     const l = this.latencies;
     if (l.length === 0) return null;
     const s = l.map((x) => x.ms).sort((a, b) => a - b);

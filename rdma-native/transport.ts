@@ -900,7 +900,7 @@ export class RdmaTransport implements Transport {
           const conn = this.rings.get(token);
           // The source address of a remote write is not reliable (see wire.ts): a write
           // without a valid token cannot be pinned on anyone, so it is only counted.
-          if (!conn || conn.state !== 'open') {
+          if (conn?.state !== 'open') {
             this.stats.strayMessages++;
             break;
           }

@@ -6,9 +6,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { generateTestnet } from '../../genesis/generate.js';
 import { fromHex, toHex } from '../../ledger/codec/binary.js';
 import { encodeTx, signTx } from '../../ledger/tx.js';
-import { generateTestnet } from '../../genesis/generate.js';
 import { startValidator } from '../../node/start.js';
 
 const sink = (): Writable =>
@@ -30,14 +30,24 @@ describe('node/start', function () {
     const net = await generateTestnet({ validators: 1, outDir: dir, chainId: 'start-test' });
     const node = net.nodes[0];
     assert.ok(node);
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'transport.listen': '127.0.0.1:0', 'log.level': 'warn' };
+    const flags = {
+      'api.port': '0',
+      'p2p.enabled': 'false',
+      'transport.listen': '127.0.0.1:0',
+      'log.level': 'warn',
+    };
     const running = await startValidator({ home: node.home, flags, logDestination: sink() });
     try {
       const key = JSON.parse(readFileSync(node.keyPath, 'utf8')) as { publicKey: string; secretKey: string };
       const from = fromHex(key.publicKey);
       const tx = encodeTx(
         signTx(
-          { chainId: 'start-test', from, nonce: 1n, payload: { type: 'transfer', to: new Uint8Array(32).fill(9), amount: 5n } },
+          {
+            chainId: 'start-test',
+            from,
+            nonce: 1n,
+            payload: { type: 'transfer', to: new Uint8Array(32).fill(9), amount: 5n },
+          },
           fromHex(key.secretKey),
         ),
       );
@@ -46,7 +56,11 @@ describe('node/start', function () {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ tx: toHex(tx), mode: 'commit', timeoutMs: 20_000 }),
       });
-      const body = (await res.json()) as { status: string; result: { ok: boolean }; location: { height: number } };
+      const body = (await res.json()) as {
+        status: string;
+        result: { ok: boolean };
+        location: { height: number };
+      };
       assert.equal(res.status, 200, JSON.stringify(body));
       assert.equal(body.status, 'committed');
       assert.equal(body.result.ok, true);
@@ -79,7 +93,11 @@ describe('node/start', function () {
     const node = net.nodes[0];
     assert.ok(node);
     await assert.rejects(
-      startValidator({ home: node.home, flags: { 'transport.kind': 'carrier-pigeon' }, logDestination: sink() }),
+      startValidator({
+        home: node.home,
+        flags: { 'transport.kind': 'carrier-pigeon' },
+        logDestination: sink(),
+      }),
       /transport\.kind/,
     );
   });

@@ -46,8 +46,8 @@ export function encodeLog(records: Uint8Array[]): Uint8Array {
 const logArb = fc
   .array(
     fc.oneof(
-      { arbitrary: fc.uint8Array({ maxLength: 200 }), weight: 9 },
-      { arbitrary: fc.uint8Array({ minLength: 33_000, maxLength: 40_000 }), weight: 1 },
+      { arbitrary: fc.uint8Array({ maxLength: 200 }), weight: 29 },
+      { arbitrary: fc.uint8Array({ minLength: 32_800, maxLength: 33_500 }), weight: 1 },
     ),
     {
       maxLength: 6,
