@@ -146,7 +146,7 @@ async function liveCopy(src: string, dst: string): Promise<number> {
       const ordered = [...before].sort((a, b) => rank(a) - rank(b));
       for (const name of ordered) {
         if (name === 'LOCK' || name === 'LOG' || name === 'LOG.old') continue;
-        if (/\.(ldb|sst)$/.test(name)) await link(join(src, name), join(dst, name));
+        if (/\.(ldb|sst)$/.test(name)) await linkOrCopy(join(src, name), join(dst, name));
         else await copyFile(join(src, name), join(dst, name));
       }
     } catch (e) {
@@ -163,6 +163,16 @@ async function liveCopy(src: string, dst: string): Promise<number> {
     'io',
     `${src} kept changing during ${LIVE_COPY_ATTEMPTS} copy attempts; retry when the validator is less busy`,
   );
+}
+
+/** Hard link (instant, and immune to the table being deleted meanwhile); a copy when data/ is another file system. */
+async function linkOrCopy(src: string, dst: string): Promise<void> {
+  try {
+    await link(src, dst);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await copyFile(src, dst);
+  }
 }
 
 function rank(name: string): number {
