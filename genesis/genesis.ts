@@ -63,6 +63,8 @@ export const ConsensusParamsSchema = z.strictObject({
   viewChangeTimeoutMs: int(10, 3_600_000),
   /** Largest amount a leader's timestamp may run ahead of a follower's clock. */
   timestampDriftMsMax: int(0, 3_600_000).default(30_000),
+  /** Optional resend period for unanswered consensus messages; the node's default when absent. */
+  retransmitMs: int(1, 600_000).optional(),
 });
 
 export const GenesisSchema = z
@@ -274,7 +276,10 @@ export function encodeGenesisCanonical(g: Genesis): Uint8Array {
   for (const v of g.validators) w.string(v.name).raw(v.publicKey);
   const c = g.consensus;
   w.u32(c.f).u32(c.pillars).u32(c.batchTxsMax).u32(c.batchBytesMax).u32(c.checkpointInterval).u32(c.window);
-  w.u32(c.requestTimeoutMs).u32(c.viewChangeTimeoutMs).u32(c.timestampDriftMsMax);
+  w.u32(c.requestTimeoutMs)
+    .u32(c.viewChangeTimeoutMs)
+    .u32(c.timestampDriftMsMax)
+    .u32(c.retransmitMs ?? 0);
   const accounts = [...g.accounts].sort((a, b) => Buffer.compare(a.address, b.address));
   w.u32(accounts.length);
   for (const a of accounts) w.raw(a.address).u64(a.balance);

@@ -50,6 +50,7 @@ import type { Logger } from './logging.js';
 import { Mempool } from './mempool.js';
 import type { NodeMetrics } from './metrics.js';
 import { ConsensusPersistence } from './persist.js';
+import { decodeProposal, encodeProposal, PROPOSAL_OVERHEAD_BYTES } from './proposal.js';
 import type { ReplicaNetwork } from './replicas.js';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
 
@@ -352,9 +353,16 @@ export class Validator implements NodePort {
   private cut(): void {
     if (!this.leading || this.stopping) return;
     while (this.inflightBatches < this.o.batch.inflightMax && this.pool.pendingCount > 0) {
-      const entries = this.pool.takeBatch(this.o.spec.batchTxsMax, this.config.batchBytesMax - 64);
+      const entries = this.pool.takeBatch(
+        this.o.spec.batchTxsMax,
+        this.config.batchBytesMax - PROPOSAL_OVERHEAD_BYTES - 64,
+      );
       if (entries.length === 0) break;
-      const batch = encodeBatch({ timestampMs: BigInt(Date.now()), txs: entries.map((e) => e.bytes) });
+      const batch = encodeProposal({
+        view: this.view,
+        proposer: this.selfId,
+        batch: encodeBatch({ timestampMs: BigInt(Date.now()), txs: entries.map((e) => e.bytes) }),
+      });
       const out = this.step({ type: 'propose', batch });
       const refused = out.find((a) => a.type === 'proposal-refused');
       if (refused) {
@@ -374,8 +382,10 @@ export class Validator implements NodePort {
     if (leaderOf(this.config, view) === this.selfId) {
       this.inflightBatches = Math.max(0, this.inflightBatches - 1);
     }
-    const proposer = leaderOf(this.config, view);
-    const run = this.executor.executeBatch({ order, view, proposer, batch });
+    // View and proposer come from the proposal bytes, not from the view this replica
+    // committed them in: every validator must build the same header.
+    const p = decodeProposal(batch);
+    const run = this.executor.executeBatch({ order, view: p.view, proposer: p.proposer, batch: p.batch });
     this.writing = run.then(
       (block) => this.afterBlock(block),
       (e: unknown) => {

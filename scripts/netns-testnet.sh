@@ -115,7 +115,7 @@ unshape() {
 retarget() {
   local dir="$1" n="$2" hosts="" i
   for ((i = 0; i < n; i++)); do hosts="$hosts${hosts:+,}$(addr_of "$i")"; done
-  "$NODE" "$here/../dist/node/ops/retarget-cli.js" --dir "$dir" --hosts "$hosts" \
+  "$NODE" "$(dirname "$CLI")/ops/retarget-cli.js" --dir "$dir" --hosts "$hosts" \
     --transport-port "$TRANSPORT_PORT" --p2p-port "$P2P_PORT" --api-port "$API_PORT"
 }
 

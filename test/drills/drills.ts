@@ -9,7 +9,7 @@
 // drill uses the closest stand-in and says so in `method`.
 
 import { spawnSync } from 'node:child_process';
-import { mkdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI_PATH } from '../helpers/testnet.js';
 import { qdiscAvailable } from '../netns/harness.js';
@@ -311,12 +311,13 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
       await rm(`${data}.disk`, { recursive: true, force: true });
       await ctx.net.restart(target);
       await catchUp(ctx, target, Date.now());
-      // Fill the file system, leaving less than a block's worth of room.
-      const fs = await statfs(data);
-      const free = fs.bavail * fs.bsize;
+      // Fill the file system to the last byte; the validator keeps writing meanwhile, so
+      // append until the kernel says ENOSPC rather than trusting a statfs figure.
       const filler = join(data, 'drill-filler.bin');
       const faultAtMs = Date.now();
-      await writeFile(filler, Buffer.alloc(Math.max(0, free - 64 * 1024)));
+      const filled = await fillUntilFull(filler);
+      const fsInfo = await statfs(data);
+      notes.push(`filler took ${filled} bytes of the ${fsInfo.blocks * fsInfo.bsize}-byte tmpfs`);
       // Watch what the validator does: exits, or stops advancing while the others do.
       let observed = 'kept up (no write failed within the window)';
       const watchUntil = Date.now() + Math.max(ctx.opts.faultMs, 8000);
@@ -358,7 +359,7 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
         } else notes.push('resumed by itself after space was freed');
       }
       return {
-        method: 'data directory on a 32 MiB tmpfs filled to the last 64 KiB, then freed',
+        method: 'data directory on a 32 MiB tmpfs filled until ENOSPC, then freed',
         target,
         faultAtMs,
         recoveryAtMs,
@@ -372,6 +373,28 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
     }
   },
 };
+
+/** Appends to `file` until the file system is full; returns the bytes written. */
+async function fillUntilFull(file: string): Promise<number> {
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  const fh = await open(file, 'a');
+  let written = 0;
+  try {
+    for (let i = 0; i < 100_000; i++) {
+      try {
+        const { bytesWritten } = await fh.write(chunk);
+        written += bytesWritten;
+        if (bytesWritten < chunk.length) break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw e;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return written;
+}
 
 function hybster(args: string[]): string {
   const r = spawnSync(process.execPath, [CLI_PATH, ...args], { encoding: 'utf8' });

@@ -1,4 +1,4 @@
-// npm run fuzz -- --seconds N [--target NAME] [--exclude A,B] [--seed S] [--path P] [--rss-mb-max M]
+// npm run fuzz -- --seconds N [--target NAME] [--exclude A,B] [--seed S --path P [--runs R]] [--rss-mb-max M]
 // Runs every target round-robin for N seconds and prints ONE JSON line:
 // {"targets":…,"cases":…,"failures":0,…}. A failure prints the command that replays it
 // and exits 1. Lives under test/ because it is a test driver, not shipped code.
@@ -24,6 +24,8 @@ async function main(): Promise<number> {
       exclude: { type: 'string' },
       seed: { type: 'string' },
       path: { type: 'string' },
+      // fast-check's generation depends on the run count, so a replay names it too.
+      runs: { type: 'string', default: String(CHUNK_RUNS) },
       'rss-mb-max': { type: 'string', default: '1024' },
     },
     allowPositionals: false,
@@ -63,7 +65,7 @@ async function main(): Promise<number> {
   if (values.path !== undefined) {
     // Replay one recorded counterexample.
     for (const t of targets) {
-      const d = await checkTarget(t, { seed: baseSeed, path: values.path, numRuns: 1 });
+      const d = await checkTarget(t, { seed: baseSeed, path: values.path, numRuns: Number(values.runs) });
       if (d.failed) failures.push(failureOf(t.name, d.seed, d.counterexamplePath, d.errorInstance));
     }
   } else {

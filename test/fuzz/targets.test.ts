@@ -42,7 +42,7 @@ describe('fuzz targets', () => {
         const d = await checkTarget(t, { numRuns: runs }, counts);
         if (d.failed) {
           assert.fail(
-            `${String(d.errorInstance)}\nreplay: npm run fuzz -- --target ${t.name} --seed ${d.seed} --path ${d.counterexamplePath}`,
+            `${String(d.errorInstance)}\nreplay: npm run fuzz -- --target ${t.name} --seed ${d.seed} --path ${d.counterexamplePath} --runs ${runs}`,
           );
         }
         assert.ok(

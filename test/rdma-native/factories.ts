@@ -13,6 +13,8 @@ const make =
     new RdmaTransport({ ...TEST_TIMING, ...options, limits: { ...options.limits, ...limits } });
 
 export const rdmaTcpRmaThread = make({ provider: 'tcp;ofi_rxm', dataPath: 'rma', completion: 'thread' });
-export const rdmaTcpMsgBusy = make({ provider: 'tcp;ofi_rxm', dataPath: 'msg', completion: 'busy-poll' });
+export const rdmaTcpMsgThread = make({ provider: 'tcp;ofi_rxm', dataPath: 'msg', completion: 'thread' });
 export const rdmaShmRmaThread = make({ provider: 'shm', dataPath: 'rma', completion: 'thread' });
-export const rdmaShmMsgBusy = make({ provider: 'shm', dataPath: 'msg', completion: 'busy-poll' });
+export const rdmaShmMsgThread = make({ provider: 'shm', dataPath: 'msg', completion: 'thread' });
+/** Busy-poll spins a core per process: used where one side polls (violations, lifecycle, bench). */
+export const rdmaTcpRmaBusy = make({ provider: 'tcp;ofi_rxm', dataPath: 'rma', completion: 'busy-poll' });

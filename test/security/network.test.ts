@@ -79,7 +79,7 @@ describe('a validator network under hostile peers', function () {
         HYBSTER_LOG_LEVEL: 'debug',
         // Per-peer replica rate limits, set low enough that one rogue process can exceed them
         // (the defaults are sized for honest traffic at saturation, far above what a test can send).
-        HYBSTER_TRANSPORT_PEER_MESSAGES_PER_SECOND_MAX: '5000',
+        HYBSTER_TRANSPORT_PEER_MESSAGES_PER_SECOND_MAX: '2000',
         HYBSTER_TRANSPORT_PEER_BYTES_PER_SECOND_MAX: String(8 * 1024 * 1024),
       },
     });
