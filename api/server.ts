@@ -7,7 +7,12 @@ import type { Socket } from 'node:net';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   isResponseSerializationError,
@@ -102,6 +107,13 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     clientErrorHandler: writeClientError,
     forceCloseConnections: 'idle',
     ajv: undefined,
+    // Errors Fastify raises before routing (a malformed URL such as /v1/txs/%ZZ, a bad
+    // content-type header) bypass setErrorHandler; answer them with the same typed body.
+    frameworkErrors: (error: FastifyError, _req: unknown, reply: FastifyReply) => {
+      const mapped = toApiError(error);
+      const e = mapped.status < 500 ? mapped : new ApiError('malformed', `bad request: ${error.message}`);
+      void reply.code(e.status).type('application/json; charset=utf-8').send(JSON.stringify(e.toBody()));
+    },
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

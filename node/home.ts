@@ -3,7 +3,6 @@
 // keys/validator.key (mode 0600); data/ appears on first start.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type GenesisJson, parseGenesis } from '../genesis/genesis.js';
 import { toHex } from '../ledger/codec/binary.js';
@@ -33,20 +32,25 @@ export interface TestnetResult {
 
 const ACCOUNT_BALANCE = 1_000_000_000_000n;
 
+/**
+ * n distinct ports that are free now, picked at random below the kernel's ephemeral range
+ * (32768+), where outgoing connections of other processes would otherwise grab them
+ * between this check and the validators binding them.
+ */
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  const net = await import('node:net');
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries > 10_000) throw new Error('no free ports found in 20000-32000');
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!ports.includes(port) && (await free(port))) ports.push(port);
+  }
   return ports;
 }
 

@@ -297,8 +297,9 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
       throw new Error('disk-full needs root to mount a tmpfs for the data directory');
     const home = ctx.net.homes[target]!;
     const data = join(home, 'data');
-    // Move the validator's data onto a small tmpfs: stop, mount, copy back, start.
-    await ctx.net.kill(target, 'SIGKILL');
+    // Move the validator's data onto a small tmpfs the way an operator would: graceful
+    // stop (SIGTERM finishes the block being written), mount, copy, start.
+    await ctx.net.kill(target, 'SIGTERM');
     await rename(data, `${data}.disk`);
     await mkdir(data);
     run('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'hyb-drill-disk', data]);
@@ -310,7 +311,11 @@ const drills: Record<DrillName, (ctx: Ctx) => Promise<FaultOutcome>> = {
       run('cp', ['-a', `${data}.disk/.`, data]);
       await rm(`${data}.disk`, { recursive: true, force: true });
       await ctx.net.restart(target);
-      await catchUp(ctx, target, Date.now());
+      if ((await catchUp(ctx, target, Date.now())) === null) {
+        throw new Error(
+          `validator ${target} did not catch up after its data moved to the tmpfs (before any disk fault)`,
+        );
+      }
       // Fill the file system to the last byte; the validator keeps writing meanwhile, so
       // append until the kernel says ENOSPC rather than trusting a statfs figure.
       const filler = join(data, 'drill-filler.bin');
