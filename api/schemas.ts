@@ -30,7 +30,7 @@ export const Address = Hash32.describe('account address: the 32-byte Ed25519 pub
 export const U64String = z
   .string()
   .regex(/^(0|[1-9][0-9]{0,19})$/, 'must be a decimal unsigned integer')
-  .refine((s) => BigInt(s) < 1n << 64n, 'must fit in 64 bits')
+  .refine((s) => /^(0|[1-9][0-9]{0,19})$/.test(s) && BigInt(s) < 1n << 64n, 'must fit in 64 bits')
   .describe('unsigned 64-bit integer as a decimal string');
 
 export const ErrorBody = z

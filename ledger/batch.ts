@@ -39,8 +39,12 @@ export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMIT
       throw new DecodeError('bad-version', `batch version ${version}`, 'version');
     const timestampMs = r.u64('timestampMs');
     const n = r.count(limits.txsMax, 'txs.count');
-    const txs: Uint8Array[] = new Array(n);
-    for (let i = 0; i < n; i++) txs[i] = r.bytes(TX_BYTES_MAX, `txs[${i}]`);
+    // Each tx costs at least its 4-byte length prefix: refuse a claimed count the input cannot hold
+    // before building anything for it.
+    if (n * 4 > r.remaining)
+      throw new DecodeError('truncated', `${n} txs cannot fit in ${r.remaining} bytes`, 'txs');
+    const txs: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) txs.push(r.bytes(TX_BYTES_MAX, `txs[${i}]`));
     return { timestampMs, txs };
   });
 }

@@ -253,10 +253,14 @@ export function decodeBlock(bytes: Uint8Array): Result<Block> {
     const header = hdr.value;
     const n = r.count(BLOCK_TXS_MAX, 'txs.count');
     if (n !== header.txCount) throw new DecodeError('bad-length', `${n} txs, header says ${header.txCount}`);
-    const txs: Uint8Array[] = new Array(n);
-    for (let i = 0; i < n; i++) txs[i] = r.bytes(TX_BYTES_MAX, `txs[${i}]`);
-    const results: TxResult[] = new Array(n);
-    for (let i = 0; i < n; i++) results[i] = readResult(r, `results[${i}]`);
+    // Each tx costs at least its 4-byte length prefix plus a result tag: refuse a claimed count
+    // the input cannot hold before building anything for it.
+    if (n * 5 > r.remaining)
+      throw new DecodeError('truncated', `${n} txs cannot fit in ${r.remaining} bytes`, 'txs');
+    const txs: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) txs.push(r.bytes(TX_BYTES_MAX, `txs[${i}]`));
+    const results: TxResult[] = [];
+    for (let i = 0; i < n; i++) results.push(readResult(r, `results[${i}]`));
     const flag = r.u8('parentCommit.flag');
     if (flag > 1) throw new DecodeError('bad-tag', `parentCommit flag ${flag}`, 'parentCommit');
     return { header, txs, results, parentCommit: flag === 1 ? readCert(r) : null };

@@ -218,10 +218,13 @@ const hex = (bytesMin: number, bytesMax: number) =>
           ? `must be ${bytesMin * 2} hex chars`
           : `must be ${bytesMin}..${bytesMax} bytes`,
     });
+// zod 4 runs refinements even after the regex check failed, so the refinement re-tests
+// the pattern before calling BigInt (which throws on non-decimal text).
+const U64_DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
 const u64String = z
   .string()
-  .regex(/^(0|[1-9][0-9]{0,19})$/, 'must be a decimal integer string')
-  .refine((s) => BigInt(s) <= U64_MAX, { message: 'exceeds u64' });
+  .regex(U64_DECIMAL, 'must be a decimal integer string')
+  .refine((s) => U64_DECIMAL.test(s) && BigInt(s) <= U64_MAX, { message: 'exceeds u64' });
 
 export const TxPayloadJsonSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transfer'), to: hex(32, 32), amount: u64String }),

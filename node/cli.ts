@@ -167,7 +167,11 @@ keys
 const tx = program.command('tx').description('transactions');
 tx.command('send')
   .description('sign a transfer with a key file and submit it through a validator API')
-  .requiredOption('--key <file>', 'sender key file (hex seed or JSON with secretKey)')
+  .requiredOption(
+    '--key <file>',
+    'sender key file (hex seed, JSON with secretKey, or a testnet accounts.json)',
+  )
+  .option('--account <i>', 'which entry of an accounts.json list to use', '0')
   .requiredOption('--to <address>', 'recipient address (hex public key)')
   .requiredOption('--amount <n>', 'amount to transfer')
   .option('--api <url>', 'validator API', 'http://127.0.0.1:7000')
@@ -177,6 +181,7 @@ tx.command('send')
   .action(
     (o: {
       key: string;
+      account: string;
       to: string;
       amount: string;
       api: string;
@@ -185,7 +190,16 @@ tx.command('send')
       wait?: boolean;
     }) =>
       guard(async () => {
-        const kp = keyPairFromSeed(parseValidatorKey(readFileSync(o.key), o.key));
+        let keyBytes: Uint8Array = readFileSync(o.key);
+        const text = new TextDecoder().decode(keyBytes).trim();
+        if (text.startsWith('[')) {
+          // A testnet's accounts.json: pick one entry.
+          const list = JSON.parse(text) as { secretKey?: string }[];
+          const secret = list[Number(o.account)]?.secretKey;
+          if (secret === undefined) fail(`${o.key} has no account ${o.account}`);
+          keyBytes = new TextEncoder().encode(secret);
+        }
+        const kp = keyPairFromSeed(parseValidatorKey(keyBytes, o.key));
         if (!/^[0-9a-fA-F]{64}$/.test(o.to)) fail('--to must be a 32-byte hex address');
         if (!/^\d+$/.test(o.amount)) fail('--amount must be a non-negative integer');
         const from = toHex(kp.publicKey);
