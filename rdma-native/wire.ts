@@ -15,7 +15,7 @@
 // is not announced: both sides derive it from the ring position (placeChunk).
 // A chunk is [credit u32][sequence u32][stream bytes]; both paths carry the stream of
 // [u32 length][payload] frames that node/transport/frame.ts decodes.
-import { decodeWith, type Result, Writer } from '../ledger/codec/binary.js';
+import { decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
 
 export const MSG_HELLO = 1;
 export const MSG_ACCEPT = 2;
@@ -103,12 +103,19 @@ export function decodeHello(b: Uint8Array): Result<Hello> {
     const ring = {
       addr: r.u64('ring.addr'),
       key: r.u64('ring.key'),
-      token: r.u64('ring.token') & RMA_TOKEN_MASK,
+      token: readRingToken(r),
       bytes: r.u32('ring.bytes'),
     };
     const name = r.bytes(NAME_BYTES_MAX, 'name');
     return { connId, dataPath: path === 1 ? 'rma' : 'msg', msgCredits, ring, name } as const;
   });
+}
+
+/** A ring token wider than RMA_TOKEN_BITS is refused, not masked: two encodings must never mean one value. */
+function readRingToken(r: Reader): bigint {
+  const token = r.u64('ring.token');
+  if (token > RMA_TOKEN_MASK) throw new RangeError(`ring.token exceeds ${RMA_TOKEN_BITS} bits`);
+  return token;
 }
 
 export function encodeAccept(a: Accept): Buffer {
@@ -133,7 +140,7 @@ export function decodeAccept(b: Uint8Array): Result<Accept> {
     const ring = {
       addr: r.u64('ring.addr'),
       key: r.u64('ring.key'),
-      token: r.u64('ring.token') & RMA_TOKEN_MASK,
+      token: readRingToken(r),
       bytes: r.u32('ring.bytes'),
     };
     return { clientConnId, serverConnId, msgCredits, ring };
