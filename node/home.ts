@@ -87,7 +87,7 @@ function genesisDocument(
       pillars,
       batchTxsMax: 2000,
       batchBytesMax: 1 << 20,
-      checkpointInterval: 32,
+      checkpointInterval: 16,
       window: 128 * pillars,
       requestTimeoutMs: 1500,
       viewChangeTimeoutMs: 1000,

@@ -68,9 +68,8 @@ export class ReplicaNetwork {
       role,
       penaltyBox: this.penaltyBox,
       payloadBytesMax: this.o.payloadBytesMax,
-      // Consensus at saturation sends many small frames; the channel's limiter guards
-      // against floods, not against our own peak rate.
-      rateLimit: { messagesPerSecondMax: 1_000_000, bytesPerSecondMax: 2 * 1024 * 1024 * 1024 },
+      // The channel's default rate limits (well above this node's peak rate) cut off a
+      // flooding validator; keep them.
     };
   }
 

@@ -166,13 +166,13 @@ for (const transport of ['tcp', 'rdma'] as const) {
       const follower = [0, 1, 2].find((i) => i !== current) as number;
       const others = [0, 1, 2].filter((i) => i !== follower).map((i) => net.apiUrls[i] as string);
       await net.kill(follower, 'SIGKILL');
-      // Enough blocks to pass a checkpoint (K = 32), so the follower is behind a stable one.
+      // Enough blocks to pass checkpoints (testnet K = 16), so the follower is behind a stable one.
       const start = await heightOf(others[0] as string);
       const load = new Load(accounts.slice(0, 4), () => others, recipient);
       await waitFor(
-        async () => (await heightOf(others[0] as string)) >= start + 40,
+        async () => (await heightOf(others[0] as string)) >= start + 24,
         60_000,
-        '40 more blocks',
+        '24 more blocks',
       );
       await load.stop();
       await net.restart(follower);
