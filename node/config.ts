@@ -36,6 +36,13 @@ export const configSchema = z
           .int()
           .min(64 * 1024)
           .default(64 * 1024 * 1024),
+        /** A peer sending more than this (over a one-second burst) is cut off and penalized. */
+        peerMessagesPerSecondMax: z.number().int().min(100).default(100_000),
+        peerBytesPerSecondMax: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .default(256 * 1024 * 1024),
       })
       .strict()
       .prefault({}),
@@ -146,6 +153,16 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'transport.provider', kind: 'string', description: 'libfabric provider for rdma' },
   { path: 'transport.messageBytesMax', kind: 'int', description: 'largest replica message, bytes' },
   { path: 'transport.sendQueueBytesMax', kind: 'int', description: 'send queue limit per peer, bytes' },
+  {
+    path: 'transport.peerMessagesPerSecondMax',
+    kind: 'int',
+    description: 'replica messages/s a peer may send before it is cut off',
+  },
+  {
+    path: 'transport.peerBytesPerSecondMax',
+    kind: 'int',
+    description: 'replica bytes/s a peer may send before it is cut off',
+  },
   { path: 'api.enabled', kind: 'bool', description: 'serve the REST API and explorer' },
   { path: 'api.host', kind: 'string', description: 'API listen host' },
   { path: 'api.port', kind: 'int', description: 'API listen port' },

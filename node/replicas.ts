@@ -26,6 +26,8 @@ export interface ReplicaNetworkOptions {
   transport: Transport;
   /** Largest payload on a channel. */
   payloadBytesMax: number;
+  /** Per-peer flood limits; a peer above them is disconnected and sent to the penalty box. */
+  rateLimit?: { messagesPerSecondMax: number; bytesPerSecondMax: number };
   log: Logger;
   metrics: NodeMetrics;
   onMessages: (from: number, batch: Uint8Array[]) => void;
@@ -68,8 +70,7 @@ export class ReplicaNetwork {
       role,
       penaltyBox: this.penaltyBox,
       payloadBytesMax: this.o.payloadBytesMax,
-      // The channel's default rate limits (well above this node's peak rate) cut off a
-      // flooding validator; keep them.
+      ...(this.o.rateLimit === undefined ? {} : { rateLimit: { ...this.o.rateLimit, burstSeconds: 1 } }),
     };
   }
 

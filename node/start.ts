@@ -116,6 +116,10 @@ export async function startValidator(opts: {
     genesisHash: spec.hash,
     transport,
     payloadBytesMax: cfg.transport.messageBytesMax - FRAME_OVERHEAD_BYTES,
+    rateLimit: {
+      messagesPerSecondMax: cfg.transport.peerMessagesPerSecondMax,
+      bytesPerSecondMax: cfg.transport.peerBytesPerSecondMax,
+    },
     log,
     metrics,
     onMessages: (from, batch) => validator?.onReplicaMessages(from, batch),
