@@ -51,6 +51,8 @@ export interface ApiLimits {
   keepAliveTimeoutMs: number;
   /** A request must be fully received within this. */
   requestTimeoutMs: number;
+  /** Open TCP connections at once; further connections are closed on arrival. */
+  connectionsMax: number;
 }
 
 export const API_LIMITS_DEFAULT: ApiLimits = {
@@ -68,6 +70,7 @@ export const API_LIMITS_DEFAULT: ApiLimits = {
   blockMetaCacheHashesMax: 500_000,
   keepAliveTimeoutMs: 72_000,
   requestTimeoutMs: 30_000,
+  connectionsMax: 1024,
 };
 
 export interface RateLimitOptions {
@@ -131,6 +134,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     return reply.code(404).type('application/json; charset=utf-8').send(JSON.stringify(body));
   });
 
+  // node:http closes connections above this on arrival, before reading a byte of them.
+  app.server.maxConnections = limits.connectionsMax;
   registerRequestMetrics(app, node.metrics);
 
   if (rateLimit !== false) {

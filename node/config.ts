@@ -53,6 +53,8 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(7000),
         /** Requests per second per client IP; 0 disables the limit (benchmarks on one host). */
         rateLimitMax: z.number().int().min(0).default(2000),
+        /** Open API connections at once (keep-alive and SSE included); more are closed on arrival. */
+        connectionsMax: z.number().int().min(1).max(1_000_000).default(1024),
       })
       .strict()
       .prefault({}),
@@ -166,6 +168,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'api.enabled', kind: 'bool', description: 'serve the REST API and explorer' },
   { path: 'api.host', kind: 'string', description: 'API listen host' },
   { path: 'api.port', kind: 'int', description: 'API listen port' },
+  { path: 'api.connectionsMax', kind: 'int', description: 'open API connections at once' },
   { path: 'api.rateLimitMax', kind: 'int', description: 'API requests/s per client IP (0 = off)' },
   { path: 'p2p.enabled', kind: 'bool', description: 'run libp2p discovery' },
   { path: 'p2p.listen', kind: 'string', description: 'libp2p listen multiaddr' },

@@ -175,6 +175,7 @@ export async function startValidator(opts: {
       node: validator,
       logger: log.child({ component: 'api' }, { level: 'warn' }),
       rateLimit: cfg.api.rateLimitMax > 0 ? { max: cfg.api.rateLimitMax, windowMs: 1000 } : false,
+      limits: { connectionsMax: cfg.api.connectionsMax },
     });
     await api.listen({ host: cfg.api.host, port: cfg.api.port });
     const addr = api.server.address();
