@@ -3,26 +3,15 @@
 // 100 and 1000 requests of 256 bytes, P = 1, 2, 4. The ceiling the real network is held
 // against. Also measures the TrInX MAC primitive: node:crypto HMAC vs @noble/hashes.
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { makeConfig } from '../consensus/index.js';
 import { LocalCluster } from '../test/sim/cluster.js';
+import { repoRoot } from './_repo-root.js';
 
 const REQUEST_BYTES = 256;
-
-/** Walks up from this compiled file to the directory holding package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('repo root not found');
-    dir = up;
-  }
-}
 
 interface Row {
   n: number;

@@ -9,10 +9,9 @@
 // Goal: all >= 60% of verify, measured in the same run. Also records the primitive choice
 // (node:crypto vs @noble for Ed25519 and SHA-256). Writes bench/results/ledger.json.
 import crypto from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { encodeBatch } from '../ledger/batch.js';
@@ -23,20 +22,11 @@ import { merkleRoot } from '../ledger/merkle.js';
 import { applyTxs, type BlockOutcome, MemoryState, precheckTxs } from '../ledger/state.js';
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signingBytesOfEncoded, signTx } from '../ledger/tx.js';
+import { repoRoot } from './_repo-root.js';
 
 const CHAIN = 'bench-chain';
 const BLOCK_TXS = 1000;
 const SENDERS = 1000;
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the benchmark');
-    dir = up;
-  }
-  return dir;
-}
 
 function rate(n: number, fn: () => void): number {
   const t0 = process.hrtime.bigint();

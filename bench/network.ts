@@ -12,24 +12,14 @@
 // Writes bench/results/network.json.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { generateKeyPair, sign, verify } from '../ledger/keys.js';
 import { rdmaAvailable } from '../rdma-native/native.js';
 import { type Account, loadAccounts, status, submit, transfer } from '../test/helpers/client.js';
 import { startTestnet, type Testnet } from '../test/helpers/testnet.js';
+import { repoRoot } from './_repo-root.js';
 
 const CHAIN_ID = 'hybster-testnet';
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the benchmark');
-    dir = up;
-  }
-  return dir;
-}
 
 /** Single-core Ed25519 verifications per second (node:crypto, the path the ledger uses). */
 function verifyRate(durationMs: number): number {

@@ -6,13 +6,14 @@
 // throughput, and CPU time per message on both sides. The other node is a real second
 // process (this file, forked with --transport-peer).
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createTcpTransport } from '../node/transport/tcp.js';
 import type { Transport, TransportConnection } from '../node/transport/types.js';
 import { rdmaAvailable } from '../rdma-native/native.js';
 import { type CompletionMode, type DataPath, RdmaTransport } from '../rdma-native/transport.js';
+import { repoRoot } from './_repo-root.js';
 
 interface Config {
   name: string;
@@ -251,16 +252,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'transport.json'), `${JSON.stringify(out, null, 2)}\n`);
   return out;
-}
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('repo root not found');
-    dir = parent;
-  }
-  return dir;
 }
 
 if (process.argv[2] === '--transport-peer' && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -37,7 +37,7 @@ const ACCOUNT_BALANCE = 1_000_000_000_000n;
  * (32768+), where outgoing connections of other processes would otherwise grab them
  * between this check and the validators binding them.
  */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const net = await import('node:net');
   const free = (port: number): Promise<boolean> =>
     new Promise((resolve) => {

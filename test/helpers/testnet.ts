@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../node/home.js';
 
 /** dist/test/helpers/testnet.js -> dist/node/cli.js (same build dir). */
 export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node', 'cli.js');
@@ -55,28 +56,6 @@ export interface Testnet {
 }
 
 const LOG_LINES_MAX = 400;
-
-/**
- * n distinct ports that are free now, picked at random below the kernel's ephemeral range
- * (32768+), where outgoing connections of other processes would otherwise grab them
- * between this check and the validators binding them.
- */
-async function freePorts(n: number): Promise<number[]> {
-  const net = await import('node:net');
-  const free = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  const ports: number[] = [];
-  for (let tries = 0; ports.length < n; tries++) {
-    if (tries > 10_000) throw new Error('no free ports found in 20000-32000');
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!ports.includes(port) && (await free(port))) ports.push(port);
-  }
-  return ports;
-}
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
