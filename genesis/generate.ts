@@ -5,6 +5,8 @@
 //   keys/libp2p.key    the same key as a libp2p protobuf private key, mode 0600
 // Ports for validator i: API basePort + i, libp2p basePort + 1000 + i, replica TCP
 // transport basePort + 2000 + i (defaults 7000/8000/9000), all on 127.0.0.1.
+
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys';
@@ -111,6 +113,8 @@ export async function generateTestnet(o: TestnetOptions): Promise<Testnet> {
   const keys: KeyPair[] = Array.from({ length: n }, (_, i) =>
     o.seeds?.[i] !== undefined ? keyPairFromSeed(o.seeds[i]!) : generateKeyPair(),
   );
+  // The software TrInX key: one per network, never in genesis (which is public).
+  const trinxKeyHex = `${randomBytes(32).toString('hex')}\n`;
   const names = keys.map((_, i) => `validator-${i}`);
   const ports = keys.map((_, i) => ({
     api: basePort + i,
@@ -170,6 +174,7 @@ export async function generateTestnet(o: TestnetOptions): Promise<Testnet> {
       keyPath,
       `${JSON.stringify({ type: 'ed25519', publicKey: toHex(k.publicKey), secretKey: toHex(k.secretKey), peerId: peerIds[i] }, null, 2)}\n`,
     );
+    writeSecret(join(home, 'keys', 'trinx.key'), trinxKeyHex);
     const lp = await generateKeyPairFromSeed('Ed25519', k.secretKey);
     writeSecret(libp2pKeyPath, Buffer.from(privateKeyToProtobuf(lp)).toString('base64'));
     nodes.push({

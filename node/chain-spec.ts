@@ -4,7 +4,6 @@
 // node module is independent of the genesis file's layout.
 import { type ConsensusConfig, makeConfig } from '../consensus/index.js';
 import { genesisHash, parseGenesisText } from '../genesis/genesis.js';
-import { sha256Parts } from '../ledger/keys.js';
 
 export interface ChainSpecValidator {
   id: number;
@@ -34,14 +33,18 @@ export interface ChainSpec {
 }
 
 /**
- * The software TrInX needs one secret shared by all validators. Genesis may carry one;
- * otherwise it is derived from the genesis hash. Either way anyone holding genesis (or
- * a validator's disk) can compute it: software TrInX protects against faulty replica
- * logic, not against a malicious host (README threat model); SGX/TPM-backed TrInX
- * implementations keep the key sealed instead.
+ * The software TrInX needs one secret shared by the network's validators. It must not be
+ * derivable from anything public (genesis is served by every API), or any validator could
+ * mint certificates and equivocate. `hybster testnet` writes it to each home as
+ * keys/trinx.key (mode 0600); it is read at start (node/start.ts). A hardware-backed
+ * TrInX (SGX, SEV-SNP/TDX, TPM) keeps it sealed in the device instead.
  */
-export function deriveTrinxKey(genesisHash: Uint8Array): Uint8Array {
-  return sha256Parts(new TextEncoder().encode('hybster/trinx/software/v1'), genesisHash);
+export function parseTrinxKey(bytes: Uint8Array, path: string): Uint8Array {
+  const text = Buffer.from(bytes).toString('utf8').trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) {
+    throw new ChainSpecError(`${path}: a TrInX key file holds 64 hex characters (32 bytes)`);
+  }
+  return new Uint8Array(Buffer.from(text, 'hex'));
 }
 
 export interface ConsensusParams {
@@ -85,6 +88,12 @@ export function loadChainSpec(text: string, path: string): ChainSpec {
     );
   }
   const g = r.value;
+  if (g.trinxKey !== undefined) {
+    throw new ChainSpecError(
+      `genesis ${path}: trinxKey must not be in genesis: genesis is public (every API serves it), so anyone ` +
+        'could forge TrInX certificates. Remove it and give each validator the key as keys/trinx.key (mode 0600).',
+    );
+  }
   const hash = genesisHash(g);
   const c = g.consensus;
   let consensus: ConsensusConfig;
@@ -116,7 +125,8 @@ export function loadChainSpec(text: string, path: string): ChainSpec {
     consensus,
     batchTxsMax: c.batchTxsMax,
     requestTimeoutMs: c.requestTimeoutMs,
-    trinxKey: g.trinxKey ?? deriveTrinxKey(hash),
+    // Filled from keys/trinx.key by the caller that runs consensus (node/start.ts).
+    trinxKey: new Uint8Array(0),
   };
 }
 

@@ -15,6 +15,11 @@ export const configSchema = z
     dataDir: z.string().min(1).default('data'),
     genesisFile: z.string().min(1).default('genesis.json'),
     keyFile: z.string().min(1).default('keys/validator.key'),
+    /**
+     * The software TrInX's key, shared by all validators of the network and by nobody else
+     * (not in genesis: genesis is public). A hardware TrInX keeps it sealed instead.
+     */
+    trinxKeyFile: z.string().min(1).default('keys/trinx.key'),
     transport: z
       .object({
         kind: z.enum(['tcp', 'rdma']).default('tcp'),
@@ -150,6 +155,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'dataDir', kind: 'string', description: 'LevelDB directory (relative to home)' },
   { path: 'genesisFile', kind: 'string', description: 'genesis file (relative to home)' },
   { path: 'keyFile', kind: 'string', description: 'validator key file (relative to home)' },
+  { path: 'trinxKeyFile', kind: 'string', description: 'software TrInX key file (relative to home)' },
   { path: 'transport.kind', kind: 'enum', description: 'replica transport: tcp or rdma' },
   { path: 'transport.listen', kind: 'string', description: 'replica transport listen host:port' },
   { path: 'transport.provider', kind: 'string', description: 'libfabric provider for rdma' },

@@ -1,6 +1,7 @@
 // Validator home directories: `hybster init` (one validator) and `hybster testnet`
 // (a whole local network). A home holds config.json, genesis.json and
 // keys/validator.key (mode 0600); data/ appears on first start.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -104,6 +105,7 @@ export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
   const ports =
     spec.basePort > 0 ? Array.from({ length: 2 * n }, (_, i) => spec.basePort + i) : await freePorts(2 * n);
   const keys = Array.from({ length: n }, () => generateKeyPair());
+  const trinxKey = `${randomBytes(32).toString('hex')}\n`;
   const accountKeys = Array.from({ length: spec.accounts }, () => generateKeyPair());
   const validators: GenesisValidatorInput[] = keys.map((key, i) => ({
     name: `validator${i}`,
@@ -122,6 +124,7 @@ export async function writeTestnet(spec: TestnetSpec): Promise<TestnetResult> {
     await writeKeyFile(join(home, 'keys', 'validator.key'), `${toHex((keys[i] as KeyPair).secretKey)}\n`, {
       overwrite: true,
     });
+    await writeKeyFile(join(home, 'keys', 'trinx.key'), trinxKey, { overwrite: true });
     const config = {
       validatorIndex: i,
       transport: {
@@ -174,6 +177,8 @@ export async function initHome(o: { home: string; chainId: string; force: boolea
   const key = generateKeyPair();
   await mkdir(o.home, { recursive: true });
   await writeKeyFile(keyPath, `${toHex(key.secretKey)}\n`);
+  const trinxPath = join(o.home, 'keys', 'trinx.key');
+  if (!existsSync(trinxPath)) await writeKeyFile(trinxPath, `${randomBytes(32).toString('hex')}\n`);
   await writeFile(
     configPath,
     `${JSON.stringify(

@@ -9,7 +9,7 @@ import { createApiServer } from '../api/server.js';
 import { assertDataDirIntact } from '../ledger/integrity.js';
 import { keyPairFromSeed } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
-import { loadChainSpec, parseValidatorKey } from './chain-spec.js';
+import { loadChainSpec, parseTrinxKey, parseValidatorKey } from './chain-spec.js';
 import { ConfigError, type LoadedConfig, loadConfig, transportListenEndpoint } from './config.js';
 import { Discovery } from './discovery.js';
 import { createLogger, type Logger } from './logging.js';
@@ -65,6 +65,14 @@ export async function startValidator(opts: {
   const genesisPath = loaded.resolve(cfg.genesisFile);
   if (!existsSync(genesisPath)) throw new StartError(`genesis file not found: ${genesisPath}`);
   const spec = loadChainSpec(readFileSync(genesisPath, 'utf8'), genesisPath);
+  const trinxKeyPath = loaded.resolve(cfg.trinxKeyFile);
+  if (!existsSync(trinxKeyPath)) {
+    throw new StartError(
+      `TrInX key not found: ${trinxKeyPath}. Every validator of a network holds the same software TrInX key ` +
+        '(`hybster testnet` writes it to each home); copy it from the network operator over a private channel.',
+    );
+  }
+  spec.trinxKey = parseTrinxKey(await readKeyFile(trinxKeyPath), trinxKeyPath);
 
   const keyPath = loaded.resolve(cfg.keyFile);
   // Refuses a key file others can read (node/security), before it is parsed.

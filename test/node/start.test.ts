@@ -2,7 +2,7 @@
 // start path (config, genesis, key file check, LevelDB, transport, consensus, executor,
 // API) with a real store on disk and a real API socket.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -99,6 +99,29 @@ describe('node/start', function () {
         logDestination: sink(),
       }),
       /transport\.kind/,
+    );
+  });
+  it("refuses to start without the network's TrInX key file, and with a TrInX key in genesis", async () => {
+    const net = await generateTestnet({ validators: 1, outDir: dir });
+    const node = net.nodes[0];
+    assert.ok(node);
+    const flags = { 'p2p.enabled': 'false' };
+    const trinxPath = join(node.home, 'keys', 'trinx.key');
+    const trinxKey = readFileSync(trinxPath, 'utf8');
+    assert.match(trinxKey.trim(), /^[0-9a-f]{64}$/);
+    assert.equal(statSync(trinxPath).mode & 0o777, 0o600, 'the TrInX key file is private');
+    rmSync(trinxPath);
+    await assert.rejects(
+      startValidator({ home: node.home, flags, logDestination: sink() }),
+      /TrInX key not found/,
+    );
+    writeFileSync(trinxPath, trinxKey, { mode: 0o600 });
+    const genesisPath = join(node.home, 'genesis.json');
+    const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(genesisPath, JSON.stringify({ ...genesis, trinxKey: trinxKey.trim() }));
+    await assert.rejects(
+      startValidator({ home: node.home, flags, logDestination: sink() }),
+      /trinxKey must not be in genesis/,
     );
   });
 });

@@ -257,6 +257,8 @@ describe('a validator network under hostile peers', function () {
       secrets[`validator${v.index}.key`] = fromHex(text.slice(0, 64));
     }
     for (const [i, a] of accounts.entries()) secrets[`account${i}`] = a.secretKey;
+    const trinx = (await readFile(join(net.validators[0]!.home, 'keys', 'trinx.key'), 'utf8')).trim();
+    secrets['trinx.key'] = fromHex(trinx);
     for (const [i, lines] of logs.entries()) {
       const text = lines.join('');
       // Validator 2 was killed early on; the two that ran throughout logged plenty.
