@@ -100,6 +100,8 @@ export const configSchema = z
       .object({
         /** Blocks asked for in one request. */
         blocksPerRequest: z.number().int().min(1).max(1024).default(64),
+        /** Block requests served at once for one peer; more are dropped (the peer retries). */
+        servingPerPeerMax: z.number().int().min(1).max(64).default(2),
       })
       .strict()
       .prefault({}),
@@ -186,6 +188,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'batch.delayMs', kind: 'number', description: 'leader batch timer, ms' },
   { path: 'batch.inflightMax', kind: 'int', description: 'batches in flight at the leader' },
   { path: 'stateTransfer.blocksPerRequest', kind: 'int', description: 'blocks per state-transfer request' },
+  {
+    path: 'stateTransfer.servingPerPeerMax',
+    kind: 'int',
+    description: 'block requests served at once for one peer',
+  },
   { path: 'log.level', kind: 'enum', description: 'trace|debug|info|warn|error|fatal|silent' },
   { path: 'log.format', kind: 'enum', description: 'json or pretty' },
   { path: 'metrics.enabled', kind: 'bool', description: 'Prometheus metrics at /metrics' },

@@ -144,6 +144,7 @@ export async function startValidator(opts: {
     mempool: cfg.mempool,
     batch: cfg.batch,
     blocksPerRequest: cfg.stateTransfer.blocksPerRequest,
+    servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
   });
   await validator.start();
   for (const v of spec.validators) {

@@ -65,6 +65,8 @@ export interface ValidatorOptions {
   mempool: { txCountMax: number; bytesMax: number };
   batch: { delayMs: number; inflightMax: number };
   blocksPerRequest: number;
+  /** Block requests served at once for one peer (a Byzantine peer cannot queue unbounded reads). */
+  servingPerPeerMax?: number;
   /** Tick period of the consensus core's timers, ms. */
   tickMs?: number;
 }
@@ -140,6 +142,7 @@ export class Validator implements NodePort {
   private transfer: Transfer | null = null;
   private nextRequestId = 1;
   private readonly peerHeights = new Map<number, bigint>();
+  private readonly servingBlocks = new Map<number, number>();
   private readonly peerViews = new Map<number, bigint>();
   /** Consecutive housekeeping rounds in which a peer reported a higher view (see housekeeping). */
   private behindViewRounds = 0;
@@ -531,7 +534,7 @@ export class Validator implements NodePort {
         this.onBlockSig(from, m.height, m.hash, m.signature);
         return;
       case 'blocks-request':
-        void this.serveBlocks(from, m.requestId, m.fromHeight, m.count);
+        this.serveBlocksBounded(from, m.requestId, m.fromHeight, m.count);
         return;
       case 'blocks-response':
         void this.onBlocks(from, m);
@@ -615,6 +618,20 @@ export class Validator implements NodePort {
       t.peerIndex++;
       this.requestBlocks();
     }, TRANSFER_TIMEOUT_MS);
+  }
+
+  private serveBlocksBounded(to: number, requestId: number, fromHeight: bigint, count: number): void {
+    const serving = this.servingBlocks.get(to) ?? 0;
+    if (serving >= (this.o.servingPerPeerMax ?? 2)) {
+      this.o.metrics.transportErrors.inc({ code: 'block-requests-dropped' });
+      return;
+    }
+    this.servingBlocks.set(to, serving + 1);
+    void this.serveBlocks(to, requestId, fromHeight, count).finally(() => {
+      const left = (this.servingBlocks.get(to) ?? 1) - 1;
+      if (left > 0) this.servingBlocks.set(to, left);
+      else this.servingBlocks.delete(to);
+    });
   }
 
   private async serveBlocks(to: number, requestId: number, fromHeight: bigint, count: number): Promise<void> {

@@ -199,6 +199,15 @@ describe('a validator network under hostile peers', function () {
     assert.equal(r.authenticated, true, r.detail);
     assert.ok(r.framesSent > 100, `only ${r.framesSent} frames`);
     assert.ok(during > before);
+    const dropped = await Promise.all(
+      [0, 1].map((i) =>
+        metric(net.apiUrls[i]!, 'hybster_transport_errors_total', 'code="block-requests-dropped"'),
+      ),
+    );
+    assert.ok(
+      dropped[0]! + dropped[1]! >= 1,
+      'block requests above stateTransfer.servingPerPeerMax were dropped',
+    );
     await commitsVia(1);
   });
 

@@ -195,9 +195,12 @@ async function channelAttack(cfg: RogueConfig): Promise<RogueReport> {
           ch.send(r);
           frames++;
         }
-        ch.send(encodeWire({ type: 'blocks-request', requestId: frames, fromHeight: 0n, count: 1024 }));
+        // A burst of whole-chain block requests: more than a validator serves at once for one peer.
+        for (let k = 0; k < 8; k++) {
+          ch.send(encodeWire({ type: 'blocks-request', requestId: frames + k, fromHeight: 0n, count: 1024 }));
+        }
         ch.send(encodeWire({ type: 'status', height: (1n << 64n) - 1n, view: (1n << 64n) - 1n }));
-        frames += 2;
+        frames += 9;
         await new Promise((r) => setTimeout(r, 10));
       }
       break;
