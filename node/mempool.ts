@@ -86,9 +86,9 @@ export class Mempool {
   }
 
   /**
-   * Checks and adds one encoded tx. `verifySignature` is false for txs gossiped by an
-   * authenticated validator, which checked it on entry; execution checks it again
-   * anyway, so a faulty validator gains nothing by gossiping a forged one.
+   * Checks and adds one encoded tx. The validator verifies signatures for local and
+   * gossiped txs alike (a forged gossiped tx would hold an account's nonce); tests and
+   * bulk loads that already checked a tx may skip it.
    */
   async add(bytes: Uint8Array, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
     if (bytes.length > TX_BYTES_MAX) {

@@ -549,7 +549,9 @@ export class Validator implements NodePort {
   private async onGossip(txs: Uint8Array[]): Promise<void> {
     for (const tx of txs) {
       if (this.stopping) return;
-      await this.pool.add(tx, { verifySignature: false, local: false });
+      // Verified here too: a Byzantine validator could otherwise gossip a forged tx that takes
+      // an honest account's next nonce in our mempool and blocks the real one.
+      await this.pool.add(tx, { verifySignature: true, local: false });
     }
     this.updateMempoolGauges();
     this.scheduleCut();

@@ -211,6 +211,21 @@ describe('a validator network under hostile peers', function () {
     await commitsVia(1);
   });
 
+  it('ignores gossiped txs with forged signatures, so they cannot take an account nonce from the real tx', async () => {
+    // Validator 2 (Byzantine) gossips a tx that claims account 3's next nonce, signed with garbage.
+    const victim = accounts[3]!;
+    const forged = fromHex(transfer(CHAIN_ID, { ...victim }, accounts[0]!.address, 999n).hex);
+    forged.fill(7, forged.length - 64); // the signature
+    const r = await byzantine('forged-gossip', 500, { txsHex: [toHex(forged)] });
+    assert.equal(r.authenticated, true, r.detail);
+    await new Promise((res) => setTimeout(res, 300));
+    // The real tx for that nonce, submitted to the validator that received the forgery, commits.
+    const real = transfer(CHAIN_ID, victim, accounts[0]!.address, 1n);
+    const res = await submit(net.apiUrls[0]!, real.hex, 'commit', 15_000);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.status, 'committed');
+  });
+
   it('cuts off a Byzantine validator that floods, and the honest ones keep committing', async () => {
     const flood = byzantine('flood', 5000);
     await new Promise((r) => setTimeout(r, 1000));

@@ -22,7 +22,8 @@ export type Attack =
   | 'bad-mac'
   | 'garbage-frames'
   | 'byzantine-messages'
-  | 'flood';
+  | 'flood'
+  | 'forged-gossip';
 
 export interface RogueConfig {
   attack: Attack;
@@ -35,6 +36,8 @@ export interface RogueConfig {
   secretKeyHex?: string;
   /** For floods and message barrages. */
   durationMs: number;
+  /** For forged-gossip: encoded txs (hex) to gossip as if this validator had checked them. */
+  txsHex?: string[];
   /** After the validator closed the channel, try to connect again at once with the same identity. */
   reconnect?: boolean;
 }
@@ -161,6 +164,11 @@ async function channelAttack(cfg: RogueConfig): Promise<RogueReport> {
     while (closedAt === null && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   };
   switch (cfg.attack) {
+    case 'forged-gossip': {
+      ch.send(encodeWire({ type: 'txs', txs: (cfg.txsHex ?? []).map((h) => Buffer.from(h, 'hex')) }));
+      frames++;
+      break;
+    }
     case 'replay': {
       ch.send(status(1n));
       frames++;
@@ -224,7 +232,11 @@ async function channelAttack(cfg: RogueConfig): Promise<RogueReport> {
     default:
       break;
   }
-  await waitClosed(cfg.attack === 'flood' || cfg.attack === 'byzantine-messages' ? 500 : 3000);
+  await waitClosed(
+    cfg.attack === 'flood' || cfg.attack === 'byzantine-messages' || cfg.attack === 'forged-gossip'
+      ? 500
+      : 3000,
+  );
   const r = report(true, start, frames, closedAt === null ? 'channel still open' : 'closed by the validator');
   await transport.close();
   if (cfg.reconnect && r.closedByValidator) {
