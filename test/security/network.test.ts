@@ -259,9 +259,17 @@ describe('a validator network under hostile peers', function () {
     await Promise.all(load);
     assert.ok(accepted > 10, `only ${accepted} txs accepted under load`);
     const report = await checkDataDir(join(net.validators[1]!.home, 'data'));
-    assert.equal(report.ok, true, formatIntegrityReport(report));
-    assert.ok(report.tipHeight! >= BigInt(heightBefore), `tip ${report.tipHeight} < ${heightBefore}`);
+    // Restart before asserting, so a failure here does not take the later tests down with it.
     await net.restart(1);
+    assert.equal(report.ok, true, formatIntegrityReport(report));
+    // /v1/status reports blocks as soon as they are executed; up to batch.inflightMax (8) of
+    // them may still be on their way to disk when the process dies. Those are lost locally
+    // (and fetched again by state transfer), never half-written.
+    const inflightMax = 8n;
+    assert.ok(
+      report.tipHeight! + inflightMax >= BigInt(heightBefore),
+      `tip ${report.tipHeight} is more than ${inflightMax} blocks behind ${heightBefore}`,
+    );
     await commitsVia(1);
   });
 
