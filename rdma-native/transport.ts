@@ -628,7 +628,7 @@ export class RdmaTransport implements Transport {
     if (!target)
       return Promise.reject(new TransportError('connect-failed', `not an rdma endpoint: ${endpoint}`));
     try {
-      if (!this.fabric) this.open(target.provider, this.bindHost, 0);
+      if (!this.fabric) this.open(target.provider, target.provider === 'shm' ? undefined : this.bindHost, 0);
       if (target.provider !== this.providerName) {
         throw new TransportError(
           'connect-failed',
@@ -787,7 +787,10 @@ export class RdmaTransport implements Transport {
       try {
         this.fabric = new addon.Fabric({
           provider: p,
-          node: socketish ? (host ?? this.bindHost) : (host ?? ''),
+          // shm names its endpoint after `node`; without one it uses the pid, and a connecting
+          // transport would otherwise pass bindHost. Both collide across processes (a recycled
+          // pid, every client named "127.0.0.1"), and the shm provider then answers EBUSY.
+          node: socketish ? (host ?? this.bindHost) : host || shmUniqueName(),
           service: socketish ? String(port ?? 0) : '',
           waitable: this.completion === 'thread',
           recvSlots: this.limits.recvSlots,
@@ -1045,4 +1048,9 @@ export class RdmaTransport implements Transport {
     }
     pending.resolve(conn);
   }
+}
+
+/** A process-unique shm endpoint name (the provider maps it to a /dev/shm region). */
+function shmUniqueName(): string {
+  return `hyb-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
