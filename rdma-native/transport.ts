@@ -17,6 +17,7 @@
 // closes that peer's connection with 'ring-violation', deregisters its ring (revoking
 // its key) and removes its address; other peers are unaffected.
 import { randomBytes } from 'node:crypto';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { FrameDecoder } from '../node/transport/frame.js';
 import {
   type Transport,
@@ -1052,5 +1053,44 @@ export class RdmaTransport implements Transport {
 
 /** A process-unique shm endpoint name (the provider maps it to a /dev/shm region). */
 function shmUniqueName(): string {
+  sweepStaleShmRegions();
   return `hyb-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+let shmSwept = false;
+
+/**
+ * The shm provider leaves its 16 MiB /dev/shm region behind when a process dies without
+ * closing (SIGKILL). Our names carry the owner's pid, so once per process remove the
+ * regions of owners that are gone; unique names would otherwise only accumulate.
+ */
+function sweepStaleShmRegions(): void {
+  if (shmSwept) return;
+  shmSwept = true;
+  let names: string[];
+  try {
+    names = readdirSync('/dev/shm');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^hyb-(\d+)-[0-9a-f]+:/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    try {
+      unlinkSync(`/dev/shm/${name}`);
+    } catch {
+      // Another process swept it first, or it is not ours to remove.
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
