@@ -23,13 +23,8 @@ export interface PersistedEntry {
   readonly myCommit: Commit | null;
 }
 
-/**
- * Durable pillar state. The node must write it before performing any send/broadcast that
- * follows it in the same action list: TrInX counters must never be reused after a restart,
- * and a view change must be able to show every prepare the counter proves was accepted.
- */
-export interface PersistDelta {
-  readonly pillar: number;
+/** The pillar state written whole on every persist: counters, view, proof chains, checkpoint. */
+export interface PillarDurableFields {
   readonly trinx: TrinxState;
   readonly view: bigint;
   readonly viewChangeTarget: bigint | null;
@@ -38,6 +33,15 @@ export interface PersistDelta {
   readonly entryTop: bigint;
   readonly entryChain: readonly CounterCert[];
   readonly stable: StableProof | null;
+}
+
+/**
+ * Durable pillar state. The node must write it before performing any send/broadcast that
+ * follows it in the same action list: TrInX counters must never be reused after a restart,
+ * and a view change must be able to show every prepare the counter proves was accepted.
+ */
+export interface PersistDelta extends PillarDurableFields {
+  readonly pillar: number;
   /** Entries to put (replacing any entry at the same order). */
   readonly putEntries: readonly PersistedEntry[];
   /** Entries below this order may be deleted. */
@@ -45,15 +49,7 @@ export interface PersistDelta {
 }
 
 /** What a restarted pillar is rebuilt from: the last delta folded over the previous state. */
-export interface PillarSnapshot {
-  readonly trinx: TrinxState;
-  readonly view: bigint;
-  readonly viewChangeTarget: bigint | null;
-  readonly top: bigint;
-  readonly chain: readonly CounterCert[];
-  readonly entryTop: bigint;
-  readonly entryChain: readonly CounterCert[];
-  readonly stable: StableProof | null;
+export interface PillarSnapshot extends PillarDurableFields {
   readonly entries: ReadonlyMap<bigint, PersistedEntry>;
 }
 

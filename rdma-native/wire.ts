@@ -81,12 +81,8 @@ export function encodeHello(h: Hello): Buffer {
     .u8(PROTOCOL_VERSION)
     .u32(h.connId)
     .u8(h.dataPath === 'rma' ? 1 : 0)
-    .u32(h.msgCredits)
-    .u64(h.ring.addr)
-    .u64(h.ring.key)
-    .u64(h.ring.token)
-    .u32(h.ring.bytes)
-    .bytes(h.name);
+    .u32(h.msgCredits);
+  writeRingGrant(w, h.ring).bytes(h.name);
   return Buffer.from(w.finish());
 }
 
@@ -100,34 +96,28 @@ export function decodeHello(b: Uint8Array): Result<Hello> {
     const path = r.u8('dataPath');
     if (path > 1) throw new RangeError(`data path ${path}`);
     const msgCredits = r.u32('msgCredits');
-    const ring = {
-      addr: r.u64('ring.addr'),
-      key: r.u64('ring.key'),
-      token: readRingToken(r),
-      bytes: r.u32('ring.bytes'),
-    };
+    const ring = readRingGrant(r);
     const name = r.bytes(NAME_BYTES_MAX, 'name');
     return { connId, dataPath: path === 1 ? 'rma' : 'msg', msgCredits, ring, name } as const;
   });
 }
 
 /** A ring token wider than RMA_TOKEN_BITS is refused, not masked: two encodings must never mean one value. */
-function readRingToken(r: Reader): bigint {
+function readRingGrant(r: Reader): RingGrant {
+  const addr = r.u64('ring.addr');
+  const key = r.u64('ring.key');
   const token = r.u64('ring.token');
   if (token > RMA_TOKEN_MASK) throw new RangeError(`ring.token exceeds ${RMA_TOKEN_BITS} bits`);
-  return token;
+  return { addr, key, token, bytes: r.u32('ring.bytes') };
+}
+
+function writeRingGrant(w: Writer, g: RingGrant): Writer {
+  return w.u64(g.addr).u64(g.key).u64(g.token).u32(g.bytes);
 }
 
 export function encodeAccept(a: Accept): Buffer {
-  const w = new Writer(48)
-    .u8(MSG_ACCEPT)
-    .u32(a.clientConnId)
-    .u32(a.serverConnId)
-    .u32(a.msgCredits)
-    .u64(a.ring.addr)
-    .u64(a.ring.key)
-    .u64(a.ring.token)
-    .u32(a.ring.bytes);
+  const w = new Writer(48).u8(MSG_ACCEPT).u32(a.clientConnId).u32(a.serverConnId).u32(a.msgCredits);
+  writeRingGrant(w, a.ring);
   return Buffer.from(w.finish());
 }
 
@@ -137,12 +127,7 @@ export function decodeAccept(b: Uint8Array): Result<Accept> {
     const clientConnId = r.u32('clientConnId');
     const serverConnId = r.u32('serverConnId');
     const msgCredits = r.u32('msgCredits');
-    const ring = {
-      addr: r.u64('ring.addr'),
-      key: r.u64('ring.key'),
-      token: readRingToken(r),
-      bytes: r.u32('ring.bytes'),
-    };
+    const ring = readRingGrant(r);
     return { clientConnId, serverConnId, msgCredits, ring };
   });
 }
