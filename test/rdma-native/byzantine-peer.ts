@@ -56,6 +56,9 @@ export type ByzantineReport =
   | { type: 'done'; writeErrors: number; writesCompleted: number }
   | { type: 'error'; message: string };
 
+/** Far more DATA messages than the 32 credits granted, sent without waiting for any credit. */
+const FLOOD_MESSAGES = 20_000;
+
 function report(r: ByzantineReport): void {
   process.send?.(r);
 }
@@ -202,8 +205,10 @@ async function main(): Promise<void> {
       await peer.write(ring, hello, 0, encodeCqData(token, hello.length));
       break;
     case 'flood': {
-      // DATA with an empty stream, in sequence: only the credit count is wrong.
-      for (let i = 0; i < 32 + 8; i++) {
+      // DATA with an empty stream, in sequence: only the credit count is wrong. The victim
+      // returns credit for every batch it drains, so a burst only just over the window can be
+      // absorbed legitimately when the victim drains fast; a long burst outruns any drain.
+      for (let i = 0; i < FLOOD_MESSAGES; i++) {
         const data = Buffer.alloc(13);
         data[0] = MSG_DATA;
         data.writeUInt32BE(id, 1);
