@@ -48,3 +48,13 @@ export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMIT
     return { timestampMs, txs };
   });
 }
+
+/**
+ * The proposed timestamp alone, without decoding the txs: followers check it against
+ * their clock on every PREPARE, so it must cost nothing. Null when the bytes are not a
+ * batch of this version (the executor turns those into empty blocks).
+ */
+export function peekBatchTimestamp(bytes: Uint8Array): bigint | null {
+  if (bytes.length < 13 || bytes[0] !== BATCH_VERSION) return null;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).readBigUInt64BE(1);
+}

@@ -93,6 +93,8 @@ export const configSchema = z
         delayMs: z.number().min(0).max(1000).default(1),
         /** Batches the leader keeps in flight (proposed, not yet committed). */
         inflightMax: z.number().int().min(1).max(1024).default(8),
+        /** How far a leader's batch timestamp may run ahead of this validator's clock, ms. */
+        clockDriftMsMax: z.number().int().min(0).max(3_600_000).default(2_000),
       })
       .strict()
       .prefault({}),
@@ -187,6 +189,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'mempool.bytesMax', kind: 'int', description: 'mempool capacity, bytes' },
   { path: 'batch.delayMs', kind: 'number', description: 'leader batch timer, ms' },
   { path: 'batch.inflightMax', kind: 'int', description: 'batches in flight at the leader' },
+  {
+    path: 'batch.clockDriftMsMax',
+    kind: 'int',
+    description: 'withhold commits for batches timed further ahead of this clock, ms',
+  },
   { path: 'stateTransfer.blocksPerRequest', kind: 'int', description: 'blocks per state-transfer request' },
   {
     path: 'stateTransfer.servingPerPeerMax',

@@ -15,6 +15,7 @@ export interface NodeMetrics {
   txsCommitted: Counter;
   batchesCommitted: Counter;
   stateTransferBlocks: Counter;
+  proposalsWithheld: Counter;
 }
 
 export function createMetrics(
@@ -28,6 +29,11 @@ export function createMetrics(
     registry,
     height: new Gauge({ name: 'hybster_height', help: 'Height of the last block written', registers }),
     view: new Gauge({ name: 'hybster_view', help: 'Current consensus view', registers }),
+    proposalsWithheld: new Counter({
+      name: 'hybster_proposals_withheld_total',
+      help: "PREPAREs not committed because the leader's batch timestamp ran ahead of this clock",
+      registers,
+    }),
     viewChanges: new Counter({
       name: 'hybster_view_changes_total',
       help: 'Views entered after the first',

@@ -52,6 +52,7 @@ import type { NodeMetrics } from './metrics.js';
 import { ConsensusPersistence } from './persist.js';
 import { decodeProposal, encodeProposal, PROPOSAL_OVERHEAD_BYTES } from './proposal.js';
 import type { ReplicaNetwork } from './replicas.js';
+import { checkPrepareTimestamp } from './timestamp-guard.js';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
 
 export interface ValidatorOptions {
@@ -63,7 +64,12 @@ export interface ValidatorOptions {
   log: Logger;
   metrics: NodeMetrics;
   mempool: { txCountMax: number; bytesMax: number };
-  batch: { delayMs: number; inflightMax: number };
+  batch: {
+    delayMs: number;
+    inflightMax: number;
+    /** Followers withhold their COMMIT for a batch timed further ahead of their clock (default 2 s). */
+    clockDriftMsMax?: number;
+  };
   blocksPerRequest: number;
   /** Block requests served at once for one peer (a Byzantine peer cannot queue unbounded reads). */
   servingPerPeerMax?: number;
@@ -148,6 +154,7 @@ export class Validator implements NodePort {
   private behindViewRounds = 0;
   /** When the last block with transactions was written (the request timer's progress mark). */
   private lastProgressMs = Date.now();
+  private clockSkewWarnedView: bigint | null = null;
   private stopping = false;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
@@ -524,9 +531,20 @@ export class Validator implements NodePort {
 
   private onWire(from: number, m: WireMessage): void {
     switch (m.type) {
-      case 'consensus':
+      case 'consensus': {
+        const clock = checkPrepareTimestamp(
+          m.bytes,
+          this.config,
+          Date.now(),
+          this.o.batch.clockDriftMsMax ?? 2_000,
+        );
+        if (!clock.ok) {
+          this.noteClockSkew(from, clock.aheadMs);
+          return;
+        }
         this.step({ type: 'receive', from, bytes: m.bytes });
         return;
+      }
       case 'txs':
         void this.onGossip(m.txs);
         return;
@@ -544,6 +562,17 @@ export class Validator implements NodePort {
         this.peerViews.set(from, m.view);
         return;
     }
+  }
+
+  /** One warning per view: a leader with a runaway clock would otherwise flood the log. */
+  private noteClockSkew(from: number, aheadMs: bigint): void {
+    this.m.proposalsWithheld.inc();
+    if (this.clockSkewWarnedView === this.view) return;
+    this.clockSkewWarnedView = this.view;
+    this.log.warn(
+      { from, aheadMs: Number(aheadMs), view: Number(this.view) },
+      "withholding commit: the leader's batch timestamp is ahead of this clock beyond the allowed drift",
+    );
   }
 
   private async onGossip(txs: Uint8Array[]): Promise<void> {
