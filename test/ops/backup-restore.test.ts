@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,48 @@ describe('backup and restore of a validator data directory', () => {
       (await readdir(home)).filter((n) => n.startsWith('.backup-copy-')),
       [],
     );
+  });
+
+  it('copies table files instead of hard-linking them when the data directory is on another file system', async function () {
+    // /dev/shm is a tmpfs: a data directory there, linked from a home on the root file
+    // system, makes every hard link of the live copy fail with EXDEV.
+    const home = await makeHome(root, 'split');
+    const elsewhere = await mkdtemp('/dev/shm/hyb-ops-data-');
+    try {
+      await symlink(elsewhere, join(home, 'data'));
+      const [homeDev, dataDev] = await Promise.all([stat(home), stat(elsewhere)]);
+      if (homeDev.dev === dataDev.dev) {
+        assert.ok(!process.env.CI, '/dev/shm must be another file system than the temp dir in CI');
+        this.skip();
+      }
+      child = spawn(process.execPath, [WRITER, join(home, 'data')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+      assert.match(chunk.toString(), /ready/);
+      // Let the writer pass the 4 MiB memtable so there are table files to copy.
+      const deadline = Date.now() + 20_000;
+      while (!(await readdir(elsewhere)).some((n) => /\.(ldb|sst)$/.test(n))) {
+        assert.ok(Date.now() < deadline, 'the writer produced no table file');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const file = join(root, 'split.hybsnap');
+      const backup = await backupHome(home, file);
+      assert.equal(backup.mode, 'online');
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const target = await makeHome(root, 'split-target');
+      await restoreHome(target, file);
+      const db = new ClassicLevel<string, Uint8Array>(join(target, 'data'), { valueEncoding: 'view' });
+      await db.open({ createIfMissing: false });
+      const headBytes = await db.get('head');
+      const items = await db.keys({ gte: 'item/', lt: 'item0' }).all();
+      await db.close();
+      assert.ok(headBytes, 'head key present');
+      const head = Number(new DataView(headBytes.buffer, headBytes.byteOffset, 8).getBigUint64(0));
+      assert.ok(head > 500, `head ${head}: the snapshot holds the flushed tables' items`);
+      assert.equal(items.length, head + 1);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('snapshots an open database handle in the same process without blocking its writes', async () => {
