@@ -21,6 +21,8 @@ export interface TestnetOptions {
   apiPortBase?: number;
   /** Extra env for every validator process (e.g. HYBSTER_LOG_LEVEL). */
   env?: Record<string, string>;
+  /** Extra env for one validator process, over `env` (e.g. a skewed clock for validator 0). */
+  envFor?: (index: number) => Record<string, string>;
   /** Extra args passed to `hybster testnet` (e.g. ['--pillars', '2']). */
   testnetArgs?: string[];
   /** Wait for all APIs to answer (default true). */
@@ -29,6 +31,8 @@ export interface TestnetOptions {
   startTimeoutMs?: number;
   /** Echo validator output to this process's stderr (default: env HYBSTER_TEST_LOGS=1). */
   echoLogs?: boolean;
+  /** Extra node flags for each validator process (e.g. ['--cpu-prof'] for profiling). */
+  nodeArgs?: string[];
 }
 
 export interface ValidatorProcess {
@@ -114,8 +118,8 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
   }));
 
   const launch = (v: ValidatorProcess): void => {
-    const p = spawn(process.execPath, [CLI_PATH, 'start', '--home', v.home], {
-      env: { ...baseEnv, HYBSTER_API_PORT: new URL(v.apiUrl).port },
+    const p = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI_PATH, 'start', '--home', v.home], {
+      env: { ...baseEnv, ...opts.envFor?.(v.index), HYBSTER_API_PORT: new URL(v.apiUrl).port },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onData = (d: Buffer): void => {
