@@ -18,8 +18,6 @@ export interface ConsensusConfig {
   /** First view-change timeout; doubles on each consecutive failed view change, up to viewTimeoutMsMax. */
   readonly viewTimeoutMs: number;
   readonly viewTimeoutMsMax: number;
-  /** Consecutive view-change/ack links a replica may chain before a real certificate resets the chain. */
-  readonly chainLinksMax: number;
   /** Prepares retransmitted to one follower per retransmission round. */
   readonly retransmitBurstMax: number;
 }
@@ -32,7 +30,6 @@ export const DEFAULT_CONFIG: Omit<ConsensusConfig, 'n' | 'pillars'> = {
   retransmitMs: 100,
   viewTimeoutMs: 1000,
   viewTimeoutMsMax: 16_000,
-  chainLinksMax: 64,
   retransmitBurstMax: 32,
 };
 
@@ -58,7 +55,6 @@ export function assertConfig(c: ConsensusConfig): void {
   if (c.retransmitMs < 1 || c.viewTimeoutMs < c.retransmitMs || c.viewTimeoutMsMax < c.viewTimeoutMs) {
     bad('timeouts must satisfy retransmitMs <= viewTimeoutMs <= viewTimeoutMsMax');
   }
-  if (c.chainLinksMax < 2 || c.chainLinksMax > 1024) bad('chainLinksMax must be 2..1024');
   if (c.retransmitBurstMax < 1) bad('retransmitBurstMax < 1');
 }
 
@@ -72,11 +68,50 @@ export function firstOrderAtOrAbove(c: ConsensusConfig, pillar: number, from: bi
   return from + rem;
 }
 
+/** Largest encoded certificate: ids, counter, prev flag and value, value, MAC. */
+const CERT_BYTES_MAX = 2 + 2 + 1 + 1 + 16 + 16 + 32;
+
 /** Largest message the codec accepts: a NEW-VIEW carrying f+1 full histories plus the re-proposals. */
 export function messageBytesMax(c: ConsensusConfig): number {
   const perPillarWindow = c.window / c.pillars;
-  const prepareBytesMax = c.batchBytesMax + 256;
+  // pillar, view, order, batch length, the ORDER and the TOP certificate, and slack.
+  const prepareBytesMax = c.batchBytesMax + 2 + 8 + 8 + 4 + 2 * CERT_BYTES_MAX + 64;
+  const stableBytesMax = 1 + 8 + 32 + 32 + 4 + c.n * 36;
   const viewChangeBytesMax =
-    perPillarWindow * prepareBytesMax + (faults(c) + 1) * 64 + c.chainLinksMax * 2 * 96 + 512;
-  return (faults(c) + 1) * viewChangeBytesMax + perPillarWindow * prepareBytesMax + 1024;
+    2 + 8 + 8 + stableBytesMax + 4 + perPillarWindow * prepareBytesMax + 2 * CERT_BYTES_MAX;
+  return (
+    1 +
+    2 +
+    8 +
+    4 +
+    (faults(c) + 1) * viewChangeBytesMax +
+    4 +
+    perPillarWindow * prepareBytesMax +
+    CERT_BYTES_MAX
+  );
+}
+
+/**
+ * Throws when the largest consensus message cannot cross a transport whose frames carry at
+ * most `frameBytesMax` bytes: a NEW-VIEW carries f + 1 histories of window / P full batches
+ * plus the re-proposals, so window x batchBytesMax must be bounded for it to be sendable.
+ * The node calls this with its transport's frame limit before starting.
+ */
+export function assertMessagesFit(c: ConsensusConfig, frameBytesMax: number): void {
+  const need = messageBytesMax(c);
+  if (need <= frameBytesMax) return;
+  throw new RangeError(
+    `invalid consensus config: a NEW-VIEW can reach ${need} bytes (f + 1 = ${faults(c) + 1} histories and the ` +
+      `re-proposals, ${c.window / c.pillars} batches of up to ${c.batchBytesMax} bytes each) but transport frames ` +
+      `carry at most ${frameBytesMax}; lower window or batchBytesMax (at this window, batchBytesMax <= ` +
+      `${batchBytesMaxFitting(c, frameBytesMax)} fits) or raise the frame limit`,
+  );
+}
+
+/** The largest batchBytesMax for which every message of `c` fits in `frameBytesMax` bytes (0 if none). */
+export function batchBytesMaxFitting(c: ConsensusConfig, frameBytesMax: number): number {
+  // messageBytesMax is linear in batchBytesMax: fixed + perBatchByte * batchBytesMax.
+  const fixed = messageBytesMax({ ...c, batchBytesMax: 0 });
+  const perByte = messageBytesMax({ ...c, batchBytesMax: 1 }) - fixed;
+  return Math.max(0, Math.floor((frameBytesMax - fixed) / perByte));
 }

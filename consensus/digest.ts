@@ -14,6 +14,7 @@ const TAG_PREPARE = tag('prepare');
 const TAG_COMMIT = tag('commit');
 const TAG_CHECKPOINT = tag('checkpoint');
 const TAG_LINK = tag('link');
+const TAG_TOP = tag('top');
 const TAG_VIEW_CHANGE = tag('view-change');
 const TAG_NEW_VIEW = tag('new-view');
 
@@ -30,19 +31,48 @@ export const EMPTY_BATCH_DIGEST = sha256(EMPTY_BATCH);
 
 export const batchDigest = (batch: Uint8Array): Uint8Array => sha256(batch);
 
-export const prepareDigest = (pillar: number, view: bigint, order: bigint, digest: Uint8Array): Uint8Array =>
-  sha256(TAG_PREPARE, u64s(BigInt(pillar), view, order), digest);
+/**
+ * What the ORDER certificate of a prepare covers. `topMac` is the MAC of the sender's TOP
+ * certificate that travels with it: certifying over it proves TOP was raised first.
+ */
+export const prepareDigest = (
+  pillar: number,
+  view: bigint,
+  order: bigint,
+  digest: Uint8Array,
+  topMac: Uint8Array,
+): Uint8Array => sha256(TAG_PREPARE, u64s(BigInt(pillar), view, order), digest, topMac);
 
-export const commitDigest = (pillar: number, view: bigint, order: bigint, digest: Uint8Array): Uint8Array =>
-  sha256(TAG_COMMIT, u64s(BigInt(pillar), view, order), digest);
+export const commitDigest = (
+  pillar: number,
+  view: bigint,
+  order: bigint,
+  digest: Uint8Array,
+  topMac: Uint8Array,
+): Uint8Array => sha256(TAG_COMMIT, u64s(BigInt(pillar), view, order), digest, topMac);
+
+/**
+ * The digest of a TOP certificate: the sender's TOP counter is at least its value from now on.
+ * The MAC already binds the counter id and the value, so the digest only names the kind and
+ * the pillar; it is the same for every TOP certificate of a pillar and computed once.
+ */
+const topDigests = new Map<number, Uint8Array>();
+export function topDigest(pillar: number): Uint8Array {
+  let d = topDigests.get(pillar);
+  if (d === undefined) {
+    d = sha256(TAG_TOP, u64s(BigInt(pillar)));
+    topDigests.set(pillar, d);
+  }
+  return d;
+}
 
 export const checkpointDigest = (order: bigint, stateDigest: Uint8Array, blockHash: Uint8Array): Uint8Array =>
   sha256(TAG_CHECKPOINT, u64s(order), stateDigest, blockHash);
 
 /**
  * A view-change or ack link: a continuing ORDER certificate that moves the counter to
- * (view, 0) or (view, 1) and binds `top`, one past the highest order the replica ever
- * certified. A chain of links ending at a real (prepare/commit) value proves `top`.
+ * (view, 0) or (view, 1), so the sender can never certify in an older view again. It
+ * binds the `top` the sender reports (the TOP counter proves that value, not the link).
  */
 export const linkDigest = (pillar: number, value: CounterValue, top: bigint): Uint8Array =>
   sha256(TAG_LINK, u64s(BigInt(pillar), value.view, value.order, top));

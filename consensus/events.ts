@@ -23,16 +23,21 @@ export interface PersistedEntry {
   readonly myCommit: Commit | null;
 }
 
-/** The pillar state written whole on every persist: counters, view, proof chains, checkpoint. */
+/** The pillar state written whole on every persist: counters, view, top, checkpoint. */
 export interface PillarDurableFields {
   readonly trinx: TrinxState;
   readonly view: bigint;
   readonly viewChangeTarget: bigint | null;
+  /** One past the highest order certified; equals the TOP counter in `trinx`. */
   readonly top: bigint;
-  readonly chain: readonly CounterCert[];
-  readonly entryTop: bigint;
-  readonly entryChain: readonly CounterCert[];
   readonly stable: StableProof | null;
+  /**
+   * Legacy link chains from before the TOP counter proved `top`: no longer written or read.
+   * Optional so state and callers from that time still type-check.
+   */
+  readonly chain?: readonly CounterCert[];
+  readonly entryTop?: bigint;
+  readonly entryChain?: readonly CounterCert[];
 }
 
 /**
@@ -62,9 +67,6 @@ export function applyPersist(prev: PillarSnapshot | null, d: PersistDelta): Pill
     view: d.view,
     viewChangeTarget: d.viewChangeTarget,
     top: d.top,
-    chain: d.chain,
-    entryTop: d.entryTop,
-    entryChain: d.entryChain,
     stable: d.stable,
     entries,
   };

@@ -1,6 +1,8 @@
 // Public surface of the Hybster consensus core. See docs/consensus.md.
 export {
   assertConfig,
+  assertMessagesFit,
+  batchBytesMaxFitting,
   type ConsensusConfig,
   DEFAULT_CONFIG,
   faults,

@@ -31,6 +31,8 @@ export interface Prepare {
   readonly batch: Uint8Array;
   /** Leader's independent ORDER certificate on (view, order + 2) over prepareDigest. */
   readonly cert: CounterCert;
+  /** Leader's continuing TOP certificate with value (0, t), t > order, issued before `cert`. */
+  readonly topCert: CounterCert;
 }
 
 export interface Commit {
@@ -40,6 +42,8 @@ export interface Commit {
   readonly order: bigint;
   readonly batchDigest: Uint8Array;
   readonly cert: CounterCert;
+  /** Sender's continuing TOP certificate with value (0, t), t > order, issued before `cert`. */
+  readonly topCert: CounterCert;
   /** Set on a retransmission from a replica still waiting for the quorum: peers that committed answer once. */
   readonly needReply: boolean;
 }
@@ -65,21 +69,19 @@ export interface ViewChange {
   readonly type: 'view-change';
   readonly pillar: number;
   readonly toView: bigint;
-  /** One past the highest order the sender ever certified in this pillar (proved by `chain`). */
+  /** One past the highest order the sender ever certified in this pillar (proved by `proof`). */
   readonly top: bigint;
   readonly stable: StableProof | null;
   /** For every pillar order in [lowWatermark, top): the highest-view prepare the sender accepted. */
   readonly history: readonly Prepare[];
-  /** Continuing link certificates from the last real ORDER value to (toView, 0). */
-  readonly chain: readonly CounterCert[];
+  /** ORDER certificate on (toView, 0): after it the sender cannot certify in an older view. */
+  readonly link: CounterCert;
   /**
-   * The links by which the sender entered the view of its last real certificate, and the
-   * `top` they bound: certifying in a view without first proving one's old top is caught here.
+   * Continuing TOP certificate whose previous and new value are both (0, top), over the whole
+   * content including `link`: issued after the link, it shows the TOP counter at a moment when
+   * every prepare or commit the sender made in older views already existed.
    */
-  readonly entryTop: bigint;
-  readonly entryChain: readonly CounterCert[];
-  /** Plain TrInX certificate over the whole content, so a forwarding leader cannot alter it. */
-  readonly cert: PlainCert;
+  readonly proof: CounterCert;
 }
 
 export interface NewView {
@@ -127,6 +129,7 @@ function writePlain(w: Writer, c: PlainCert): void {
 function writePrepareBody(w: Writer, m: Prepare): void {
   w.u16(m.pillar).u64(m.view).u64(m.order).bytes(m.batch);
   writeCert(w, m.cert);
+  writeCert(w, m.topCert);
 }
 
 function writeStable(w: Writer, s: StableProof | null): void {
@@ -143,11 +146,8 @@ function writeViewChangeBody(w: Writer, m: ViewChange): void {
   writeStable(w, m.stable);
   w.u32(m.history.length);
   for (const p of m.history) writePrepareBody(w, p);
-  w.u32(m.chain.length);
-  for (const c of m.chain) writeCert(w, c);
-  w.u64(m.entryTop).u32(m.entryChain.length);
-  for (const c of m.entryChain) writeCert(w, c);
-  writePlain(w, m.cert);
+  writeCert(w, m.link);
+  writeCert(w, m.proof);
 }
 
 export function encodeMessage(m: Message): Uint8Array {
@@ -160,6 +160,7 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'commit':
       w.u8(MessageTag.COMMIT).u16(m.pillar).u64(m.view).u64(m.order).raw(m.batchDigest);
       writeCert(w, m.cert);
+      writeCert(w, m.topCert);
       w.u8(m.needReply ? 1 : 0);
       break;
     case 'checkpoint':
@@ -192,7 +193,6 @@ interface Limits {
   readonly pillars: number;
   readonly batchBytesMax: number;
   readonly historyMax: number;
-  readonly chainLinksMax: number;
 }
 
 const limitsCache = new WeakMap<ConsensusConfig, { limits: Limits; bytesMax: number }>();
@@ -206,7 +206,6 @@ function limitsOf(c: ConsensusConfig): { limits: Limits; bytesMax: number } {
         pillars: c.pillars,
         batchBytesMax: c.batchBytesMax,
         historyMax: c.window / c.pillars,
-        chainLinksMax: c.chainLinksMax,
       },
       bytesMax: messageBytesMax(c),
     };
@@ -257,7 +256,8 @@ function readPrepareBody(r: Reader, lim: Limits): Prepare {
   const order = r.u64('order');
   const batch = r.bytes(lim.batchBytesMax, 'batch');
   const cert = readCert(r, lim);
-  return { type: 'prepare', pillar, view, order, batch, cert };
+  const topCert = readCert(r, lim);
+  return { type: 'prepare', pillar, view, order, batch, cert, topCert };
 }
 
 function readStable(r: Reader, lim: Limits): StableProof | null {
@@ -281,15 +281,9 @@ function readViewChangeBody(r: Reader, lim: Limits): ViewChange {
   const hCount = r.count(lim.historyMax, 'history');
   const history: Prepare[] = [];
   for (let i = 0; i < hCount; i++) history.push(readPrepareBody(r, lim));
-  const cCount = r.count(lim.chainLinksMax, 'chain');
-  const chain: CounterCert[] = [];
-  for (let i = 0; i < cCount; i++) chain.push(readCert(r, lim));
-  const entryTop = r.u64('entryTop');
-  const eCount = r.count(lim.chainLinksMax, 'entryChain');
-  const entryChain: CounterCert[] = [];
-  for (let i = 0; i < eCount; i++) entryChain.push(readCert(r, lim));
-  const cert = readPlain(r, lim);
-  return { type: 'view-change', pillar, toView, top, stable, history, chain, entryTop, entryChain, cert };
+  const link = readCert(r, lim);
+  const proof = readCert(r, lim);
+  return { type: 'view-change', pillar, toView, top, stable, history, link, proof };
 }
 
 function readMessage(r: Reader, lim: Limits): Message {
@@ -303,9 +297,10 @@ function readMessage(r: Reader, lim: Limits): Message {
       const order = r.u64('order');
       const batchDigest = r.raw(DIGEST_BYTES, 'batchDigest');
       const cert = readCert(r, lim);
+      const topCert = readCert(r, lim);
       const flag = r.u8('needReply');
       if (flag > 1) throw new DecodeError('bad-value', 'bad needReply flag', 'needReply');
-      return { type: 'commit', pillar, view, order, batchDigest, cert, needReply: flag === 1 };
+      return { type: 'commit', pillar, view, order, batchDigest, cert, topCert, needReply: flag === 1 };
     }
     case MessageTag.CHECKPOINT: {
       const pillar = readPillar(r, lim);
@@ -353,11 +348,11 @@ export function peekPillar(bytes: Uint8Array): number | null {
 // ---- content digests ----
 
 export const prepareDigestOf = (p: Prepare, batchDigest: Uint8Array): Uint8Array =>
-  prepareDigest(p.pillar, p.view, p.order, batchDigest);
+  prepareDigest(p.pillar, p.view, p.order, batchDigest, p.topCert.mac);
 
-/** Digest over everything in a VIEW-CHANGE except its own plain certificate. */
+/** Digest over everything in a VIEW-CHANGE except its own TOP proof. */
 export function viewChangeDigest(
-  vc: Omit<ViewChange, 'cert'>,
+  vc: Omit<ViewChange, 'proof'>,
   batchDigests: readonly Uint8Array[],
 ): Uint8Array {
   const parts: Uint8Array[] = [u64s(BigInt(vc.pillar), vc.toView, vc.top)];
@@ -366,9 +361,7 @@ export function viewChangeDigest(
   vc.history.forEach((p, i) => {
     parts.push(prepareDigestOf(p, batchDigests[i]!), p.cert.mac);
   });
-  for (const c of vc.chain) parts.push(c.mac);
-  parts.push(u64s(vc.entryTop, BigInt(vc.entryChain.length)));
-  for (const c of vc.entryChain) parts.push(c.mac);
+  parts.push(u64s(vc.link.value.view, vc.link.value.order), vc.link.mac);
   return viewChangeContentDigest(parts);
 }
 

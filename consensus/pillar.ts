@@ -1,20 +1,18 @@
 // One Hybster ordering instance (a pillar) at one validator: a pure state machine.
 // `step(event)` returns actions; it never does I/O, reads a clock or draws randomness.
+// This file holds the state and its transitions; certificate checks live in verify.ts,
+// view-change construction and checking in view-change.ts, the log in pillar-log.ts and
+// checkpoint votes in checkpoints.ts.
 //
 // TrInX ORDER counter values used here (see docs/consensus.md):
 //   (v, o + 2)  prepare (leader) or commit (follower) of order o in view v;
 //   (v, 0)      VIEW-CHANGE link to view v;   (v, 1)  NEW-VIEW-ACK link entering view v.
-// A chain of links ending at a real value proves `top`, one past the highest order certified.
-import { bytesEqual, toHex } from '../ledger/codec/binary.js';
-import { type ConsensusConfig, faults, firstOrderAtOrAbove, leaderOf } from './config.js';
-import {
-  batchDigest,
-  checkpointDigest,
-  commitDigest,
-  EMPTY_BATCH,
-  linkDigest,
-  prepareDigest,
-} from './digest.js';
+// The TOP counter holds (0, top), one past the highest order certified; it is raised before
+// every prepare or commit of a new order, and a VIEW-CHANGE proves its current value.
+import { bytesEqual } from '../ledger/codec/binary.js';
+import { CheckpointVotes } from './checkpoints.js';
+import { type ConsensusConfig, faults, leaderOf } from './config.js';
+import { checkpointDigest, commitDigest, linkDigest, prepareDigest, topDigest } from './digest.js';
 import type { Action, Event, PersistedEntry, PillarSnapshot } from './events.js';
 import {
   type Checkpoint,
@@ -24,37 +22,22 @@ import {
   type Message,
   type NewView,
   type NewViewAck,
-  newViewDigest,
   type Prepare,
   type StableProof,
   type ViewChange,
-  viewChangeDigest,
 } from './messages.js';
+import { type Entry, PillarLog } from './pillar-log.js';
+import { Counter, type CounterCert, type CounterValue, compareCounter, type Trinx } from './trinx.js';
+import { PillarVerifier } from './verify.js';
 import {
-  Counter,
-  type CounterCert,
-  type CounterValue,
-  compareCounter,
-  counterEqual,
-  type Trinx,
-} from './trinx.js';
+  buildViewChange,
+  newViewDigestOf,
+  newViewValid,
+  type RecomputedNewView,
+  recomputeNewView,
+  viewChangeProblem,
+} from './view-change.js';
 
-interface Entry {
-  prepare: Prepare;
-  digest: Uint8Array;
-  /** Validators with a certified message for (prepare.view, order): the leader's prepare, followers' commits. */
-  certifiers: Set<number>;
-  myCommit: Commit | null;
-  committed: boolean;
-}
-
-interface RecomputedNewView {
-  stable: StableProof | null;
-  top: bigint;
-  slots: { order: bigint; batch: Uint8Array; digest: Uint8Array }[];
-}
-
-const CHECKPOINTS_KEPT_PER_VALIDATOR = 4;
 const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 export interface PillarOptions {
@@ -73,25 +56,24 @@ export class PillarCore {
   readonly pillar: number;
   private readonly trinx: Trinx;
   private readonly f: number;
+  private readonly v: PillarVerifier;
 
   private view = 0n;
   private vcTarget: bigint | null = null;
+  /** Mirrors the TOP counter: one past the highest order this replica ever certified. */
   private top = 0n;
-  private chain: CounterCert[] = [];
-  /** The links that entered the current view and the top they bound (empty in view 0). */
-  private entryChain: CounterCert[] = [];
-  private entryTop = 0n;
+  /** The latest TOP certificate; it proves TOP covers every order below `top`, so it is reused. */
+  private topCert: CounterCert | null = null;
+  /** The ORDER link into the view-change target. */
+  private vcLink: CounterCert | null = null;
   private stable: StableProof | null = null;
   private lw = 0n;
-  private readonly log = new Map<bigint, Entry>();
+  private readonly log: PillarLog;
   /** Leader: next order to propose. Follower: next order to accept (prepares are taken strictly in order). */
   private nextOrder: bigint;
   private nextDeliver: bigint;
   private readonly queue: Uint8Array[] = [];
-  private readonly buffered = new Map<bigint, Prepare>();
-  private readonly pendingCommits = new Map<string, Map<number, Uint8Array>>();
-  private pendingCommitCount = 0;
-  private readonly checkpoints = new Map<number, Checkpoint[]>();
+  private readonly checkpoints: CheckpointVotes;
   private myCheckpoint: Checkpoint | null = null;
   private readonly viewChanges = new Map<number, ViewChange>();
   private readonly evidence = new Map<number, bigint>();
@@ -116,6 +98,10 @@ export class PillarCore {
     this.pillar = o.pillar;
     this.trinx = o.trinx;
     this.f = faults(o.config);
+    this.v = new PillarVerifier(o.config, o.pillar, o.trinx, this.checksTopProof());
+    const perPillar = o.config.window / o.config.pillars;
+    this.log = new PillarLog(perPillar, perPillar * o.config.n * 2);
+    this.checkpoints = new CheckpointVotes(this.f);
     this.vcTimeoutMs = o.config.viewTimeoutMs;
     this.nextOrder = BigInt(o.pillar);
     this.nextDeliver = BigInt(o.pillar);
@@ -124,29 +110,32 @@ export class PillarCore {
 
   private restore(s: PillarSnapshot, executedNext: bigint): void {
     this.view = s.view;
-    this.top = s.top;
-    this.chain = [...s.chain];
-    this.entryChain = [...s.entryChain];
-    this.entryTop = s.entryTop;
+    this.top = this.trinx.current(Counter.TOP).order;
+    // State written before the TOP counter existed: raise TOP to the persisted top once.
+    if (s.top > this.top) this.topCertFor(s.top - 1n);
     this.stable = s.stable;
     this.lw = s.stable === null ? 0n : s.stable.order + 1n;
     for (const [o, e] of s.entries) {
       if (o < this.lw) continue;
       const certifiers = new Set<number>([leaderOf(this.config, e.prepare.view)]);
       if (e.myCommit !== null) certifiers.add(this.id);
-      this.log.set(o, {
+      this.log.entries.set(o, {
         prepare: e.prepare,
-        digest: this.digestOf(e.prepare.batch),
+        digest: this.v.digestOf(e.prepare.batch),
         certifiers,
         myCommit: e.myCommit,
         committed: false,
       });
     }
-    this.nextOrder = this.at(maxOf(this.top, this.lw));
-    this.nextDeliver = this.at(maxOf(executedNext, this.lw));
+    this.nextOrder = this.v.at(maxOf(this.top, this.lw));
+    this.nextDeliver = this.v.at(maxOf(executedNext, this.lw));
     if (s.viewChangeTarget !== null) {
       this.vcTarget = s.viewChangeTarget;
-      this.myViewChangeBytes = encodeMessage(this.buildViewChange(s.viewChangeTarget));
+      // The counter is still at the link (nothing is certified during a view change): re-issue it.
+      this.vcLink = this.certifyLink({ view: s.viewChangeTarget, order: 0n });
+      if (this.vcLink !== null) {
+        this.myViewChangeBytes = encodeMessage(this.buildViewChange(s.viewChangeTarget));
+      }
     }
   }
 
@@ -205,9 +194,6 @@ export class PillarCore {
         view: this.view,
         viewChangeTarget: this.vcTarget,
         top: this.top,
-        chain: [...this.chain],
-        entryTop: this.entryTop,
-        entryChain: [...this.entryChain],
         stable: this.stable,
         putEntries: [...this.putEntries.values()].map(
           (e): PersistedEntry => ({ prepare: e.prepare, myCommit: e.myCommit }),
@@ -235,10 +221,10 @@ export class PillarCore {
   }
   /** A one-line summary for simulator diagnostics. */
   describe(): string {
-    const pending = [...this.log.values()]
+    const pending = [...this.log.entries.values()]
       .filter((e) => !e.committed)
       .map((e) => `${e.prepare.order}@${e.prepare.view}:${[...e.certifiers].join('')}`);
-    return `p${this.pillar} v${this.view}${this.vcTarget === null ? '' : `->${this.vcTarget}`} lw${this.lw} next${this.nextOrder} deliver${this.nextDeliver} top${this.top} buffered${this.buffered.size} uncommitted[${pending.join(',')}]`;
+    return `p${this.pillar} v${this.view}${this.vcTarget === null ? '' : `->${this.vcTarget}`} lw${this.lw} next${this.nextOrder} deliver${this.nextDeliver} top${this.top} buffered${this.log.buffered.size} uncommitted[${pending.join(',')}]`;
   }
 
   isLeading(): boolean {
@@ -250,25 +236,28 @@ export class PillarCore {
     return this.f + 1;
   }
 
+  /** The broken-variant tests override this to show what a VIEW-CHANGE with an unproven top allows. */
+  protected checksTopProof(): boolean {
+    return true;
+  }
+
+  /** Full check of a VIEW-CHANGE: content certificate, stable proof, proof of top, gap-free history. */
+  viewChangeValid(vc: ViewChange, issuer: number): boolean {
+    return this.viewChangeProblem(vc, issuer) === null;
+  }
+
+  /** Why a VIEW-CHANGE is invalid, or null when it is valid. */
+  viewChangeProblem(vc: ViewChange, issuer: number): string | null {
+    return viewChangeProblem(this.v, vc, issuer);
+  }
+
+  /** Recomputes the prepare set from the included view changes and compares it with what the leader sent. */
+  newViewValid(nv: NewView): boolean {
+    return newViewValid(this.v, nv);
+  }
+
   // ---------------------------------------------------------------- helpers
 
-  /** Batches are immutable once handed to the core, so each is hashed once per pillar. */
-  private readonly digests = new WeakMap<Uint8Array, Uint8Array>();
-  private digestOf(batch: Uint8Array): Uint8Array {
-    let d = this.digests.get(batch);
-    if (d === undefined) {
-      d = batchDigest(batch);
-      this.digests.set(batch, d);
-    }
-    return d;
-  }
-
-  private at(o: bigint): bigint {
-    return firstOrderAtOrAbove(this.config, this.pillar, o);
-  }
-  private ownsOrder(o: bigint): boolean {
-    return o % BigInt(this.config.pillars) === BigInt(this.pillar);
-  }
   private windowEnd(): bigint {
     return this.lw + BigInt(this.config.window);
   }
@@ -283,14 +272,30 @@ export class PillarCore {
   private send(to: number, m: Message | Uint8Array): void {
     this.out.push({ type: 'send', to, bytes: m instanceof Uint8Array ? m : encodeMessage(m) });
   }
-  private certifiedReal(order: bigint): void {
-    // A real ORDER certificate resets the link chain: it now proves `top` by itself.
-    if (order + 1n > this.top) this.top = order + 1n;
-    this.chain = [];
+  /**
+   * A TOP certificate covering `order`, raising the TOP counter first when needed. The
+   * prepare or commit is then certified over its MAC, so TOP provably moved before it.
+   */
+  private topCertFor(order: bigint): CounterCert | null {
+    if (this.topCert !== null && this.topCert.value.order > order) return this.topCert;
+    const current = this.trinx.current(Counter.TOP);
+    const value = { view: 0n, order: maxOf(current.order, order + 1n) };
+    const c = this.trinx.certifyContinuing(Counter.TOP, value, topDigest(this.pillar));
+    if (!c.ok) return null;
+    this.topCert = c.value;
+    this.top = value.order;
     this.dirty = true;
+    return c.value;
   }
-  private issuerIs(c: CounterCert, validator: number): boolean {
-    return c.issuer.validator === validator && c.issuer.pillar === this.pillar && c.counter === Counter.ORDER;
+
+  /** Whether TrInX would certify this ORDER value; checked before TOP moves for it. */
+  private orderFree(view: bigint, order: bigint): boolean {
+    return compareCounter(this.trinx.current(Counter.ORDER), { view, order: order + 2n }) < 0;
+  }
+
+  private certifyLink(value: CounterValue): CounterCert | null {
+    const c = this.trinx.certifyContinuing(Counter.ORDER, value, linkDigest(this.pillar, value, this.top));
+    return c.ok ? c.value : null;
   }
 
   // ---------------------------------------------------------------- receive
@@ -332,24 +337,10 @@ export class PillarCore {
     }
   }
 
-  /** Checks a prepare's certificate: from the leader of its view, on (view, order + 2), over its content. */
-  private prepareValid(p: Prepare): boolean {
-    const leader = leaderOf(this.config, p.view);
-    return (
-      this.ownsOrder(p.order) &&
-      p.batch.length <= this.config.batchBytesMax &&
-      this.issuerIs(p.cert, leader) &&
-      p.cert.prev === null &&
-      counterEqual(p.cert.value, { view: p.view, order: p.order + 2n }) &&
-      this.trinx.verifyIndependent(
-        p.cert,
-        prepareDigest(this.pillar, p.view, p.order, this.digestOf(p.batch)),
-      )
-    );
-  }
+  // ---------------------------------------------------------------- normal case
 
   private onPrepare(from: number, p: Prepare): void {
-    if (from !== leaderOf(this.config, p.view) || !this.prepareValid(p)) {
+    if (from !== leaderOf(this.config, p.view) || !this.v.prepareValid(p)) {
       this.reject(from, 'prepare-invalid');
       return;
     }
@@ -367,16 +358,13 @@ export class PillarCore {
     }
     if (p.order >= this.windowEnd()) return;
     if (p.order > this.nextOrder) {
-      if (this.buffered.size < this.config.window / this.config.pillars) this.buffered.set(p.order, p);
+      this.log.buffer(p);
       return;
     }
     this.acceptPrepare(p);
-    for (
-      let next = this.buffered.get(this.nextOrder);
-      next !== undefined;
-      next = this.buffered.get(this.nextOrder)
-    ) {
-      this.buffered.delete(this.nextOrder);
+    const buffered = this.log.buffered;
+    for (let next = buffered.get(this.nextOrder); next !== undefined; next = buffered.get(this.nextOrder)) {
+      buffered.delete(this.nextOrder);
       if (next.view !== this.view || this.nextOrder >= this.windowEnd()) break;
       this.acceptPrepare(next);
     }
@@ -393,7 +381,7 @@ export class PillarCore {
     if (have !== undefined && have.prepare.view >= p.view) return;
     const entry: Entry = {
       prepare: p,
-      digest: this.digestOf(p.batch),
+      digest: this.v.digestOf(p.batch),
       certifiers: new Set([leaderOf(this.config, p.view)]),
       myCommit: null,
       committed: false,
@@ -404,14 +392,17 @@ export class PillarCore {
 
   /** Follower: accept the prepare at nextOrder and send a certified COMMIT. */
   private acceptPrepare(p: Prepare): void {
-    const digest = this.digestOf(p.batch);
+    const digest = this.v.digestOf(p.batch);
+    if (!this.orderFree(p.view, p.order)) return;
+    const topCert = this.topCertFor(p.order);
+    if (topCert === null) return;
     const c = this.trinx.certifyIndependent(
       Counter.ORDER,
       { view: p.view, order: p.order + 2n },
-      commitDigest(this.pillar, p.view, p.order, digest),
+      commitDigest(this.pillar, p.view, p.order, digest, topCert.mac),
     );
     if (!c.ok) return;
-    this.certifiedReal(p.order);
+    this.dirty = true;
     const commit: Commit = {
       type: 'commit',
       pillar: this.pillar,
@@ -419,6 +410,7 @@ export class PillarCore {
       order: p.order,
       batchDigest: digest,
       cert: c.value,
+      topCert,
       needReply: false,
     };
     const entry: Entry = {
@@ -435,29 +427,13 @@ export class PillarCore {
   }
 
   private putEntry(entry: Entry): void {
-    const o = entry.prepare.order;
-    this.log.set(o, entry);
-    this.putEntries.set(o, entry);
+    this.log.put(entry);
+    this.putEntries.set(entry.prepare.order, entry);
     this.dirty = true;
-    const key = `${entry.prepare.view}:${o}`;
-    const pending = this.pendingCommits.get(key);
-    if (pending !== undefined) {
-      this.pendingCommits.delete(key);
-      this.pendingCommitCount -= pending.size;
-      for (const [v, d] of pending) if (bytesEqual(d, entry.digest)) entry.certifiers.add(v);
-    }
   }
 
   private onCommit(from: number, m: Commit): void {
-    const leader = leaderOf(this.config, m.view);
-    const valid =
-      from !== leader &&
-      this.ownsOrder(m.order) &&
-      this.issuerIs(m.cert, from) &&
-      m.cert.prev === null &&
-      counterEqual(m.cert.value, { view: m.view, order: m.order + 2n }) &&
-      this.trinx.verifyIndependent(m.cert, commitDigest(this.pillar, m.view, m.order, m.batchDigest));
-    if (!valid) {
+    if (!this.v.commitValid(from, m)) {
       this.reject(from, 'commit-invalid');
       return;
     }
@@ -479,18 +455,7 @@ export class PillarCore {
       return;
     }
     if (m.view < this.view || m.order >= this.windowEnd()) return;
-    const cap = (this.config.window / this.config.pillars) * this.config.n * 2;
-    if (this.pendingCommitCount >= cap) return;
-    const key = `${m.view}:${m.order}`;
-    let set = this.pendingCommits.get(key);
-    if (set === undefined) {
-      set = new Map();
-      this.pendingCommits.set(key, set);
-    }
-    if (!set.has(from)) {
-      set.set(from, m.batchDigest);
-      this.pendingCommitCount++;
-    }
+    this.log.holdCommit(m.view, m.order, from, m.batchDigest);
   }
 
   private checkCommitted(e: Entry): void {
@@ -541,14 +506,17 @@ export class PillarCore {
 
   private proposeOne(batch: Uint8Array): void {
     const o = this.nextOrder;
-    const digest = this.digestOf(batch);
+    const digest = this.v.digestOf(batch);
+    if (!this.orderFree(this.view, o)) return;
+    const topCert = this.topCertFor(o);
+    if (topCert === null) return;
     const c = this.trinx.certifyIndependent(
       Counter.ORDER,
       { view: this.view, order: o + 2n },
-      prepareDigest(this.pillar, this.view, o, digest),
+      prepareDigest(this.pillar, this.view, o, digest, topCert.mac),
     );
     if (!c.ok) return;
-    this.certifiedReal(o);
+    this.dirty = true;
     const prepare: Prepare = {
       type: 'prepare',
       pillar: this.pillar,
@@ -556,6 +524,7 @@ export class PillarCore {
       order: o,
       batch,
       cert: c.value,
+      topCert,
     };
     const entry: Entry = {
       prepare,
@@ -595,36 +564,8 @@ export class PillarCore {
   }
 
   private recordCheckpoint(from: number, m: Checkpoint): void {
-    const list = this.checkpoints.get(from) ?? [];
-    if (list.some((c) => c.order === m.order)) return;
-    list.push(m);
-    list.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
-    if (list.length > CHECKPOINTS_KEPT_PER_VALIDATOR) list.shift();
-    this.checkpoints.set(from, list);
-    const certs = [];
-    for (const cs of this.checkpoints.values()) {
-      const match = cs.find(
-        (c) =>
-          c.order === m.order &&
-          bytesEqual(c.stateDigest, m.stateDigest) &&
-          bytesEqual(c.blockHash, m.blockHash),
-      );
-      if (match) certs.push(match.cert);
-    }
-    if (certs.length >= this.f + 1) {
-      this.makeStable({ order: m.order, stateDigest: m.stateDigest, blockHash: m.blockHash, certs });
-    }
-  }
-
-  private stableValid(s: StableProof): boolean {
-    const seen = new Set<number>();
-    const d = checkpointDigest(s.order, s.stateDigest, s.blockHash);
-    for (const c of s.certs) {
-      if (c.issuer.pillar !== this.pillar || seen.has(c.issuer.validator)) return false;
-      if (!this.trinx.verifyPlain(c, d)) return false;
-      seen.add(c.issuer.validator);
-    }
-    return seen.size >= this.f + 1;
+    const stable = this.checkpoints.record(from, m);
+    if (stable !== null) this.makeStable(stable);
   }
 
   /** Moves the low watermark; a pillar that has not delivered up to the checkpoint asks for state transfer. */
@@ -633,20 +574,9 @@ export class PillarCore {
     this.stable = s;
     this.lw = s.order + 1n;
     this.dirty = true;
-    for (const o of this.log.keys()) if (o < this.lw) this.log.delete(o);
-    for (const o of this.buffered.keys()) if (o < this.lw) this.buffered.delete(o);
-    for (const [k, set] of this.pendingCommits) {
-      if (BigInt(k.slice(k.indexOf(':') + 1)) < this.lw) {
-        this.pendingCommits.delete(k);
-        this.pendingCommitCount -= set.size;
-      }
-    }
-    for (const [v, list] of this.checkpoints) {
-      const kept = list.filter((c) => c.order >= s.order);
-      if (kept.length === 0) this.checkpoints.delete(v);
-      else this.checkpoints.set(v, kept);
-    }
-    const first = this.at(this.lw);
+    this.log.pruneBelow(this.lw);
+    this.checkpoints.pruneBelow(s.order);
+    const first = this.v.at(this.lw);
     if (this.nextOrder < first) this.nextOrder = first;
     if (this.nextDeliver < first) {
       this.out.push({
@@ -688,7 +618,7 @@ export class PillarCore {
   }
 
   private retransmitPrepares(): void {
-    const byOrder = [...this.log.values()]
+    const byOrder = [...this.log.entries.values()]
       .filter((e) => e.prepare.view === this.view)
       .sort((a, b) => (a.prepare.order < b.prepare.order ? -1 : 1));
     for (let j = 0; j < this.config.n; j++) {
@@ -704,7 +634,7 @@ export class PillarCore {
   }
 
   private retransmitCommits(): void {
-    const current = [...this.log.values()]
+    const current = [...this.log.entries.values()]
       .filter((e) => e.myCommit !== null && e.prepare.view === this.view)
       .sort((a, b) => (a.prepare.order < b.prepare.order ? -1 : 1));
     for (const e of current) {
@@ -752,16 +682,14 @@ export class PillarCore {
 
   private startViewChange(toView: bigint): void {
     if (toView <= this.view || (this.vcTarget !== null && toView <= this.vcTarget)) return;
-    if (this.chain.length >= this.config.chainLinksMax) return;
-    const value: CounterValue = { view: toView, order: 0n };
-    const link = this.trinx.certifyContinuing(Counter.ORDER, value, linkDigest(this.pillar, value, this.top));
-    if (!link.ok) return;
-    this.chain.push(link.value);
+    const link = this.certifyLink({ view: toView, order: 0n });
+    if (link === null) return;
+    this.vcLink = link;
     this.vcTarget = toView;
     this.dirty = true;
     this.vcDeadlineMs = this.nowMs + this.vcTimeoutMs;
     this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.config.viewTimeoutMsMax);
-    this.buffered.clear();
+    this.log.buffered.clear();
     this.queue.length = 0;
     const vc = this.buildViewChange(toView);
     this.viewChanges.set(this.id, vc);
@@ -771,90 +699,13 @@ export class PillarCore {
   }
 
   private buildViewChange(toView: bigint): ViewChange {
-    const history: Prepare[] = [];
-    for (let o = this.at(this.lw); o < this.top; o += BigInt(this.config.pillars)) {
-      const e = this.log.get(o);
-      // The log is gap-free below top by construction: prepares are taken strictly in order.
-      if (e === undefined) throw new Error(`assertion: log gap at ${o} below top ${this.top}`);
-      history.push(e.prepare);
-    }
-    const body = {
-      type: 'view-change' as const,
-      pillar: this.pillar,
-      toView,
+    return buildViewChange(this.v, toView, {
+      lw: this.lw,
       top: this.top,
       stable: this.stable,
-    };
-    const unsigned = {
-      ...body,
-      history,
-      chain: [...this.chain],
-      entryTop: this.entryTop,
-      entryChain: [...this.entryChain],
-    };
-    const digest = viewChangeDigest(
-      unsigned,
-      history.map((p) => this.digestOf(p.batch)),
-    );
-    return { ...unsigned, cert: this.trinx.certifyPlain(digest) };
-  }
-
-  /** Full check of a VIEW-CHANGE: content certificate, stable proof, link chain proving top, gap-free history. */
-  viewChangeValid(vc: ViewChange, issuer: number): boolean {
-    return this.viewChangeProblem(vc, issuer) === null;
-  }
-
-  /** Why a VIEW-CHANGE is invalid, or null when it is valid. */
-  viewChangeProblem(vc: ViewChange, issuer: number): string | null {
-    if (
-      vc.pillar !== this.pillar ||
-      vc.cert.issuer.validator !== issuer ||
-      vc.cert.issuer.pillar !== this.pillar
-    ) {
-      return 'issuer';
-    }
-    if (vc.history.some((p) => !this.prepareValid(p) || p.view >= vc.toView)) return 'history-prepare';
-    const digests = vc.history.map((p) => this.digestOf(p.batch));
-    if (!this.trinx.verifyPlain(vc.cert, viewChangeDigest(vc, digests))) return 'content-cert';
-    if (vc.stable !== null && !this.stableValid(vc.stable)) return 'stable-proof';
-    const last = vc.chain[vc.chain.length - 1];
-    if (last === undefined || !counterEqual(last.value, { view: vc.toView, order: 0n })) return 'chain-end';
-    const root = this.linksProblem(vc.chain, vc.top, issuer);
-    if (typeof root === 'string') return root;
-    if (root.order >= 2n) {
-      if (vc.top < root.order - 1n) return 'top';
-      // The sender certified in view root.view: it must show how it entered that view and what top it had.
-      if (root.view > 0n) {
-        const entryLast = vc.entryChain[vc.entryChain.length - 1];
-        if (entryLast === undefined || entryLast.value.view !== root.view) return 'entry-missing';
-        const entryRoot = this.linksProblem(vc.entryChain, vc.entryTop, issuer);
-        if (typeof entryRoot === 'string') return `entry-${entryRoot}`;
-        if (entryRoot.order >= 2n && vc.entryTop < entryRoot.order - 1n) return 'entry-top';
-        if (vc.top < vc.entryTop) return 'top-below-entry';
-      }
-    } else if (root.view !== 0n || root.order !== 0n) return 'chain-root';
-    const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
-    let expect = this.at(lw);
-    for (const p of vc.history) {
-      if (p.order !== expect) return 'history-gap';
-      expect += BigInt(this.config.pillars);
-    }
-    return expect >= vc.top ? null : 'history-short';
-  }
-
-  /** Checks a run of consecutive link certificates sharing one `top`; returns the value before the first. */
-  private linksProblem(chain: readonly CounterCert[], top: bigint, issuer: number): CounterValue | string {
-    for (let i = 0; i < chain.length; i++) {
-      const c = chain[i]!;
-      if (!this.issuerIs(c, issuer) || c.prev === null || c.value.order > 1n) return 'chain-link';
-      if (i > 0 && !counterEqual(c.prev, chain[i - 1]!.value)) return 'chain-gap';
-      if (!this.trinx.verifyContinuing(c, linkDigest(this.pillar, c.value, top))) return 'chain-cert';
-    }
-    const root = chain[0]?.prev;
-    if (root === undefined || root === null) return 'chain-empty';
-    // A link's predecessor is either a real value or genesis; a marker means links are missing.
-    if (root.order < 2n && (root.view !== 0n || root.order !== 0n)) return 'chain-root';
-    return root;
+      link: this.vcLink!,
+      prepareAt: (o) => this.log.get(o)?.prepare,
+    });
   }
 
   private onViewChange(from: number, vc: ViewChange): void {
@@ -882,21 +733,22 @@ export class PillarCore {
     if (target === null || leaderOf(this.config, target) !== this.id) return;
     const vcs = [...this.viewChanges.values()]
       .filter((vc) => vc.toView === target)
-      .sort((a, b) => a.cert.issuer.validator - b.cert.issuer.validator)
+      .sort((a, b) => a.proof.issuer.validator - b.proof.issuer.validator)
       .slice(0, this.f + 1);
     if (vcs.length < this.f + 1) return;
-    const plan = this.recompute(vcs);
-    this.entryChain = [...this.chain];
-    this.entryTop = this.top;
+    const plan = recomputeNewView(this.v, vcs);
     const prepares: Prepare[] = [];
     for (const s of plan.slots) {
+      if (!this.orderFree(target, s.order)) return;
+      const topCert = this.topCertFor(s.order);
+      if (topCert === null) return;
       const c = this.trinx.certifyIndependent(
         Counter.ORDER,
         { view: target, order: s.order + 2n },
-        prepareDigest(this.pillar, target, s.order, s.digest),
+        prepareDigest(this.pillar, target, s.order, s.digest, topCert.mac),
       );
       if (!c.ok) return;
-      this.certifiedReal(s.order);
+      this.dirty = true;
       prepares.push({
         type: 'prepare',
         pillar: this.pillar,
@@ -904,20 +756,10 @@ export class PillarCore {
         order: s.order,
         batch: s.batch,
         cert: c.value,
+        topCert,
       });
     }
-    const vcDigests = vcs.map((vc) =>
-      viewChangeDigest(
-        vc,
-        vc.history.map((p) => this.digestOf(p.batch)),
-      ),
-    );
-    const nvDigest = newViewDigest(
-      this.pillar,
-      target,
-      vcDigests,
-      prepares.map((p, i) => prepareDigest(this.pillar, target, p.order, plan.slots[i]!.digest)),
-    );
+    const nvDigest = newViewDigestOf(this.v, target, vcs, prepares, plan.slots);
     const cert = this.trinx.certifyIndependent(Counter.NEWVIEW, { view: target, order: 0n }, nvDigest);
     if (!cert.ok) return;
     const nv: NewView = {
@@ -932,80 +774,14 @@ export class PillarCore {
     this.enterView(target, plan, prepares, true);
   }
 
-  /** Deterministic NEW-VIEW content from f + 1 view changes; followers run the same function. */
-  private recompute(vcs: readonly ViewChange[]): RecomputedNewView {
-    let stable: StableProof | null = null;
-    let top = 0n;
-    for (const vc of vcs) {
-      if (vc.stable !== null && (stable === null || vc.stable.order > stable.order)) stable = vc.stable;
-      if (vc.top > top) top = vc.top;
-    }
-    const lw = stable === null ? 0n : stable.order + 1n;
-    const slots: RecomputedNewView['slots'] = [];
-    for (let o = this.at(lw); o < top; o += BigInt(this.config.pillars)) {
-      let best: Prepare | null = null;
-      let bestDigest = this.digestOf(EMPTY_BATCH);
-      for (const vc of vcs) {
-        for (const p of vc.history) {
-          if (p.order !== o) continue;
-          const d = this.digestOf(p.batch);
-          // Highest view wins; a tie between different batches can only come from a broken TrInX.
-          if (best === null || p.view > best.view || (p.view === best.view && toHex(d) < toHex(bestDigest))) {
-            best = p;
-            bestDigest = d;
-          }
-        }
-      }
-      slots.push({ order: o, batch: best?.batch ?? EMPTY_BATCH, digest: bestDigest });
-    }
-    return { stable, top, slots };
-  }
-
   private onNewView(from: number, nv: NewView): void {
     if (nv.view <= this.view || (this.vcTarget !== null && nv.view < this.vcTarget)) return;
     if (from !== leaderOf(this.config, nv.view) || !this.newViewValid(nv)) {
       this.reject(from, 'new-view-invalid');
       return;
     }
-    const plan = this.recompute(nv.viewChanges);
+    const plan = recomputeNewView(this.v, nv.viewChanges);
     this.enterView(nv.view, plan, nv.prepares, false);
-  }
-
-  /** Recomputes the prepare set from the included view changes and compares it with what the leader sent. */
-  newViewValid(nv: NewView): boolean {
-    const leader = leaderOf(this.config, nv.view);
-    if (nv.cert.issuer.validator !== leader || nv.cert.issuer.pillar !== this.pillar) return false;
-    if (nv.cert.counter !== Counter.NEWVIEW || nv.cert.prev !== null) return false;
-    if (!counterEqual(nv.cert.value, { view: nv.view, order: 0n })) return false;
-    const issuers = new Set<number>();
-    for (const vc of nv.viewChanges) {
-      const who = vc.cert.issuer.validator;
-      if (issuers.has(who) || vc.toView !== nv.view || !this.viewChangeValid(vc, who)) return false;
-      issuers.add(who);
-    }
-    if (issuers.size < this.f + 1) return false;
-    const plan = this.recompute(nv.viewChanges);
-    if (plan.slots.length !== nv.prepares.length) return false;
-    for (let i = 0; i < plan.slots.length; i++) {
-      const s = plan.slots[i]!;
-      const p = nv.prepares[i]!;
-      if (p.view !== nv.view || p.order !== s.order || !bytesEqual(this.digestOf(p.batch), s.digest))
-        return false;
-      if (!this.prepareValid(p)) return false;
-    }
-    const vcDigests = nv.viewChanges.map((vc) =>
-      viewChangeDigest(
-        vc,
-        vc.history.map((p) => this.digestOf(p.batch)),
-      ),
-    );
-    const d = newViewDigest(
-      this.pillar,
-      nv.view,
-      vcDigests,
-      nv.prepares.map((p, i) => prepareDigest(this.pillar, nv.view, p.order, plan.slots[i]!.digest)),
-    );
-    return this.trinx.verifyIndependent(nv.cert, d);
   }
 
   private enterView(
@@ -1015,44 +791,33 @@ export class PillarCore {
     asLeader: boolean,
   ): void {
     const sentOwn = this.vcTarget === view;
-    if (sentOwn && !asLeader) {
-      this.entryChain = [...this.chain];
-      this.entryTop = this.top;
-    }
     if (!sentOwn && !asLeader) {
       const value: CounterValue = { view, order: 1n };
       if (compareCounter(this.trinx.current(Counter.ORDER), value) > 0) return;
-      if (this.chain.length >= this.config.chainLinksMax) return;
-      const ack = this.trinx.certifyContinuing(
-        Counter.ORDER,
-        value,
-        linkDigest(this.pillar, value, this.top),
-      );
-      if (!ack.ok) return;
-      this.chain.push(ack.value);
-      this.entryChain = [...this.chain];
-      this.entryTop = this.top;
+      const ack = this.certifyLink(value);
+      if (ack === null) return;
       const m: NewViewAck = {
         type: 'new-view-ack',
         pillar: this.pillar,
         view,
         top: this.top,
-        cert: ack.value,
+        cert: ack,
       };
       this.broadcast(m);
     }
     this.view = view;
     this.vcTarget = null;
+    this.vcLink = null;
     this.dirty = true;
     this.myViewChangeBytes = null;
-    this.buffered.clear();
+    this.log.buffered.clear();
     this.stuckPeers.clear();
     for (const [v, vc] of this.viewChanges) if (vc.toView <= view) this.viewChanges.delete(v);
     if (plan.stable !== null && plan.stable.order >= this.lw) this.makeStable(plan.stable);
     if (!asLeader) this.lastNewViewBytes = null;
     for (const p of prepares) {
       if (p.order < this.lw) continue;
-      const digest = this.digestOf(p.batch);
+      const digest = this.v.digestOf(p.batch);
       if (asLeader) {
         this.putEntry({
           prepare: p,
@@ -1066,21 +831,15 @@ export class PillarCore {
       this.nextOrder = p.order;
       this.acceptPrepare(p);
     }
-    this.nextOrder = this.at(maxOf(plan.top, this.lw));
+    this.nextOrder = this.v.at(maxOf(plan.top, this.lw));
     this.vcDeadlineMs = 0;
     this.out.push({ type: 'view-changed', pillar: this.pillar, view, leader: leaderOf(this.config, view) });
-    for (const e of this.log.values()) this.checkCommitted(e);
+    for (const e of this.log.entries.values()) this.checkCommitted(e);
     this.deliverReady();
   }
 
   private onAck(from: number, m: NewViewAck): void {
-    const c = m.cert;
-    const ok =
-      this.issuerIs(c, from) &&
-      c.prev !== null &&
-      counterEqual(c.value, { view: m.view, order: 1n }) &&
-      this.trinx.verifyContinuing(c, linkDigest(this.pillar, c.value, m.top));
-    if (!ok) {
+    if (!this.v.ackValid(from, m)) {
       this.reject(from, 'ack-invalid');
       return;
     }

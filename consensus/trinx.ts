@@ -13,9 +13,14 @@ export interface CounterValue {
   readonly order: bigint;
 }
 
-export const Counter = { ORDER: 0, NEWVIEW: 1, ACK: 2 } as const;
+/**
+ * ORDER: prepares, commits and view-change/ack links. NEWVIEW: one NEW-VIEW per view.
+ * ACK: reserved. TOP: (0, top), one past the highest order the replica ever certified; every
+ * prepare and commit proves TOP covers its order, so no later VIEW-CHANGE can claim less.
+ */
+export const Counter = { ORDER: 0, NEWVIEW: 1, ACK: 2, TOP: 3 } as const;
 export type CounterId = (typeof Counter)[keyof typeof Counter];
-export const COUNTER_IDS: readonly CounterId[] = [Counter.ORDER, Counter.NEWVIEW, Counter.ACK];
+export const COUNTER_IDS: readonly CounterId[] = [Counter.ORDER, Counter.NEWVIEW, Counter.ACK, Counter.TOP];
 
 /** Who issued a certificate: bound inside every MAC so certificates cannot be passed off as another's. */
 export interface Issuer {

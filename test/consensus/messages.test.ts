@@ -15,9 +15,13 @@ import { DecodeError } from '../../ledger/codec/binary.js';
 const config = makeConfig({ n: 5, pillars: 2, window: 16, checkpointInterval: 4, batchBytesMax: 1024 });
 const t = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 });
 const digest = sha256(new Uint8Array([1]));
-const cert = (view: bigint, order: bigint) => {
+const cert = (
+  view: bigint,
+  order: bigint,
+  counter: (typeof Counter)[keyof typeof Counter] = Counter.ORDER,
+) => {
   const c = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 }).certifyContinuing(
-    Counter.ORDER,
+    counter,
     { view, order },
     digest,
   );
@@ -31,6 +35,7 @@ const prepare: Prepare = {
   order: 5n,
   batch: new Uint8Array([1, 2, 3]),
   cert: { ...cert(3n, 7n), prev: null },
+  topCert: cert(0n, 6n, Counter.TOP),
 };
 const stable = {
   order: 3n,
@@ -45,10 +50,8 @@ const viewChange = {
   top: 6n,
   stable,
   history: [prepare],
-  chain: [cert(4n, 0n)],
-  entryTop: 3n,
-  entryChain: [cert(3n, 1n)],
-  cert: t.certifyPlain(digest),
+  link: cert(4n, 0n),
+  proof: cert(0n, 6n, Counter.TOP),
 };
 
 const samples: Message[] = [
@@ -60,6 +63,7 @@ const samples: Message[] = [
     order: 5n,
     batchDigest: digest,
     cert: { ...cert(3n, 8n), prev: null },
+    topCert: cert(0n, 6n, Counter.TOP),
     needReply: true,
   },
   {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { linkDigest } from '../../consensus/digest.js';
 import {
   type Action,
   batchDigest,
+  Counter,
   decodeMessage,
   encodeMessage,
   makeConfig,
@@ -108,7 +110,7 @@ describe('view change', () => {
     assert.deepEqual(c.rejects, []);
   });
 
-  it('rejects a view change that hides part of its history, even with a fresh content certificate', () => {
+  it('rejects a view change that hides part of its history, even with a fresh TOP proof', () => {
     const c = new LocalCluster(config);
     for (let i = 0; i < 3; i++) c.step(0, { type: 'propose', batch: batch(i) });
     c.drain();
@@ -120,26 +122,81 @@ describe('view change', () => {
     assert.ok(r.ok && r.value.type === 'view-change');
     const vc = r.value as ViewChange;
     assert.equal(vc.history.length, 3);
+    assert.equal(vc.top, 3n);
+    const trinx = c.replicas[2]!.trinxes[0]!;
+    // Replica 2 turns faulty: it asks its own TrInX for whatever a shorter history needs.
+    const reprove = (u: Omit<ViewChange, 'proof'>): ViewChange => {
+      const d = viewChangeDigest(
+        u,
+        u.history.map((p) => batchDigest(p.batch)),
+      );
+      const proof = trinx.certifyContinuing(Counter.TOP, trinx.current(Counter.TOP), d);
+      assert.ok(proof.ok);
+      return { ...u, proof: proof.value };
+    };
     const history = vc.history.slice(0, 2);
-    const unsigned = { ...vc, history };
-    const cert = c.replicas[2]!.trinxes[0]!.certifyPlain(
-      viewChangeDigest(
-        unsigned,
-        history.map((p) => batchDigest(p.batch)),
-      ),
-    );
-    const hidden = encodeMessage({ ...unsigned, cert });
+    const hidden = reprove({ ...vc, history });
     const p1 = c.replicas[1]!.pillars[0]!;
-    assert.equal(p1.viewChangeValid({ ...unsigned, cert }, 2), false);
     assert.equal(p1.viewChangeValid(vc, 2), true);
-    // A lower `top` to match the shorter history breaks the link chain instead.
-    assert.equal(p1.viewChangeValid({ ...unsigned, top: 2n, cert }, 2), false);
+    assert.equal(p1.viewChangeProblem(hidden, 2), 'history-short');
+    // Claiming a lower top to match: the link can be re-issued, but TOP still says 3.
+    const value = { view: 1n, order: 0n };
+    const relink = trinx.certifyContinuing(Counter.ORDER, value, linkDigest(0, value, 2n));
+    assert.ok(relink.ok);
+    const lowered = reprove({ ...vc, history, top: 2n, link: relink.value });
+    assert.equal(p1.viewChangeProblem(lowered, 2), 'top-proof');
+    // Forging the proof's values breaks its MAC.
+    const forged = {
+      ...lowered,
+      proof: { ...lowered.proof, prev: { view: 0n, order: 2n }, value: { view: 0n, order: 2n } },
+    };
+    assert.equal(p1.viewChangeProblem(forged, 2), 'top-proof');
     c.rejects.length = 0;
-    c.step(1, { type: 'receive', from: 2, bytes: hidden });
+    c.step(1, { type: 'receive', from: 2, bytes: encodeMessage(hidden) });
+    c.step(1, { type: 'receive', from: 2, bytes: encodeMessage(lowered) });
     assert.deepEqual(
       c.rejects.map((x) => x.reason),
-      ['view-change-invalid:history-short'],
+      ['view-change-invalid:history-short', 'view-change-invalid:top-proof'],
     );
+  });
+
+  it('keeps top across views: orders certified views ago cannot be dropped by certifying low orders later', () => {
+    // The attack the old one-level entry proof missed: replica 1 commits orders 0..3 in view 0,
+    // then certifies order 0 again in views 1 and 2 and claims top 1 in a view change to 3.
+    const c = new LocalCluster(config);
+    c.tracing = true;
+    for (let i = 0; i < 4; i++) c.step(0, { type: 'propose', batch: batch(i) });
+    c.drain();
+    const trinx = c.replicas[1]!.trinxes[0]!;
+    assert.deepEqual(trinx.current(Counter.TOP), { view: 0n, order: 4n });
+    const junk = batchDigest(batch(7));
+    for (const view of [1n, 2n]) {
+      const link = trinx.certifyContinuing(Counter.ORDER, { view, order: 0n }, junk);
+      // A lower TOP value is refused: the counter only grows.
+      assert.equal(trinx.certifyContinuing(Counter.TOP, { view: 0n, order: 1n }, junk).ok, false);
+      const real = trinx.certifyIndependent(Counter.ORDER, { view, order: 2n }, junk);
+      assert.ok(link.ok && real.ok);
+    }
+    const value = { view: 3n, order: 0n };
+    const link = trinx.certifyContinuing(Counter.ORDER, value, linkDigest(0, value, 1n));
+    assert.ok(link.ok);
+    const first = decodeMessage(broadcasts(c, 'prepare')[0]!.bytes, config);
+    assert.ok(first.ok && first.value.type === 'prepare');
+    const unsigned = {
+      type: 'view-change' as const,
+      pillar: 0,
+      toView: 3n,
+      top: 1n,
+      stable: null,
+      history: [first.value],
+      link: link.value,
+    };
+    const d = viewChangeDigest(unsigned, [batchDigest(first.value.batch)]);
+    const proof = trinx.certifyContinuing(Counter.TOP, trinx.current(Counter.TOP), d);
+    assert.ok(proof.ok);
+    assert.deepEqual(proof.value.value, { view: 0n, order: 4n });
+    const p2 = c.replicas[2]!.pillars[0]!;
+    assert.equal(p2.viewChangeProblem({ ...unsigned, proof: proof.value }, 1), 'top-proof');
   });
 
   it('rejects a NEW-VIEW whose prepares differ from what its view changes imply', () => {

@@ -22,6 +22,13 @@ function prepare(order: bigint): Prepare {
       value: { view: 1n, order: order + 2n },
       mac: new Uint8Array(32).fill(1),
     },
+    topCert: {
+      issuer: { validator: 1, pillar: 0 },
+      counter: 3,
+      prev: { view: 0n, order: order + 1n },
+      value: { view: 0n, order: order + 1n },
+      mac: new Uint8Array(32).fill(2),
+    },
   };
 }
 

@@ -18,7 +18,16 @@ function prepareAt(timestampMs: number): Uint8Array {
   const trinx = new SoftwareTrinx(new Uint8Array(32).fill(1), { validator: 0, pillar: 0 });
   const cert = trinx.certifyIndependent(Counter.ORDER, { view: 0n, order: 2n }, sha256(batch));
   assert.ok(cert.ok);
-  return encodeMessage({ type: 'prepare', pillar: 0, view: 0n, order: 0n, batch, cert: cert.value });
+  // The guard reads only the batch; the TOP certificate's content does not matter here.
+  return encodeMessage({
+    type: 'prepare',
+    pillar: 0,
+    view: 0n,
+    order: 0n,
+    batch,
+    cert: cert.value,
+    topCert: cert.value,
+  });
 }
 
 describe('timestamp guard', () => {

@@ -39,3 +39,12 @@ export class QuorumOfFPillar extends PillarCore {
 }
 
 export const makeQuorumOfFPillar = (o: PillarOptions): PillarCore => new QuorumOfFPillar(o);
+
+/** Trusts the `top` a VIEW-CHANGE claims instead of checking it against the sender's TOP counter. */
+export class UncheckedTopPillar extends PillarCore {
+  protected override checksTopProof(): boolean {
+    return false;
+  }
+}
+
+export const makeUncheckedTopPillar = (o: PillarOptions): PillarCore => new UncheckedTopPillar(o);

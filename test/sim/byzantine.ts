@@ -17,6 +17,8 @@ import {
   type ViewChange,
 } from '../../consensus/index.js';
 import { viewChangeDigest } from '../../consensus/messages.js';
+import { PrepareFabricator } from './fabricate.js';
+import { LowerTopForger } from './lower-top.js';
 import type { Prng } from './prng.js';
 
 export type BehaviourName =
@@ -25,7 +27,10 @@ export type BehaviourName =
   | 'silent'
   | 'hide-history'
   | 'bad-new-view'
-  | 'garbage';
+  | 'garbage'
+  | 'lower-top'
+  | 'fabricate-prepare';
+/** The random rotation; `fabricate-prepare` is left out while it still succeeds (docs/consensus.md). */
 export const BEHAVIOURS: readonly BehaviourName[] = [
   'equivocate',
   'replay-forge',
@@ -33,6 +38,7 @@ export const BEHAVIOURS: readonly BehaviourName[] = [
   'hide-history',
   'bad-new-view',
   'garbage',
+  'lower-top',
 ];
 
 export interface Outgoing {
@@ -48,6 +54,10 @@ export interface ByzStats {
   hiddenHistories: number;
   badNewViews: number;
   garbageSent: number;
+  /** Forged VIEW-CHANGEs that claim a lower `top` than the replica certified. */
+  lowerTopSent: number;
+  /** VIEW-CHANGEs carrying prepares fabricated without a NEW-VIEW. */
+  fabricatedSent: number;
 }
 
 export const emptyByzStats = (): ByzStats => ({
@@ -58,11 +68,15 @@ export const emptyByzStats = (): ByzStats => ({
   hiddenHistories: 0,
   badNewViews: 0,
   garbageSent: 0,
+  lowerTopSent: 0,
+  fabricatedSent: 0,
 });
 
 export class ByzantineWrapper {
   private readonly seen: Uint8Array[] = [];
   private readonly equivocated = new Set<string>();
+  private readonly lowerTop: LowerTopForger;
+  private readonly fabricator: PrepareFabricator;
 
   constructor(
     readonly behaviour: BehaviourName,
@@ -71,7 +85,10 @@ export class ByzantineWrapper {
     private readonly trinxes: () => readonly Trinx[],
     private readonly rng: Prng,
     readonly stats: ByzStats,
-  ) {}
+  ) {
+    this.lowerTop = new LowerTopForger(config, trinxes);
+    this.fabricator = new PrepareFabricator(config, id, trinxes);
+  }
 
   /** Records what others send, for replays (bounded). */
   incoming(bytes: Uint8Array): void {
@@ -115,6 +132,21 @@ export class ByzantineWrapper {
         }
         return out;
       }
+      case 'lower-top':
+        if (m?.type === 'view-change') {
+          const forged = this.lowerTop.forge(m);
+          if (forged === null) return fanOut(bytes);
+          this.stats.lowerTopSent++;
+          return fanOut(forged);
+        }
+        return fanOut(bytes);
+      case 'fabricate-prepare':
+        if (m?.type === 'view-change') {
+          const rewritten = this.fabricator.rewrite(m);
+          if (rewritten !== null) this.stats.fabricatedSent++;
+          return fanOut(rewritten ?? bytes);
+        }
+        return fanOut(bytes);
       case 'garbage': {
         const out = fanOut(bytes);
         if (this.rng.chance(0.3)) {
@@ -152,7 +184,7 @@ export class ByzantineWrapper {
     const c = trinx.certifyIndependent(
       Counter.ORDER,
       { view: p.view, order: p.order + 2n },
-      prepareDigest(p.pillar, p.view, p.order, batchDigest(other)),
+      prepareDigest(p.pillar, p.view, p.order, batchDigest(other), p.topCert.mac),
     );
     let cert: CounterCert;
     if (c.ok) cert = c.value;
@@ -167,29 +199,34 @@ export class ByzantineWrapper {
     return others.map((to) => ({ to, bytes: half.has(to) ? evil : honest }));
   }
 
-  /** Drops history entries (and tries to lower `top`) but keeps a fresh content certificate. */
+  /** Drops history entries (and sometimes lowers `top` to match) but keeps a fresh TOP proof. */
   private hideHistory(vc: ViewChange): Uint8Array {
     if (vc.history.length === 0) return encodeMessage(vc);
     this.stats.hiddenHistories++;
     const trinx = this.trinxes()[vc.pillar]!;
     const history = this.rng.chance(0.5) ? vc.history.slice(0, -1) : vc.history.slice(1);
     let top = vc.top;
-    let chain = vc.chain;
+    let link = vc.link;
     if (this.rng.chance(0.5) && history.length > 0) {
       top = history[history.length - 1]!.order + 1n;
-      // Try to re-link with the lower top: the continuing chain must still start at a real value.
-      const value = { view: vc.toView + 1n, order: 0n };
-      const link = trinx.certifyContinuing(Counter.ORDER, value, linkDigest(vc.pillar, value, top));
-      if (link.ok) chain = [link.value];
+      // Re-link with the lower top: allowed (same counter value), but TOP still proves the real one.
+      const relinked = trinx.certifyContinuing(
+        Counter.ORDER,
+        link.value,
+        linkDigest(vc.pillar, link.value, top),
+      );
+      if (relinked.ok) link = relinked.value;
     }
-    const unsigned = { ...vc, history, top, chain };
-    const cert = trinx.certifyPlain(
+    const unsigned = { ...vc, history, top, link };
+    const proof = trinx.certifyContinuing(
+      Counter.TOP,
+      trinx.current(Counter.TOP),
       viewChangeDigest(
         unsigned,
         history.map((p) => batchDigest(p.batch)),
       ),
     );
-    return encodeMessage({ ...unsigned, cert });
+    return encodeMessage({ ...unsigned, proof: proof.ok ? proof.value : vc.proof });
   }
 
   private corruptNewView(nv: Extract<Message, { type: 'new-view' }>): Uint8Array {

@@ -13,7 +13,9 @@ import {
   type PillarSnapshot,
   Replica,
   type ReplicaOptions,
+  SoftwareTrinx,
   type StableProof,
+  type TrinxState,
 } from '../../consensus/index.js';
 import {
   BEHAVIOURS,
@@ -22,7 +24,11 @@ import {
   type ByzStats,
   emptyByzStats,
 } from './byzantine.js';
+import { GatedTrinx } from './lower-top.js';
 import { Prng } from './prng.js';
+
+const makeSoftwareTrinx = (key: Uint8Array, validator: number, pillar: number, state?: TrinxState) =>
+  new SoftwareTrinx(key, { validator, pillar }, state);
 
 export interface SimOptions {
   readonly seed: number;
@@ -39,6 +45,16 @@ export interface SimOptions {
   readonly replicaOptions?: Partial<Pick<ReplicaOptions, 'makeTrinx' | 'makePillar'>>;
   /** Force these Byzantine behaviours (replica i gets behaviours[i]); default: drawn from the seed. */
   readonly behaviours?: readonly BehaviourName[];
+  /** Force which replicas are Byzantine (replica byzantineIds[i] gets behaviours[i]). */
+  readonly byzantineIds?: readonly number[];
+  /** Scripted isolation: every message to or from `node` is lost in [fromMs, untilMs). */
+  readonly isolations?: readonly Isolation[];
+}
+
+export interface Isolation {
+  readonly node: number;
+  readonly fromMs: number;
+  readonly untilMs: number;
 }
 
 export interface SimResult {
@@ -68,7 +84,6 @@ export const simConfig = (n: number, pillars: number): ConsensusConfig =>
     retransmitMs: 60,
     viewTimeoutMs: 300,
     viewTimeoutMsMax: 2400,
-    chainLinksMax: 64,
     retransmitBurstMax: 8,
   });
 
@@ -192,7 +207,11 @@ export class Simulation {
     this.config = simConfig(o.n, o.pillars);
     this.rng = new Prng(o.seed);
     const f = faults(this.config);
-    if (o.byzantine && f > 0) {
+    if (o.byzantine && f > 0 && o.byzantineIds !== undefined) {
+      o.byzantineIds.forEach((id, i) => {
+        this.byzIds.set(id, o.behaviours?.[i] ?? this.rng.pick(BEHAVIOURS));
+      });
+    } else if (o.byzantine && f > 0) {
       // The first Byzantine behaviour cycles with the seed so every kind is exercised; the
       // equivocator leads view 0, the NEW-VIEW forger leads view 1 (view 0's leader is crashed early).
       const first = o.behaviours?.[0] ?? BEHAVIOURS[o.seed % BEHAVIOURS.length]!;
@@ -238,6 +257,7 @@ export class Simulation {
 
   private boot(node: SimNode): void {
     const snapshots = node.disk.map((d) => d ?? undefined);
+    const makeTrinx = this.o.replicaOptions?.makeTrinx ?? makeSoftwareTrinx;
     node.replica = new Replica({
       config: this.config,
       validator: node.id,
@@ -245,6 +265,13 @@ export class Simulation {
       snapshots,
       executedNext: BigInt(node.ledger.length),
       ...this.o.replicaOptions,
+      // A Byzantine replica decides what its core may ask of its TrInX.
+      ...(node.byz === null
+        ? {}
+        : {
+            makeTrinx: (key: Uint8Array, v: number, p: number, s?: TrinxState) =>
+              new GatedTrinx(makeTrinx(key, v, p, s), this.o.n),
+          }),
     });
   }
 
@@ -462,17 +489,24 @@ export class Simulation {
       (to < 0
         ? this.nodes.filter((n) => n.id !== node.id).map((n) => ({ to: n.id, bytes }))
         : [{ to, bytes }]);
+    for (const m of list) this.send(node.id, m.to, m.bytes);
+  }
+
+  /** One message onto the network: scripted isolation, then (before healing) drops, duplicates, delays. */
+  private send(from: number, to: number, bytes: Uint8Array): void {
+    const cut = this.o.isolations?.some(
+      (i) => (i.node === from || i.node === to) && this.now >= i.fromMs && this.now < i.untilMs,
+    );
+    if (cut) return;
     const faulty = this.o.faults && this.now < this.o.healMs;
-    for (const m of list) {
-      if (faulty) {
-        if (this.partition !== null && this.partition[node.id] !== this.partition[m.to]) continue;
-        if (this.rng.chance(0.05)) continue;
-        if (this.rng.chance(0.03))
-          this.heap.push(this.now + this.rng.int(1, 80), { kind: 'msg', from: node.id, ...m });
-      }
-      const delay = faulty ? this.rng.int(1, 40) : this.rng.int(1, 8);
-      this.heap.push(this.now + delay, { kind: 'msg', from: node.id, to: m.to, bytes: m.bytes });
+    if (faulty) {
+      if (this.partition !== null && this.partition[from] !== this.partition[to]) return;
+      if (this.rng.chance(0.05)) return;
+      if (this.rng.chance(0.03))
+        this.heap.push(this.now + this.rng.int(1, 80), { kind: 'msg', from, to, bytes });
     }
+    const delay = faulty ? this.rng.int(1, 40) : this.rng.int(1, 8);
+    this.heap.push(this.now + delay, { kind: 'msg', from, to, bytes });
   }
 
   private execute(node: SimNode, order: bigint, _view: bigint, batch: Uint8Array): void {

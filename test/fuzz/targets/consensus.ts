@@ -1,5 +1,5 @@
 // Consensus messages: what a Byzantine validator can put inside an authenticated frame.
-// A small configuration keeps the codec's limits (history, chain, batch bytes) within
+// A small configuration keeps the codec's limits (history, batch bytes) within
 // reach of the generator, so mutations hit every bound.
 import fc from 'fast-check';
 import { makeConfig, messageBytesMax } from '../../../consensus/config.js';
@@ -24,7 +24,6 @@ export const FUZZ_CONSENSUS_CONFIG = makeConfig({
   window: 8,
   checkpointInterval: 2,
   batchBytesMax: 1024,
-  chainLinksMax: 4,
 });
 const C = FUZZ_CONSENSUS_CONFIG;
 const HISTORY_MAX = C.window / C.pillars;
@@ -36,7 +35,7 @@ const issuer = fc.record({ validator: fc.nat({ max: C.n - 1 }), pillar });
 const value: fc.Arbitrary<CounterValue> = fc.record({ view: u64, order: u64 });
 const counterCert: fc.Arbitrary<CounterCert> = fc.record({
   issuer,
-  counter: fc.constantFrom<CounterId>(0, 1, 2),
+  counter: fc.constantFrom<CounterId>(0, 1, 2, 3),
   prev: fc.option(value, { nil: null }),
   value,
   mac: digest,
@@ -50,6 +49,7 @@ const prepare: fc.Arbitrary<Prepare> = fc.record({
   order: u64,
   batch: fc.uint8Array({ maxLength: 64 }),
   cert: counterCert,
+  topCert: counterCert,
 });
 const commit: fc.Arbitrary<Commit> = fc.record({
   type: fc.constant('commit' as const),
@@ -58,6 +58,7 @@ const commit: fc.Arbitrary<Commit> = fc.record({
   order: u64,
   batchDigest: digest,
   cert: counterCert,
+  topCert: counterCert,
   needReply: fc.boolean(),
 });
 const checkpoint: fc.Arbitrary<Checkpoint> = fc.record({
@@ -81,10 +82,8 @@ const viewChange: fc.Arbitrary<ViewChange> = fc.record({
   top: u64,
   stable: fc.option(stable, { nil: null }),
   history: fc.array(prepare, { maxLength: HISTORY_MAX }),
-  chain: fc.array(counterCert, { maxLength: C.chainLinksMax }),
-  entryTop: u64,
-  entryChain: fc.array(counterCert, { maxLength: C.chainLinksMax }),
-  cert: plainCert,
+  link: counterCert,
+  proof: counterCert,
 });
 const newView: fc.Arbitrary<NewView> = fc.record({
   type: fc.constant('new-view' as const),

@@ -1,0 +1,187 @@
+// VIEW-CHANGE and NEW-VIEW of one pillar: building a view change from the replica's log,
+// checking one from a peer, and the deterministic NEW-VIEW content that the new leader
+// proposes and every follower recomputes. Pure: no state beyond what the caller passes.
+import { bytesEqual, toHex } from '../ledger/codec/binary.js';
+import { leaderOf } from './config.js';
+import { EMPTY_BATCH, linkDigest, prepareDigest } from './digest.js';
+import {
+  type NewView,
+  newViewDigest,
+  type Prepare,
+  type StableProof,
+  type ViewChange,
+  viewChangeDigest,
+} from './messages.js';
+import { Counter, type CounterCert, counterEqual } from './trinx.js';
+import type { PillarVerifier } from './verify.js';
+
+/** What a NEW-VIEW for a view must re-propose, computed from its f + 1 view changes. */
+export interface RecomputedNewView {
+  stable: StableProof | null;
+  top: bigint;
+  slots: { order: bigint; batch: Uint8Array; digest: Uint8Array }[];
+}
+
+/** The replica state a VIEW-CHANGE reports. */
+export interface ViewChangeSource {
+  readonly lw: bigint;
+  /** Equal to the TOP counter: one past the highest order this replica ever certified. */
+  readonly top: bigint;
+  readonly stable: StableProof | null;
+  /** The ORDER certificate on (toView, 0). */
+  readonly link: CounterCert;
+  /** The accepted prepare at an order below top. */
+  prepareAt(order: bigint): Prepare | undefined;
+}
+
+/**
+ * The history is gap-free below top for a correct replica: prepares are taken strictly in
+ * order and TOP only moves right before a prepare or commit is certified. If TrInX refused
+ * that certificate after TOP moved (a faulty core), the history stops at the gap and the
+ * view change is invalid at every receiver, which is the right outcome for a faulty replica.
+ */
+export function buildViewChange(v: PillarVerifier, toView: bigint, s: ViewChangeSource): ViewChange {
+  const history: Prepare[] = [];
+  for (let o = v.at(s.lw); o < s.top; o += BigInt(v.config.pillars)) {
+    const p = s.prepareAt(o);
+    if (p === undefined) break;
+    history.push(p);
+  }
+  const unsigned = {
+    type: 'view-change' as const,
+    pillar: v.pillar,
+    toView,
+    top: s.top,
+    stable: s.stable,
+    history,
+    link: s.link,
+  };
+  const digest = viewChangeDigest(
+    unsigned,
+    history.map((p) => v.digestOf(p.batch)),
+  );
+  // Re-certifying the current TOP value proves it at this moment, after the link.
+  const current = v.trinx.current(Counter.TOP);
+  const proof = v.trinx.certifyContinuing(Counter.TOP, current, digest);
+  if (!proof.ok) throw new Error(`assertion: TrInX refused to re-certify TOP: ${proof.error}`);
+  return { ...unsigned, proof: proof.value };
+}
+
+/**
+ * Why a VIEW-CHANGE is invalid, or null when it is valid.
+ *
+ * Completeness: every prepare or commit that counts anywhere carries a TOP certificate of its
+ * sender with a value above its order, and is ORDER-certified over that certificate's MAC, so
+ * TOP was raised first. Every such certificate in a view below toView came before the link
+ * to (toView, 0) (the ORDER counter only grows), and the proof came after the link (it covers
+ * the link's MAC). TOP only grows, so the proven top is above every order the sender
+ * certified in an older view, however many views it went through: `top` cannot be lowered.
+ */
+export function viewChangeProblem(v: PillarVerifier, vc: ViewChange, issuer: number): string | null {
+  const proof = vc.proof;
+  if (vc.pillar !== v.pillar || proof.issuer.validator !== issuer || proof.issuer.pillar !== v.pillar) {
+    return 'issuer';
+  }
+  if (vc.history.some((p) => !v.prepareValid(p) || p.view >= vc.toView)) return 'history-prepare';
+  const link = vc.link;
+  const linkOk =
+    v.issuerIs(link, issuer) &&
+    link.prev !== null &&
+    counterEqual(link.value, { view: vc.toView, order: 0n }) &&
+    v.trinx.verifyContinuing(link, linkDigest(v.pillar, link.value, vc.top));
+  if (!linkOk) return 'link';
+  const digests = vc.history.map((p) => v.digestOf(p.batch));
+  const top = { view: 0n, order: vc.top };
+  const proofOk =
+    proof.counter === Counter.TOP &&
+    proof.prev !== null &&
+    (!v.checksTopProof || (counterEqual(proof.prev, top) && counterEqual(proof.value, top))) &&
+    v.trinx.verifyContinuing(proof, viewChangeDigest(vc, digests));
+  if (!proofOk) return 'top-proof';
+  if (vc.stable !== null && !v.stableValid(vc.stable)) return 'stable-proof';
+  const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
+  let expect = v.at(lw);
+  for (const p of vc.history) {
+    if (p.order !== expect) return 'history-gap';
+    expect += BigInt(v.config.pillars);
+  }
+  return expect >= vc.top ? null : 'history-short';
+}
+
+/** Deterministic NEW-VIEW content from f + 1 view changes; followers run the same function. */
+export function recomputeNewView(v: PillarVerifier, vcs: readonly ViewChange[]): RecomputedNewView {
+  let stable: StableProof | null = null;
+  let top = 0n;
+  for (const vc of vcs) {
+    if (vc.stable !== null && (stable === null || vc.stable.order > stable.order)) stable = vc.stable;
+    if (vc.top > top) top = vc.top;
+  }
+  const lw = stable === null ? 0n : stable.order + 1n;
+  const slots: RecomputedNewView['slots'] = [];
+  for (let o = v.at(lw); o < top; o += BigInt(v.config.pillars)) {
+    let best: Prepare | null = null;
+    let bestDigest = v.digestOf(EMPTY_BATCH);
+    for (const vc of vcs) {
+      for (const p of vc.history) {
+        if (p.order !== o) continue;
+        const d = v.digestOf(p.batch);
+        // Highest view wins; a tie between different batches can only come from a broken TrInX.
+        if (best === null || p.view > best.view || (p.view === best.view && toHex(d) < toHex(bestDigest))) {
+          best = p;
+          bestDigest = d;
+        }
+      }
+    }
+    slots.push({ order: o, batch: best?.batch ?? EMPTY_BATCH, digest: bestDigest });
+  }
+  return { stable, top, slots };
+}
+
+/** The digest the NEWVIEW certificate covers: the view changes' contents and the re-proposals. */
+export function newViewDigestOf(
+  v: PillarVerifier,
+  view: bigint,
+  vcs: readonly ViewChange[],
+  prepares: readonly Prepare[],
+  slots: RecomputedNewView['slots'],
+): Uint8Array {
+  const vcDigests = vcs.map((vc) =>
+    viewChangeDigest(
+      vc,
+      vc.history.map((p) => v.digestOf(p.batch)),
+    ),
+  );
+  return newViewDigest(
+    v.pillar,
+    view,
+    vcDigests,
+    prepares.map((p, i) => prepareDigest(v.pillar, view, p.order, slots[i]!.digest, p.topCert.mac)),
+  );
+}
+
+/** Recomputes the prepare set from the included view changes and compares it with what the leader sent. */
+export function newViewValid(v: PillarVerifier, nv: NewView): boolean {
+  const leader = leaderOf(v.config, nv.view);
+  if (nv.cert.issuer.validator !== leader || nv.cert.issuer.pillar !== v.pillar) return false;
+  if (nv.cert.counter !== Counter.NEWVIEW || nv.cert.prev !== null) return false;
+  if (!counterEqual(nv.cert.value, { view: nv.view, order: 0n })) return false;
+  const issuers = new Set<number>();
+  for (const vc of nv.viewChanges) {
+    const who = vc.proof.issuer.validator;
+    if (issuers.has(who) || vc.toView !== nv.view || viewChangeProblem(v, vc, who) !== null) return false;
+    issuers.add(who);
+  }
+  if (issuers.size < v.f + 1) return false;
+  const plan = recomputeNewView(v, nv.viewChanges);
+  if (plan.slots.length !== nv.prepares.length) return false;
+  for (let i = 0; i < plan.slots.length; i++) {
+    const s = plan.slots[i]!;
+    const p = nv.prepares[i]!;
+    if (p.view !== nv.view || p.order !== s.order || !bytesEqual(v.digestOf(p.batch), s.digest)) return false;
+    if (!v.prepareValid(p)) return false;
+  }
+  return v.trinx.verifyIndependent(
+    nv.cert,
+    newViewDigestOf(v, nv.view, nv.viewChanges, nv.prepares, plan.slots),
+  );
+}

@@ -1,0 +1,37 @@
+// Scripted simulator runs for attacks that random seeds reach only rarely.
+import type { SimOptions } from './sim.js';
+
+/**
+ * The `lower-top` attack, n = 3: replica 2 is cut off while leader 0 and the Byzantine
+ * replica 1 commit a run of batches (f + 1 = 2 certified messages each). Then leader 0 is
+ * cut off and replica 2 comes back: 2 and 1 must change view without 0. Replica 1 lets its
+ * own view changes fail and answers 2's view changes with forged ones claiming a lower top,
+ * until 2 leads a view and builds its NEW-VIEW from its own empty history and the forgery.
+ */
+export function lowerTopScenario(seed = 1): SimOptions {
+  return {
+    seed,
+    n: 3,
+    pillars: 1,
+    byzantine: true,
+    behaviours: ['lower-top'],
+    byzantineIds: [1],
+    faults: false,
+    isolations: [
+      { node: 2, fromMs: 0, untilMs: 1500 },
+      { node: 0, fromMs: 1500, untilMs: 14_000 },
+    ],
+    healMs: 14_000,
+    livenessMs: 6000,
+    stepsMax: 400_000,
+  };
+}
+
+/**
+ * The `fabricate-prepare` attack, same partitions as above: the Byzantine replica 1 leads
+ * view 1, fabricates view-1 prepares for the orders committed in view 0 and reports them when
+ * replica 2 (leading view 2) builds its NEW-VIEW from 1's and its own view change.
+ */
+export function fabricatedPrepareScenario(seed = 1): SimOptions {
+  return { ...lowerTopScenario(seed), behaviours: ['fabricate-prepare'] };
+}
