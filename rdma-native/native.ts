@@ -6,11 +6,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const EVENT_SEND_DONE = 1;
+// Successful send/write completions are not events: the addon counts them
+// (stats().completedOps) instead of waking JS for each message sent.
 export const EVENT_RECV = 2;
 export const EVENT_REMOTE_DATA = 3;
 export const EVENT_ERROR = 4;
-export const EVENT_WRITE_DONE = 5;
 
 /** One completion, as the addon reports it. `src` is the sender's AV address (-1: unknown). */
 export interface NativeEvent {
@@ -31,6 +31,10 @@ export interface NativeFabricOptions {
   service?: string;
   /** CQ with a wait object, so the progress thread sleeps in fi_cq_sread instead of spinning. */
   waitable?: boolean;
+  /** A wait object the event loop can watch (for watch()); implies waitable. */
+  waitFd?: boolean;
+  /** Progress thread: keep reading the CQ this long after a completion before sleeping. */
+  spinUs?: number;
   recvSlots?: number;
   recvSlotBytes?: number;
   cqSize?: number;
@@ -44,7 +48,7 @@ export interface NativeRing {
 }
 
 export interface NativeFabric {
-  info(): { provider: string; virtAddr: boolean; waitable: boolean; name: Buffer };
+  info(): { provider: string; virtAddr: boolean; waitable: boolean; injectBytes: number; name: Buffer };
   avInsert(name: Buffer): number;
   avRemove(addr: number): void;
   openRing(bytes: number): NativeRing;
@@ -58,8 +62,28 @@ export interface NativeFabric {
   poll(): NativeEvent[];
   /** Progress-thread mode: `cb` gets each batch on the JS thread. */
   start(cb: (events: NativeEvent[]) => void): void;
+  /** Event-loop mode: libuv watches the CQ's wait fd; false when the provider has none. */
+  watch(cb: (events: NativeEvent[]) => void): boolean;
+  /** Pauses (false) or resumes (true) the fd watch; busy-poll pauses it while spinning. */
+  arm(on: boolean): void;
   close(): void;
-  stats(): { closed: boolean; outstandingOps: number; openRings: number; progressThread: boolean };
+  stats(): NativeFabricStats;
+}
+
+export interface NativeFabricStats {
+  closed: boolean;
+  /** Sends and writes posted and not yet completed. */
+  outstandingOps: number;
+  /** Sends and writes completed successfully since the fabric opened. */
+  completedOps: number;
+  openRings: number;
+  progressThread: boolean;
+  /** Event-loop mode: the CQ's wait fd is watched. */
+  watching: boolean;
+  /** Event-loop mode wake-ups: by the fd, by the progress timer, and those with nothing for JS. */
+  fdWakes: number;
+  timerWakes: number;
+  emptyWakes: number;
 }
 
 export interface NativeAddon {

@@ -30,10 +30,9 @@ import {
   EVENT_ERROR,
   EVENT_RECV,
   EVENT_REMOTE_DATA,
-  EVENT_SEND_DONE,
-  EVENT_WRITE_DONE,
   type NativeEvent,
   type NativeFabric,
+  type NativeFabricStats,
   nativeAddon,
 } from './native.js';
 import {
@@ -68,7 +67,15 @@ import {
 } from './wire.js';
 
 export type RdmaProvider = 'auto' | 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm';
-export type CompletionMode = 'thread' | 'busy-poll';
+/**
+ * How completions reach JavaScript. 'event-loop': the event loop watches the CQ's wait fd
+ * and drains it on the JS thread (one wake-up per burst, no thread; falls back to
+ * 'thread' when the provider has no wait fd, as shm). 'thread': a native progress thread
+ * sleeps in fi_cq_sread and hands batches over (two wake-ups per burst: thread, then JS).
+ * 'busy-poll': JS polls from a setImmediate loop while traffic flows, for `spinUs` after
+ * the last completion or send, then parks on the wait fd (or a 1 ms timer without one).
+ */
+export type CompletionMode = 'event-loop' | 'thread' | 'busy-poll';
 export type { DataPath } from './wire.js';
 
 export interface RdmaLimits extends TransportLimits {
@@ -97,7 +104,15 @@ export const RDMA_LIMITS_DEFAULT: RdmaLimits = {
 export interface RdmaTransportOptions {
   provider?: RdmaProvider;
   dataPath?: DataPath;
+  /** Default 'event-loop' (one wake-up per burst, no spinning; see CompletionMode). */
   completion?: CompletionMode;
+  /**
+   * How long to keep polling after activity before sleeping, µs. 'busy-poll': the JS
+   * poll loop (default SPIN_US_DEFAULT_BUSY_POLL); 'thread': the progress thread after a
+   * completion (default 0). Costs up to that much CPU per burst; bounds what an idle
+   * connection costs. Ignored by 'event-loop'.
+   */
+  spinUs?: number;
   limits?: Partial<RdmaLimits>;
   /** Local address to bind for socket-based providers when only connecting. */
   bindHost?: string;
@@ -117,6 +132,12 @@ const AUTO_PROVIDERS: readonly string[] = ['verbs;ofi_rxm', 'tcp;ofi_rxm', 'shm'
 const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
 const HEARTBEAT_MS_DEFAULT = 1_000;
 const PEER_TIMEOUT_MS_DEFAULT = 5_000;
+/** Busy-poll spins this long after activity: a round trip or two on a loaded host. */
+export const SPIN_US_DEFAULT_BUSY_POLL = 2_000;
+export const SPIN_US_DEFAULT_THREAD = 0;
+const SPIN_US_MAX = 1_000_000;
+/** Busy-poll without a wait fd (shm): how often a parked loop looks at the CQ. */
+const PARKED_POLL_MS = 1;
 const NO_CONN = 0;
 
 function resolveLimits(partial: Partial<RdmaLimits> | undefined): RdmaLimits {
@@ -166,7 +187,6 @@ export class RdmaConnection implements TransportConnection {
   private txFree = 0;
   private txCredits = 0;
   private txCreditsMax = 0;
-  inflightOps = 0;
   // Receive side.
   ringId = 0;
   /** The token naming our ring for this peer in remote CQ data (0n: none). */
@@ -463,7 +483,6 @@ export class RdmaConnection implements TransportConnection {
         this.fail(new TransportError('peer-lost', `send to ${this.remote} failed (${rc})`));
         return;
       }
-      this.inflightOps++;
       this.txSeq = (this.txSeq + 1) >>> 0;
       this.lastSendMs = performance.now();
       this.rxOwed = 0;
@@ -547,7 +566,11 @@ export class RdmaTransport implements Transport {
   readonly kind: TransportKind = 'rdma';
   readonly limits: RdmaLimits;
   readonly dataPath: DataPath;
-  readonly completion: CompletionMode;
+  /** The completion mode in use ('event-loop' falls back to 'thread' without a wait fd). */
+  completion: CompletionMode;
+  private readonly spinUs: number;
+  /** Busy-poll: keep polling until this time (performance.now() ms). */
+  private hotUntil = 0;
   private readonly providerWanted: RdmaProvider;
   private readonly bindHost: string;
   private readonly connectTimeoutMs: number;
@@ -576,14 +599,29 @@ export class RdmaTransport implements Transport {
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private pollHandle: NodeJS.Immediate | undefined;
+  private parkTimer: NodeJS.Timeout | undefined;
   /** Counters for metrics and tests. */
-  readonly stats = { violations: 0, strayMessages: 0, errors: 0, eventBatches: 0, events: 0 };
+  readonly stats = {
+    violations: 0,
+    strayMessages: 0,
+    errors: 0,
+    eventBatches: 0,
+    events: 0,
+    /** Busy-poll: times the poll loop went idle (parked on the wait fd or a timer). */
+    pollParks: 0,
+  };
 
   constructor(options: RdmaTransportOptions = {}) {
     this.limits = resolveLimits(options.limits);
     this.providerWanted = options.provider ?? 'auto';
     this.dataPath = options.dataPath ?? 'rma';
-    this.completion = options.completion ?? 'thread';
+    this.completion = options.completion ?? 'event-loop';
+    this.spinUs =
+      options.spinUs ??
+      (this.completion === 'busy-poll' ? SPIN_US_DEFAULT_BUSY_POLL : SPIN_US_DEFAULT_THREAD);
+    if (!Number.isInteger(this.spinUs) || this.spinUs < 0 || this.spinUs > SPIN_US_MAX) {
+      throw new RangeError(`spinUs must be an integer in 0..${SPIN_US_MAX}, got ${this.spinUs}`);
+    }
     this.bindHost = options.bindHost ?? '127.0.0.1';
     this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
@@ -599,7 +637,7 @@ export class RdmaTransport implements Transport {
   }
 
   /** Native resource counts (for leak tests). */
-  nativeStats(): { outstandingOps: number; openRings: number } | undefined {
+  nativeStats(): NativeFabricStats | undefined {
     return this.fabric?.stats();
   }
 
@@ -685,8 +723,9 @@ export class RdmaTransport implements Transport {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.pollHandle) clearImmediate(this.pollHandle);
+    if (this.parkTimer) clearTimeout(this.parkTimer);
     // A last progress pass so BYEs leave before the endpoint goes.
-    if (this.fabric && this.completion === 'busy-poll') this.handleEvents(this.fabric.poll());
+    if (this.fabric && this.completion !== 'thread') this.handleEvents(this.fabric.poll());
     this.fabric?.close();
     this.fabric = undefined;
   }
@@ -694,11 +733,15 @@ export class RdmaTransport implements Transport {
   // ---- plumbing used by connections ----
 
   sendRaw(dest: number, buf: Buffer, ctx: number): number {
-    return this.fabric ? this.fabric.send(dest, buf, ctx) : -22;
+    if (!this.fabric) return -22;
+    this.kick();
+    return this.fabric.send(dest, buf, ctx);
   }
 
   writeData(dest: number, buf: Buffer, raddr: bigint, key: bigint, cq: bigint, ctx: number): number {
-    return this.fabric ? this.fabric.writeData(dest, buf, raddr, key, cq, ctx) : -22;
+    if (!this.fabric) return -22;
+    this.kick();
+    return this.fabric.writeData(dest, buf, raddr, key, cq, ctx);
   }
 
   copyOut(ringId: number, offset: number, len: number): Buffer | null {
@@ -710,6 +753,7 @@ export class RdmaTransport implements Transport {
     if (!this.fabric) return;
     // Negative contexts mark control sends: their completions do not count as data in flight.
     const ctx = -connId;
+    this.kick();
     if (this.controlBacklog.length === 0) {
       const rc = this.fabric.send(dest, buf, ctx);
       if (rc !== this.eagain) return;
@@ -732,7 +776,8 @@ export class RdmaTransport implements Transport {
   }
 
   retrySoon(): void {
-    if (this.retryTimer || this.closed || this.completion === 'busy-poll') return;
+    // Busy-poll retries from its loop while it spins; a parked loop needs the timer too.
+    if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.retryBlocked();
@@ -793,7 +838,9 @@ export class RdmaTransport implements Transport {
           // pid, every client named "127.0.0.1"), and the shm provider then answers EBUSY.
           node: socketish ? (host ?? this.bindHost) : host || shmUniqueName(),
           service: socketish ? String(port ?? 0) : '',
-          waitable: this.completion === 'thread',
+          waitable: true,
+          waitFd: this.completion !== 'thread',
+          spinUs: this.completion === 'thread' ? this.spinUs : 0,
           recvSlots: this.limits.recvSlots,
           recvSlotBytes: this.limits.recvSlotBytes,
           cqSize: Math.max(4096, this.limits.recvSlots * 4),
@@ -808,31 +855,79 @@ export class RdmaTransport implements Transport {
     }
     if (!this.fabric)
       throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
+    const deliver = (events: NativeEvent[]) => {
+      try {
+        this.handleEvents(events);
+      } catch (e) {
+        // An application handler threw: surface it as an ordinary uncaught exception,
+        // not inside the native callback (where Node only warns).
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    };
+    if (this.completion === 'event-loop' && !this.fabric.watch(deliver)) this.completion = 'thread';
     if (this.completion === 'thread') {
-      this.fabric.start((events) => {
-        try {
-          this.handleEvents(events);
-        } catch (e) {
-          // An application handler threw: surface it as an ordinary uncaught exception,
-          // not inside the native callback (where Node only warns).
-          queueMicrotask(() => {
-            throw e;
-          });
-        }
+      this.fabric.start(deliver);
+    } else if (this.completion === 'busy-poll') {
+      // Spinning without end costs a core per process, and two spinning peers sharing a
+      // core take turns a scheduler time slice (milliseconds) apart: spin only while
+      // traffic flows, then park on the wait fd, which wakes the loop again.
+      this.parkedOnFd = this.fabric.watch((events) => {
+        this.kick();
+        deliver(events);
       });
-    } else {
-      const loop = () => {
-        if (!this.fabric) return;
-        const events = this.fabric.poll();
-        if (events.length > 0) this.handleEvents(events);
-        else if (this.controlBacklog.length > 0 || this.anyBlocked()) this.retryBlocked();
-        this.pollHandle = setImmediate(loop);
-      };
-      this.pollHandle = setImmediate(loop);
+      this.kick();
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
     this.heartbeatTimer.unref();
   }
+
+  private parkedOnFd = false;
+
+  /** Busy-poll: whether the poll loop is spinning now (false: parked until activity). */
+  get polling(): boolean {
+    return this.pollHandle !== undefined;
+  }
+
+  /** Busy-poll: activity (a completion, a send) keeps the poll loop running for spinUs. */
+  kick(): void {
+    if (this.completion !== 'busy-poll' || !this.fabric) return;
+    this.hotUntil = performance.now() + this.spinUs / 1000;
+    if (this.pollHandle) return;
+    if (this.parkTimer) {
+      clearTimeout(this.parkTimer);
+      this.parkTimer = undefined;
+    }
+    if (this.parkedOnFd) this.fabric.arm(false);
+    this.pollHandle = setImmediate(this.pollLoop);
+  }
+
+  private readonly pollLoop = (): void => {
+    this.pollHandle = undefined;
+    if (!this.fabric) return;
+    const events = this.fabric.poll();
+    if (events.length > 0) {
+      this.hotUntil = performance.now() + this.spinUs / 1000;
+      this.handleEvents(events);
+    } else if (this.controlBacklog.length > 0 || this.anyBlocked()) {
+      this.retryBlocked();
+    }
+    if (!this.fabric) return;
+    if (performance.now() < this.hotUntil) {
+      this.pollHandle = setImmediate(this.pollLoop);
+      return;
+    }
+    this.stats.pollParks++;
+    if (this.parkedOnFd) this.fabric.arm(true);
+    else this.parkTimer = setTimeout(this.kickFromTimer, PARKED_POLL_MS);
+  };
+
+  private readonly kickFromTimer = (): void => {
+    this.parkTimer = undefined;
+    if (!this.fabric || this.pollHandle) return;
+    this.pollHandle = setImmediate(this.pollLoop);
+  };
 
   private anyBlocked(): boolean {
     for (const c of this.conns.values()) if (c.blocked) return true;
@@ -910,12 +1005,6 @@ export class RdmaTransport implements Transport {
           }
           conn.onRemoteWrite(length);
           touched.add(conn);
-          break;
-        }
-        case EVENT_SEND_DONE:
-        case EVENT_WRITE_DONE: {
-          const conn = ev.ctx > 0 ? this.conns.get(ev.ctx) : undefined;
-          if (conn) conn.inflightOps--;
           break;
         }
         case EVENT_ERROR: {

@@ -1,10 +1,18 @@
 // N-API binding for rdma::Fabric. One JS object owns one Fabric; close() stops the
 // progress thread and releases every libfabric resource. Completions reach JS in
-// batches: either a native progress thread queues them and wakes JS through one
-// thread-safe function call per batch, or JS drains them itself with poll()
-// (busy-poll mode). Nothing here blocks the event loop: sends are non-blocking and
-// report -FI_EAGAIN, and the progress thread waits on its own.
+// batches, in one of three ways:
+// - start(cb): a native progress thread queues them and wakes JS through one
+//   thread-safe function call per burst. Optionally it keeps reading the CQ for
+//   spinUs after each completion before it sleeps in fi_cq_sread again.
+// - watch(cb): the event loop itself watches the CQ's wait fd (uv_poll), drains the
+//   CQ on the JS thread and calls cb directly: one wake-up per burst instead of two
+//   (thread, then JS), and no thread.
+// - poll(): JS drains them itself (busy-poll mode).
+// Nothing here blocks the event loop: sends are non-blocking and report -FI_EAGAIN,
+// and the progress thread waits on its own.
 #include <napi.h>
+#include <sys/prctl.h>
+#include <uv.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -43,8 +51,6 @@ Napi::Object toJs(Napi::Env env, const Event& ev) {
       o.Set("err", Napi::Number::New(env, ev.err));
       o.Set("message", Napi::String::New(env, ev.message));
       break;
-    default:
-      break;
   }
   return o;
 }
@@ -76,6 +82,8 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
                            InstanceMethod<&FabricWrap::WriteData>("writeData"),
                            InstanceMethod<&FabricWrap::Poll>("poll"),
                            InstanceMethod<&FabricWrap::Start>("start"),
+                           InstanceMethod<&FabricWrap::Watch>("watch"),
+                           InstanceMethod<&FabricWrap::Arm>("arm"),
                            InstanceMethod<&FabricWrap::Close>("close"),
                            InstanceMethod<&FabricWrap::Stats>("stats"),
                        });
@@ -101,6 +109,9 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     opts.node = str("node");
     opts.service = str("service");
     opts.waitable = o.Get("waitable").ToBoolean().Value();
+    opts.waitFd = o.Get("waitFd").ToBoolean().Value();
+    if (opts.waitFd) opts.waitable = true;
+    spinUs_ = num("spinUs", 0);
     opts.recvSlots = num("recvSlots", 64);
     opts.recvSlotBytes = num("recvSlotBytes", 65536);
     opts.cqSize = num("cqSize", 4096);
@@ -128,6 +139,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     o.Set("provider", fabric_->providerName());
     o.Set("virtAddr", fabric_->virtAddr());
     o.Set("waitable", fabric_->isWaitable());
+    o.Set("injectBytes", static_cast<double>(fabric_->injectBytes()));
     std::vector<uint8_t> name;
     try {
       name = fabric_->name();
@@ -232,6 +244,121 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     return toJs(env, events);
   }
 
+  // watch(cb): the event loop watches the CQ's wait fd; cb(events[]) per drained burst.
+  // Returns false when the provider has no wait fd (the caller then uses another mode).
+  Napi::Value Watch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (running_ || watch_ != nullptr) return Napi::Boolean::New(env, false);
+    const int fd = fabric_->waitFd();
+    uv_loop_t* loop = nullptr;
+    if (fd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+      return Napi::Boolean::New(env, false);
+    auto* w = new Watcher();
+    w->self = this;
+    if (uv_poll_init(loop, &w->poll, fd) != 0 || uv_timer_init(loop, &w->timer) != 0) {
+      delete w;  // uv_poll_init fails before registering anything; nothing to close
+      return Napi::Boolean::New(env, false);
+    }
+    w->poll.data = w;
+    w->timer.data = w;
+    watchCb_ = Napi::Persistent(info[0].As<Napi::Function>());
+    watchCtx_ = std::make_unique<Napi::AsyncContext>(env, "rdma-completions");
+    env_ = env;
+    watch_ = w;
+    Ref();  // the JS object stays alive while the loop may call into it
+    w->armed = true;
+    uv_poll_start(&w->poll, UV_READABLE, PollCb);
+    // Completions may already be queued (the fd only reports new ones once armed).
+    uv_timer_start(&w->timer, [](uv_timer_t* h) { static_cast<Watcher*>(h->data)->self->Drain(); }, 0, 0);
+    return Napi::Boolean::New(env, true);
+  }
+
+  // arm(on): busy-poll turns the fd watch off while it spins (the fd stays readable
+  // then, and each loop turn would pay a trywait for nothing) and on when it parks.
+  Napi::Value Arm(const Napi::CallbackInfo& info) {
+    Watcher* w = watch_;
+    if (w == nullptr) return info.Env().Undefined();
+    const bool on = info[0].ToBoolean().Value();
+    if (on == w->armed) return info.Env().Undefined();
+    w->armed = on;
+    if (on) {
+      uv_poll_start(&w->poll, UV_READABLE, PollCb);
+      uv_timer_start(&w->timer, TimerCb, 0, 0);  // the trywait handshake, then sleep
+    } else {
+      uv_poll_stop(&w->poll);
+      uv_timer_stop(&w->timer);
+    }
+    return info.Env().Undefined();
+  }
+
+  static void PollCb(uv_poll_t* h, int, int) {
+    auto* x = static_cast<Watcher*>(h->data);
+    x->self->fdWakes_++;
+    x->self->Drain();
+  }
+
+  // Drains the CQ on the JS thread and re-arms its fd. fi_trywait both says whether
+  // blocking is safe and resets the provider's signal, so the fd does not stay readable.
+  void Drain() {
+    Watcher* w = watch_;
+    if (w == nullptr || !w->armed || !fabric_ || fabric_->closed()) return;
+    std::vector<Event> events;
+    bool armed = false;
+    for (int round = 0; round < 8 && events.size() < kPollMax; round++) {
+      const size_t want = kPollMax - events.size();
+      // A short read drained the CQ; trywait confirms (and resets the signal) without
+      // another full progress pass.
+      if (fabric_->poll(events, want) < want && fabric_->tryWait()) {
+        armed = true;
+        break;
+      }
+    }
+    if (armed) {
+      // Manual progress: a send the provider could not finish moves on only when someone
+      // reads the CQ, and not every provider's fd reports that the socket became writable.
+      if (fabric_->outstandingOps() > 0) uv_timer_start(&w->timer, TimerCb, kProgressMs, 0);
+      else uv_timer_stop(&w->timer);
+    } else {
+      uv_timer_start(&w->timer, TimerCb, 0, 0);  // more to read: next loop turn, after I/O
+    }
+    if (events.empty()) {
+      emptyWakes_++;
+      return;
+    }
+    Napi::HandleScope scope(env_);
+    try {
+      watchCb_.MakeCallback(Napi::Object::New(env_), {toJs(env_, events)}, *watchCtx_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env_, e.Value());
+    }
+  }
+
+  static void TimerCb(uv_timer_t* h) {
+    auto* x = static_cast<Watcher*>(h->data);
+    x->self->timerWakes_++;
+    x->self->Drain();
+  }
+
+  void StopWatch() {
+    Watcher* w = watch_;
+    if (w == nullptr) return;
+    watch_ = nullptr;
+    // The fd belongs to the CQ: stop watching it before the fabric closes it.
+    uv_poll_stop(&w->poll);
+    uv_timer_stop(&w->timer);
+    w->pending = 2;
+    auto done = [](uv_handle_t* h) {
+      auto* x = static_cast<Watcher*>(h->data);
+      if (--x->pending == 0) delete x;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), done);
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), done);
+    watchCb_.Reset();
+    watchCtx_.reset();
+    Unref();
+  }
+
   // start(cb): progress thread; cb(events[]) is called on the JS thread per batch.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -247,7 +374,15 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
   }
 
   void Run() {
+    using Clock = std::chrono::steady_clock;
     std::vector<Event> batch;
+    const auto spin = std::chrono::microseconds(spinUs_);
+    auto lastActivity = Clock::now() - spin;
+    // Without a sleeping wait (shm): nap kNapMinUs while a reply is likely (the first
+    // kNapFlatUs of idleness), then doubling up to kNapMaxUs. A fine timer slack makes a
+    // 20 µs nap take about that, not the default 50 µs slack on top.
+    uint32_t napUs = kNapMinUs;
+    if (!fabric_->waitSleeps()) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     while (running_) {
       {
         std::unique_lock<std::mutex> lock(qmu_);
@@ -256,11 +391,31 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
         if (!running_) break;
         if (queue_.size() >= kQueuedBatchesMax) continue;
       }
-      fabric_->waitAndPoll(batch, kPollMax, 10);
-      if (batch.empty()) {
-        if (!fabric_->isWaitable()) std::this_thread::sleep_for(std::chrono::microseconds(20));
-        continue;
+      // Right after activity the next completion (a reply, a credit) tends to follow
+      // within microseconds: reading the CQ for spinUs catches it without the sleep and
+      // wake-up of fi_cq_sread. Bounded, so an idle endpoint costs no CPU.
+      size_t got = fabric_->poll(batch, kPollMax);
+      if (got == 0) {
+        if (Clock::now() - lastActivity < spin) {
+          std::this_thread::yield();
+          continue;
+        }
+        if (fabric_->waitSleeps()) {
+          // Manual progress: with sends outstanding, come back soon even if nothing
+          // signals (not every provider's wait object reports a writable socket).
+          got = fabric_->waitAndPoll(batch, kPollMax, fabric_->outstandingOps() > 0 ? kProgressMs : 10);
+        } else {
+          std::this_thread::sleep_for(std::chrono::microseconds(napUs));
+          if (Clock::now() - lastActivity > std::chrono::microseconds(kNapFlatUs))
+            napUs = napUs * 2 > kNapMaxUs ? kNapMaxUs : napUs * 2;
+          continue;
+        }
       }
+      if (got > 0) {
+        lastActivity = Clock::now();
+        napUs = kNapMinUs;
+      }
+      if (batch.empty()) continue;
       bool notify = false;
       {
         std::lock_guard<std::mutex> lock(qmu_);
@@ -305,6 +460,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Stop();
+    StopWatch();
     if (fabric_) fabric_->close();
     {
       std::lock_guard<std::mutex> lock(qmu_);
@@ -320,10 +476,37 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     o.Set("outstandingOps", fabric_ ? static_cast<double>(fabric_->outstandingOps()) : 0.0);
     o.Set("openRings", fabric_ ? static_cast<double>(fabric_->openRings()) : 0.0);
     o.Set("progressThread", running_.load());
+    o.Set("watching", watch_ != nullptr);
+    o.Set("fdWakes", static_cast<double>(fdWakes_));
+    o.Set("timerWakes", static_cast<double>(timerWakes_));
+    o.Set("emptyWakes", static_cast<double>(emptyWakes_));
+    o.Set("completedOps", fabric_ ? static_cast<double>(fabric_->completedOps()) : 0.0);
     return o;
   }
 
+  struct Watcher {
+    uv_poll_t poll;
+    uv_timer_t timer;
+    FabricWrap* self = nullptr;
+    int pending = 0;
+    bool armed = false;
+  };
+  // With sends outstanding and nothing arriving, the CQ is read at least this often.
+  static constexpr int kProgressMs = 1;
+  static constexpr uint32_t kNapMinUs = 20;
+  static constexpr uint32_t kNapMaxUs = 1000;
+  static constexpr uint32_t kNapFlatUs = 2000;
+
   std::unique_ptr<rdma::Fabric> fabric_;
+  uint32_t spinUs_ = 0;
+  Watcher* watch_ = nullptr;
+  Napi::FunctionReference watchCb_;
+  std::unique_ptr<Napi::AsyncContext> watchCtx_;
+  napi_env env_ = nullptr;
+  // Event-loop mode wake-ups: by the fd, by the timer, and those that found nothing to deliver.
+  uint64_t fdWakes_ = 0;
+  uint64_t timerWakes_ = 0;
+  uint64_t emptyWakes_ = 0;
   std::atomic<bool> running_{false};
   std::thread thread_;
   Napi::ThreadSafeFunction tsfn_;

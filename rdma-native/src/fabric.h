@@ -12,6 +12,7 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,7 @@ struct FabricOptions {
   std::string node;      // local bind address (empty: provider default)
   std::string service;   // local port ("0" or empty: ephemeral)
   bool waitable = false; // CQ with a wait object (progress thread blocks in fi_cq_sread)
+  bool waitFd = false;   // ... and that object is a file descriptor the event loop can watch
   uint32_t recvSlots = 64;
   uint32_t recvSlotBytes = 65536;
   uint32_t cqSize = 4096;
@@ -34,11 +36,12 @@ struct FabricOptions {
 };
 
 enum class EventKind : int32_t {
-  SendDone = 1,   // ctx
+  // Successful send and write completions are counted, not reported (kinds 1 and 5 are
+  // retired): nothing waits on them, and each would otherwise wake JavaScript once more
+  // per message sent. The native copy of the payload is freed either way.
   Recv = 2,       // src, data
   RemoteData = 3, // src, cqData, len
   Error = 4,      // ctx (or -1), err, message
-  WriteDone = 5,  // ctx
 };
 
 struct Event {
@@ -84,18 +87,34 @@ class Fabric {
   size_t ringBytes(uint32_t id) const;
 
   // Two-sided send / one-sided write with remote CQ data. Return 0, -FI_EAGAIN or another -errno.
+  // Up to injectBytes() they are injects: the provider copies the payload at once and
+  // reports no completion, which saves an allocation, a CQ entry and (with a wait object)
+  // a signal and a wake-up per message. A failed inject is not reported; a lost peer
+  // still shows up through the larger operations and the transport's heartbeats.
   int send(int64_t dest, const uint8_t* buf, size_t len, int64_t ctx);
   int writeData(int64_t dest, const uint8_t* buf, size_t len, uint64_t raddr, uint64_t key,
                 uint64_t data, int64_t ctx);
 
-  // Drains up to `max` completions into `out`. Returns the number read (>= 0).
+  // Drains up to `max` completions into `out`. Returns the number of completions read
+  // (>= 0), which counts the send/write completions that add no event.
   size_t poll(std::vector<Event>& out, size_t max);
   // Blocks up to timeoutMs for a completion (waitable CQ only), then polls.
   size_t waitAndPoll(std::vector<Event>& out, size_t max, int timeoutMs);
   void signal();  // wakes a waitAndPoll blocked in fi_cq_sread
   bool isWaitable() const;
+  // Whether fi_cq_sread sleeps. shm's wait object is FI_WAIT_YIELD: sread spins calling
+  // sched_yield, a core per process for as long as it waits.
+  bool waitSleeps() const { return waitable_ && !waitYields_; }
+  // The CQ's wait file descriptor (waitFd option), or -1.
+  int waitFd() const;
+  // fi_trywait on the CQ: true when blocking on the fd is safe (nothing left to read;
+  // the fd will become readable when something arrives), false when the caller must
+  // poll again first.
+  bool tryWait();
 
+  size_t injectBytes() const { return injectBytes_; }
   size_t outstandingOps() const;
+  uint64_t completedOps() const { return completedOps_.load(std::memory_order_relaxed); }
   size_t openRings() const;
 
  private:
@@ -127,6 +146,7 @@ class Fabric {
   fid_ep* ep_ = nullptr;
   bool closed_ = false;
   bool waitable_ = false;
+  bool waitYields_ = false;
   bool virtAddr_ = false;
   bool provKey_ = false;
   std::string providerName_;
@@ -136,6 +156,9 @@ class Fabric {
   std::unordered_map<uint32_t, Ring> rings_;
   uint32_t nextRing_ = 1;
   uint64_t keySeed_ = 0;
+  int waitFd_ = -1;
+  size_t injectBytes_ = 0;
+  std::atomic<uint64_t> completedOps_{0};  // injects (JS thread) and completions (poller)
 };
 
 }  // namespace rdma

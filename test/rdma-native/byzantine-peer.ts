@@ -7,7 +7,6 @@ import { secureChannel } from '../../node/transport/secure-channel.js';
 import {
   EVENT_ERROR,
   EVENT_RECV,
-  EVENT_WRITE_DONE,
   type NativeEvent,
   type NativeFabric,
   nativeAddon,
@@ -65,7 +64,7 @@ function report(r: ByzantineReport): void {
 
 class RawPeer {
   readonly events: NativeEvent[] = [];
-  private readonly fabric: NativeFabric;
+  readonly fabric: NativeFabric;
   private readonly dest: number;
   private readonly eagain: number;
 
@@ -222,7 +221,7 @@ async function main(): Promise<void> {
   report({
     type: 'done',
     writeErrors: peer.events.filter((e) => e.kind === EVENT_ERROR && e.ctx === 2).length,
-    writesCompleted: peer.events.filter((e) => e.kind === EVENT_WRITE_DONE).length,
+    writesCompleted: peer.fabric.stats().completedOps,
   });
 }
 

@@ -1,7 +1,9 @@
 // The shared transport conformance suite (1M messages in order from another process,
 // messages up to the frame limit, a bounded send queue against a slow receiver, peer
 // crash and reconnect) over both libfabric providers that run here, covering both data
-// paths with the progress thread. Busy-poll runs in the violation and lifecycle tests
+// paths, the event loop (tcp;ofi_rxm rma: what the node runs) and the progress thread
+// (the rest; shm has no wait fd, so its event-loop mode is the thread). Busy-poll runs in
+// the completion, violation and lifecycle tests
 // (one polling process at a time): two processes spinning on this shared 2-core
 // machine starve each other and the 1M-message test then misses its deadline.
 import { describeTransportConformance } from '../node/transport/conformance.js';
@@ -13,9 +15,9 @@ describe('rdma-native over libfabric', () => {
   before(function () {
     requireRdma(this);
   });
-  describeTransportConformance('rdma tcp;ofi_rxm, rma path, progress thread', {
+  describeTransportConformance('rdma tcp;ofi_rxm, rma path, event loop (the node default)', {
     moduleUrl: factories,
-    exportName: 'rdmaTcpRmaThread',
+    exportName: 'rdmaTcpRmaEventLoop',
     listenEndpoint: 'rdma+tcp;ofi_rxm://127.0.0.1:0',
   });
   describeTransportConformance('rdma shm, rma path, progress thread', {

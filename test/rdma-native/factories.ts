@@ -12,6 +12,12 @@ const make =
   (limits: Partial<TransportLimits> = {}): RdmaTransport =>
     new RdmaTransport({ ...TEST_TIMING, ...options, limits: { ...options.limits, ...limits } });
 
+/** The node's configuration: rma path, completions drained by the event loop. */
+export const rdmaTcpRmaEventLoop = make({
+  provider: 'tcp;ofi_rxm',
+  dataPath: 'rma',
+  completion: 'event-loop',
+});
 export const rdmaTcpRmaThread = make({ provider: 'tcp;ofi_rxm', dataPath: 'rma', completion: 'thread' });
 export const rdmaTcpMsgThread = make({ provider: 'tcp;ofi_rxm', dataPath: 'msg', completion: 'thread' });
 export const rdmaShmRmaThread = make({ provider: 'shm', dataPath: 'rma', completion: 'thread' });

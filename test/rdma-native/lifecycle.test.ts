@@ -68,7 +68,7 @@ describe('rdma-native resource lifecycle', function () {
     }
   });
 
-  it('releases the fabric, endpoint and progress thread across 1,000 transport open/close cycles', async () => {
+  it('releases the fabric, endpoint, progress thread and fd watcher across 1,000 transport open/close cycles', async () => {
     const server = new RdmaTransport({ provider: 'tcp;ofi_rxm', completion: 'thread', limits: small });
     server.onConnection((c) => c.onMessages((b) => c.send(b[0]!)));
     const endpoint = await server.listen(ENDPOINT);
@@ -76,7 +76,8 @@ describe('rdma-native resource lifecycle', function () {
       const t = new RdmaTransport({
         provider: 'tcp;ofi_rxm',
         dataPath: i % 2 === 0 ? 'rma' : 'msg',
-        completion: i % 4 < 2 ? 'thread' : 'busy-poll',
+        // i % 6: rma and msg paths over all three completion modes (watchers closed too).
+        completion: (['thread', 'event-loop', 'busy-poll'] as const)[Math.floor(i / 2) % 3]!,
         limits: small,
       });
       await echo(await t.connect(endpoint));
