@@ -77,8 +77,18 @@ export function messageBytesMax(c: ConsensusConfig): number {
   // pillar, view, order, batch length, the ORDER and the TOP certificate, and slack.
   const prepareBytesMax = c.batchBytesMax + 2 + 8 + 8 + 4 + 2 * CERT_BYTES_MAX + 64;
   const stableBytesMax = 1 + 8 + 32 + 32 + 4 + c.n * 36;
+  // A view proof: view, digests, first order, top, one digest per slot and f + 1 MACs (<= n).
+  const viewProofBytesMax = 8 + 32 + 8 + 8 + 4 + perPillarWindow * 32 + 4 + c.n * 36;
   const viewChangeBytesMax =
-    2 + 8 + 8 + stableBytesMax + 4 + perPillarWindow * prepareBytesMax + 2 * CERT_BYTES_MAX;
+    2 +
+    8 +
+    8 +
+    stableBytesMax +
+    4 +
+    perPillarWindow * prepareBytesMax +
+    4 +
+    perPillarWindow * viewProofBytesMax +
+    2 * CERT_BYTES_MAX;
   return (
     1 +
     2 +

@@ -17,6 +17,7 @@ const TAG_LINK = tag('link');
 const TAG_TOP = tag('top');
 const TAG_VIEW_CHANGE = tag('view-change');
 const TAG_NEW_VIEW = tag('new-view');
+const TAG_VIEW_CONTENT = tag('view-content');
 
 function u64s(...vs: bigint[]): Uint8Array {
   const b = Buffer.alloc(vs.length * 8);
@@ -80,5 +81,24 @@ export const linkDigest = (pillar: number, value: CounterValue, top: bigint): Ui
 export const viewChangeContentDigest = (parts: Uint8Array[]): Uint8Array => sha256(TAG_VIEW_CHANGE, ...parts);
 
 export const newViewContentDigest = (parts: Uint8Array[]): Uint8Array => sha256(TAG_NEW_VIEW, ...parts);
+
+/**
+ * What a NEW-VIEW decides, as certified by its NEWVIEW certificate and by every ACCEPT:
+ * the digest of its view changes and the batch digest of every re-proposed slot.
+ */
+export const viewContentDigest = (
+  pillar: number,
+  view: bigint,
+  vcsDigest: Uint8Array,
+  firstOrder: bigint,
+  top: bigint,
+  slotDigests: readonly Uint8Array[],
+): Uint8Array =>
+  sha256(
+    TAG_VIEW_CONTENT,
+    u64s(BigInt(pillar), view, firstOrder, top, BigInt(slotDigests.length)),
+    vcsDigest,
+    ...slotDigests,
+  );
 
 export { u64s };

@@ -1,5 +1,5 @@
 // Events the driver feeds into the core and actions the core returns (etcd raft's Step/Ready shape).
-import type { Commit, Prepare, StableProof } from './messages.js';
+import type { Accept, Commit, Prepare, StableProof, ViewProof } from './messages.js';
 import type { CounterCert, TrinxState } from './trinx.js';
 
 export type Event =
@@ -31,6 +31,13 @@ export interface PillarDurableFields {
   /** One past the highest order certified; equals the TOP counter in `trinx`. */
   readonly top: bigint;
   readonly stable: StableProof | null;
+  /**
+   * The view proofs a VIEW-CHANGE may need (see docs/consensus.md). Optional: state written
+   * before view proofs existed has none (its prepares are then from view 0 or unprovable).
+   */
+  readonly viewProofs?: readonly ViewProof[];
+  /** This replica's ACCEPT of the NEW-VIEW of its current view (optional like viewProofs). */
+  readonly accept?: Accept | null;
   /**
    * Legacy link chains from before the TOP counter proved `top`: no longer written or read.
    * Optional so state and callers from that time still type-check.
@@ -68,6 +75,8 @@ export function applyPersist(prev: PillarSnapshot | null, d: PersistDelta): Pill
     viewChangeTarget: d.viewChangeTarget,
     top: d.top,
     stable: d.stable,
+    viewProofs: d.viewProofs ?? [],
+    accept: d.accept ?? null,
     entries,
   };
 }

@@ -22,6 +22,7 @@ export {
   type PillarSnapshot,
 } from './events.js';
 export {
+  type Accept,
   type Checkpoint,
   type Commit,
   decodeMessage,
@@ -34,6 +35,7 @@ export {
   peekPillar,
   type StableProof,
   type ViewChange,
+  type ViewProof,
 } from './messages.js';
 export { PillarCore, type PillarOptions } from './pillar.js';
 export {

@@ -3,7 +3,7 @@
 // limits; it never throws past `decodeMessage`.
 import { DecodeError, decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
 import { type ConsensusConfig, faults, messageBytesMax } from './config.js';
-import { newViewContentDigest, prepareDigest, u64s, viewChangeContentDigest } from './digest.js';
+import { prepareDigest, u64s, viewChangeContentDigest } from './digest.js';
 import {
   COUNTER_IDS,
   type CounterCert,
@@ -21,6 +21,7 @@ export const MessageTag = {
   VIEW_CHANGE: 4,
   NEW_VIEW: 5,
   NEW_VIEW_ACK: 6,
+  ACCEPT: 7,
 } as const;
 
 export interface Prepare {
@@ -65,6 +66,22 @@ export interface StableProof {
   readonly certs: readonly PlainCert[];
 }
 
+/**
+ * What one NEW-VIEW decided, with f + 1 ACCEPT certificates over it: at least one correct
+ * replica checked that NEW-VIEW, so prepares of its view are bound to its slots.
+ */
+export interface ViewProof {
+  readonly view: bigint;
+  /** Digest of the NEW-VIEW's view changes: opaque here, it only completes the certified content. */
+  readonly vcsDigest: Uint8Array;
+  /** The first re-proposed pillar order and one past the last (the NEW-VIEW's top). */
+  readonly firstOrder: bigint;
+  readonly top: bigint;
+  /** Batch digest of every pillar order in [firstOrder, top). */
+  readonly slotDigests: readonly Uint8Array[];
+  readonly certs: readonly PlainCert[];
+}
+
 export interface ViewChange {
   readonly type: 'view-change';
   readonly pillar: number;
@@ -74,6 +91,8 @@ export interface ViewChange {
   readonly stable: StableProof | null;
   /** For every pillar order in [lowWatermark, top): the highest-view prepare the sender accepted. */
   readonly history: readonly Prepare[];
+  /** One proof per distinct view above 0 among the history's prepares, ascending. */
+  readonly proofs: readonly ViewProof[];
   /** ORDER certificate on (toView, 0): after it the sender cannot certify in an older view. */
   readonly link: CounterCert;
   /**
@@ -89,9 +108,29 @@ export interface NewView {
   readonly pillar: number;
   readonly view: bigint;
   readonly viewChanges: readonly ViewChange[];
-  readonly prepares: readonly Prepare[];
-  /** Independent NEWVIEW certificate on (view, 0): at most one NEW-VIEW per view. */
+  /**
+   * The batches to re-propose, one per pillar order from the recomputed first order up to
+   * the recomputed top. Uncertified: the leader certifies them as prepares only once f + 1
+   * ACCEPTs of this NEW-VIEW form its view proof.
+   */
+  readonly batches: readonly Uint8Array[];
+  /** Independent NEWVIEW certificate on (view, 0) over viewContentDigest: at most one NEW-VIEW per view. */
   readonly cert: CounterCert;
+}
+
+/** A replica checked the NEW-VIEW of `view` with this content; f + 1 of them form a ViewProof. */
+export interface Accept {
+  readonly type: 'accept';
+  readonly pillar: number;
+  readonly view: bigint;
+  readonly vcsDigest: Uint8Array;
+  readonly firstOrder: bigint;
+  readonly top: bigint;
+  readonly slotDigests: readonly Uint8Array[];
+  /** Set while the sender still lacks the proof: peers holding an ACCEPT of this view answer once. */
+  readonly needReply: boolean;
+  /** TrInX MAC of the sender over viewContentDigest. */
+  readonly cert: PlainCert;
 }
 
 export interface NewViewAck {
@@ -103,7 +142,7 @@ export interface NewViewAck {
   readonly cert: CounterCert;
 }
 
-export type Message = Prepare | Commit | Checkpoint | ViewChange | NewView | NewViewAck;
+export type Message = Prepare | Commit | Checkpoint | ViewChange | NewView | NewViewAck | Accept;
 
 // ---- encoding ----
 
@@ -141,11 +180,25 @@ function writeStable(w: Writer, s: StableProof | null): void {
   for (const c of s.certs) writePlain(w, c);
 }
 
+function writeViewContent(
+  w: Writer,
+  m: Pick<ViewProof, 'view' | 'vcsDigest' | 'firstOrder' | 'top' | 'slotDigests'>,
+): void {
+  w.u64(m.view).raw(m.vcsDigest).u64(m.firstOrder).u64(m.top).u32(m.slotDigests.length);
+  for (const d of m.slotDigests) w.raw(d);
+}
+
 function writeViewChangeBody(w: Writer, m: ViewChange): void {
   w.u16(m.pillar).u64(m.toView).u64(m.top);
   writeStable(w, m.stable);
   w.u32(m.history.length);
   for (const p of m.history) writePrepareBody(w, p);
+  w.u32(m.proofs.length);
+  for (const vp of m.proofs) {
+    writeViewContent(w, vp);
+    w.u32(vp.certs.length);
+    for (const c of vp.certs) writePlain(w, c);
+  }
   writeCert(w, m.link);
   writeCert(w, m.proof);
 }
@@ -174,9 +227,15 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'new-view':
       w.u8(MessageTag.NEW_VIEW).u16(m.pillar).u64(m.view).u32(m.viewChanges.length);
       for (const vc of m.viewChanges) writeViewChangeBody(w, vc);
-      w.u32(m.prepares.length);
-      for (const p of m.prepares) writePrepareBody(w, p);
+      w.u32(m.batches.length);
+      for (const b of m.batches) w.bytes(b);
       writeCert(w, m.cert);
+      break;
+    case 'accept':
+      w.u8(MessageTag.ACCEPT).u16(m.pillar);
+      writeViewContent(w, m);
+      w.u8(m.needReply ? 1 : 0);
+      writePlain(w, m.cert);
       break;
     case 'new-view-ack':
       w.u8(MessageTag.NEW_VIEW_ACK).u16(m.pillar).u64(m.view).u64(m.top);
@@ -281,9 +340,32 @@ function readViewChangeBody(r: Reader, lim: Limits): ViewChange {
   const hCount = r.count(lim.historyMax, 'history');
   const history: Prepare[] = [];
   for (let i = 0; i < hCount; i++) history.push(readPrepareBody(r, lim));
+  const pCount = r.count(lim.historyMax, 'proofs');
+  const proofs: ViewProof[] = [];
+  for (let i = 0; i < pCount; i++) {
+    const content = readViewContent(r, lim);
+    const cCount = r.count(lim.n, 'proof.certs');
+    const certs: PlainCert[] = [];
+    for (let j = 0; j < cCount; j++) certs.push(readPlain(r, lim));
+    proofs.push({ ...content, certs });
+  }
   const link = readCert(r, lim);
   const proof = readCert(r, lim);
-  return { type: 'view-change', pillar, toView, top, stable, history, link, proof };
+  return { type: 'view-change', pillar, toView, top, stable, history, proofs, link, proof };
+}
+
+function readViewContent(
+  r: Reader,
+  lim: Limits,
+): Pick<ViewProof, 'view' | 'vcsDigest' | 'firstOrder' | 'top' | 'slotDigests'> {
+  const view = r.u64('view');
+  const vcsDigest = r.raw(DIGEST_BYTES, 'vcsDigest');
+  const firstOrder = r.u64('firstOrder');
+  const top = r.u64('top');
+  const count = r.count(lim.historyMax, 'slotDigests');
+  const slotDigests: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) slotDigests.push(r.raw(DIGEST_BYTES, 'slotDigest'));
+  return { view, vcsDigest, firstOrder, top, slotDigests };
 }
 
 function readMessage(r: Reader, lim: Limits): Message {
@@ -317,10 +399,17 @@ function readMessage(r: Reader, lim: Limits): Message {
       const vcCount = r.count(lim.n, 'viewChanges');
       const viewChanges: ViewChange[] = [];
       for (let i = 0; i < vcCount; i++) viewChanges.push(readViewChangeBody(r, lim));
-      const pCount = r.count(lim.historyMax, 'prepares');
-      const prepares: Prepare[] = [];
-      for (let i = 0; i < pCount; i++) prepares.push(readPrepareBody(r, lim));
-      return { type: 'new-view', pillar, view, viewChanges, prepares, cert: readCert(r, lim) };
+      const bCount = r.count(lim.historyMax, 'batches');
+      const batches: Uint8Array[] = [];
+      for (let i = 0; i < bCount; i++) batches.push(r.bytes(lim.batchBytesMax, 'batch'));
+      return { type: 'new-view', pillar, view, viewChanges, batches, cert: readCert(r, lim) };
+    }
+    case MessageTag.ACCEPT: {
+      const pillar = readPillar(r, lim);
+      const content = readViewContent(r, lim);
+      const flag = r.u8('needReply');
+      if (flag > 1) throw new DecodeError('bad-value', 'bad needReply flag', 'needReply');
+      return { type: 'accept', pillar, ...content, needReply: flag === 1, cert: readPlain(r, lim) };
     }
     case MessageTag.NEW_VIEW_ACK: {
       const pillar = readPillar(r, lim);
@@ -363,19 +452,6 @@ export function viewChangeDigest(
   });
   parts.push(u64s(vc.link.value.view, vc.link.value.order), vc.link.mac);
   return viewChangeContentDigest(parts);
-}
-
-export function newViewDigest(
-  pillar: number,
-  view: bigint,
-  vcDigests: readonly Uint8Array[],
-  prepareDigests: readonly Uint8Array[],
-): Uint8Array {
-  return newViewContentDigest([
-    u64s(BigInt(pillar), view, BigInt(vcDigests.length)),
-    ...vcDigests,
-    ...prepareDigests,
-  ]);
 }
 
 export const quorum = (c: ConsensusConfig): number => faults(c) + 1;

@@ -9,12 +9,13 @@
 //   (v, 0)      VIEW-CHANGE link to view v;   (v, 1)  NEW-VIEW-ACK link entering view v.
 // The TOP counter holds (0, top), one past the highest order certified; it is raised before
 // every prepare or commit of a new order, and a VIEW-CHANGE proves its current value.
-import { bytesEqual } from '../ledger/codec/binary.js';
+import { bytesEqual, toHex } from '../ledger/codec/binary.js';
 import { CheckpointVotes } from './checkpoints.js';
 import { type ConsensusConfig, faults, leaderOf } from './config.js';
 import { checkpointDigest, commitDigest, linkDigest, prepareDigest, topDigest } from './digest.js';
 import type { Action, Event, PersistedEntry, PillarSnapshot } from './events.js';
 import {
+  type Accept,
   type Checkpoint,
   type Commit,
   decodeMessage,
@@ -25,17 +26,20 @@ import {
   type Prepare,
   type StableProof,
   type ViewChange,
+  type ViewProof,
 } from './messages.js';
 import { type Entry, PillarLog } from './pillar-log.js';
 import { Counter, type CounterCert, type CounterValue, compareCounter, type Trinx } from './trinx.js';
 import { PillarVerifier } from './verify.js';
 import {
   buildViewChange,
-  newViewDigestOf,
+  checkNewView,
   newViewValid,
   type RecomputedNewView,
   recomputeNewView,
+  type ViewContent,
   viewChangeProblem,
+  viewContentOf,
 } from './view-change.js';
 
 const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
@@ -80,6 +84,18 @@ export class PillarCore {
   private readonly stuckPeers = new Set<number>();
   private myViewChangeBytes: Uint8Array | null = null;
   private lastNewViewBytes: Uint8Array | null = null;
+  /**
+   * View proofs held: nothing is certified in a view above 0 before its proof is here, and a
+   * proof is kept while the log holds prepares of its view (a VIEW-CHANGE must carry it).
+   */
+  private readonly proofs = new Map<bigint, ViewProof>();
+  /** The latest valid ACCEPT of every validator (this one included) with its content digest. */
+  private readonly accepts = new Map<number, { m: Accept; digest: string }>();
+  /** Leader: the NEW-VIEW slots, certified as prepares once the view is proven. */
+  private pendingSlots: RecomputedNewView['slots'] | null = null;
+  private pendingTop = 0n;
+  /** Restarted as the leader of an unproven view whose slots were not persisted: leave it. */
+  private abandonView = false;
 
   private nowMs = 0;
   private lastRetransmitMs = 0;
@@ -98,7 +114,7 @@ export class PillarCore {
     this.pillar = o.pillar;
     this.trinx = o.trinx;
     this.f = faults(o.config);
-    this.v = new PillarVerifier(o.config, o.pillar, o.trinx, this.checksTopProof());
+    this.v = new PillarVerifier(o.config, o.pillar, o.trinx, this.checksTopProof(), this.checksViewProofs());
     const perPillar = o.config.window / o.config.pillars;
     this.log = new PillarLog(perPillar, perPillar * o.config.n * 2);
     this.checkpoints = new CheckpointVotes(this.f);
@@ -110,6 +126,11 @@ export class PillarCore {
 
   private restore(s: PillarSnapshot, executedNext: bigint): void {
     this.view = s.view;
+    for (const vp of s.viewProofs ?? []) this.proofs.set(vp.view, vp);
+    // Our ACCEPT of the current view, so a restart before its proof can still ask for the others'.
+    if (s.accept !== undefined && s.accept !== null && s.accept.view === s.view) {
+      this.accepts.set(this.id, { m: s.accept, digest: toHex(this.v.viewContentDigestOf(s.accept)) });
+    }
     this.top = this.trinx.current(Counter.TOP).order;
     // State written before the TOP counter existed: raise TOP to the persisted top once.
     if (s.top > this.top) this.topCertFor(s.top - 1n);
@@ -129,6 +150,8 @@ export class PillarCore {
     }
     this.nextOrder = this.v.at(maxOf(this.top, this.lw));
     this.nextDeliver = this.v.at(maxOf(executedNext, this.lw));
+    this.abandonView =
+      s.viewChangeTarget === null && leaderOf(this.config, s.view) === this.id && !this.viewProven();
     if (s.viewChangeTarget !== null) {
       this.vcTarget = s.viewChangeTarget;
       // The counter is still at the link (nothing is certified during a view change): re-issue it.
@@ -195,6 +218,8 @@ export class PillarCore {
         viewChangeTarget: this.vcTarget,
         top: this.top,
         stable: this.stable,
+        viewProofs: [...this.proofs.values()],
+        accept: this.accepts.get(this.id)?.m ?? null,
         putEntries: [...this.putEntries.values()].map(
           (e): PersistedEntry => ({ prepare: e.prepare, myCommit: e.myCommit }),
         ),
@@ -238,6 +263,11 @@ export class PillarCore {
 
   /** The broken-variant tests override this to show what a VIEW-CHANGE with an unproven top allows. */
   protected checksTopProof(): boolean {
+    return true;
+  }
+
+  /** The broken-variant tests override this to show what prepares of unproven views allow. */
+  protected checksViewProofs(): boolean {
     return true;
   }
 
@@ -334,6 +364,9 @@ export class PillarCore {
       case 'new-view-ack':
         this.onAck(from, m);
         break;
+      case 'accept':
+        this.onAccept(from, m);
+        break;
     }
   }
 
@@ -350,6 +383,11 @@ export class PillarCore {
       return;
     }
     if (p.view !== this.view || this.isLeading()) return;
+    if (!this.viewProven()) {
+      // Nothing is certified in a view before its proof: keep it until f + 1 ACCEPTs arrive.
+      if (p.order < this.windowEnd()) this.log.buffer(p);
+      return;
+    }
     if (p.order < this.nextOrder) {
       // A retransmission: the leader has not seen our commit yet.
       const e = this.log.get(p.order);
@@ -362,12 +400,21 @@ export class PillarCore {
       return;
     }
     this.acceptPrepare(p);
+    this.acceptBuffered();
+  }
+
+  private acceptBuffered(): void {
     const buffered = this.log.buffered;
     for (let next = buffered.get(this.nextOrder); next !== undefined; next = buffered.get(this.nextOrder)) {
       buffered.delete(this.nextOrder);
       if (next.view !== this.view || this.nextOrder >= this.windowEnd()) break;
       this.acceptPrepare(next);
     }
+  }
+
+  /** Whether the current view may be certified in: view 0, or a view whose proof is held. */
+  private viewProven(): boolean {
+    return this.view === 0n || this.proofs.has(this.view);
   }
 
   /**
@@ -377,6 +424,8 @@ export class PillarCore {
    */
   private learnPrepare(p: Prepare): void {
     if (p.order < this.nextDeliver || p.order >= this.windowEnd()) return;
+    // Only prepares a VIEW-CHANGE can report enter the log: their view must be proven here.
+    if (p.view > 0n && !this.proofs.has(p.view)) return;
     const have = this.log.get(p.order);
     if (have !== undefined && have.prepare.view >= p.view) return;
     const entry: Entry = {
@@ -393,6 +442,13 @@ export class PillarCore {
   /** Follower: accept the prepare at nextOrder and send a certified COMMIT. */
   private acceptPrepare(p: Prepare): void {
     const digest = this.v.digestOf(p.batch);
+    const vp = this.proofs.get(p.view);
+    const slot = vp === undefined ? undefined : this.v.slotDigest(vp, p.order);
+    if (slot !== undefined && !bytesEqual(slot, digest)) {
+      // The leader re-proposes something other than its own proven NEW-VIEW decided.
+      this.reject(leaderOf(this.config, p.view), 'prepare-not-new-view-slot');
+      return;
+    }
     if (!this.orderFree(p.view, p.order)) return;
     const topCert = this.topCertFor(p.order);
     if (topCert === null) return;
@@ -499,6 +555,7 @@ export class PillarCore {
   }
 
   private proposeQueued(): void {
+    if (!this.viewProven() || this.pendingSlots !== null || this.abandonView) return;
     while (this.queue.length > 0 && this.isLeading() && this.nextOrder < this.windowEnd()) {
       this.proposeOne(this.queue.shift()!);
     }
@@ -576,6 +633,7 @@ export class PillarCore {
     this.dirty = true;
     this.log.pruneBelow(this.lw);
     this.checkpoints.pruneBelow(s.order);
+    this.pruneProofs();
     const first = this.v.at(this.lw);
     if (this.nextOrder < first) this.nextOrder = first;
     if (this.nextDeliver < first) {
@@ -596,6 +654,7 @@ export class PillarCore {
   private onTick(nowMs: number): void {
     if (nowMs < this.nowMs) return;
     this.nowMs = nowMs;
+    if (this.abandonView && this.vcTarget === null) this.startViewChange(this.view + 1n);
     if (this.vcTarget !== null && nowMs >= this.vcDeadlineMs) this.onViewChangeTimeout();
     if (nowMs - this.lastRetransmitMs < this.config.retransmitMs) return;
     this.lastRetransmitMs = nowMs;
@@ -613,6 +672,16 @@ export class PillarCore {
         this.out.push({ type: 'broadcast', bytes: this.myViewChangeBytes });
       return;
     }
+    if (!this.viewProven()) {
+      const mine = this.accepts.get(this.id)?.m;
+      if (mine?.view === this.view)
+        this.out.push({ type: 'broadcast', bytes: encodeMessage({ ...mine, needReply: true }) });
+      return;
+    }
+    // Replicas stuck in a view change nobody joined learn decisions of this view only once
+    // they hold its proof, so they get our ACCEPT with the prepares or commits.
+    const mine = this.accepts.get(this.id)?.m;
+    if (mine?.view === this.view) for (const j of this.stuckPeers) this.send(j, mine);
     if (this.isLeading()) this.retransmitPrepares();
     else this.retransmitCommits();
   }
@@ -686,6 +755,8 @@ export class PillarCore {
     if (link === null) return;
     this.vcLink = link;
     this.vcTarget = toView;
+    this.abandonView = false;
+    this.pendingSlots = null;
     this.dirty = true;
     this.vcDeadlineMs = this.nowMs + this.vcTimeoutMs;
     this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.config.viewTimeoutMsMax);
@@ -705,6 +776,7 @@ export class PillarCore {
       stable: this.stable,
       link: this.vcLink!,
       prepareAt: (o) => this.log.get(o)?.prepare,
+      proofOf: (view) => this.proofs.get(view),
     });
   }
 
@@ -737,59 +809,40 @@ export class PillarCore {
       .slice(0, this.f + 1);
     if (vcs.length < this.f + 1) return;
     const plan = recomputeNewView(this.v, vcs);
-    const prepares: Prepare[] = [];
-    for (const s of plan.slots) {
-      if (!this.orderFree(target, s.order)) return;
-      const topCert = this.topCertFor(s.order);
-      if (topCert === null) return;
-      const c = this.trinx.certifyIndependent(
-        Counter.ORDER,
-        { view: target, order: s.order + 2n },
-        prepareDigest(this.pillar, target, s.order, s.digest, topCert.mac),
-      );
-      if (!c.ok) return;
-      this.dirty = true;
-      prepares.push({
-        type: 'prepare',
-        pillar: this.pillar,
-        view: target,
-        order: s.order,
-        batch: s.batch,
-        cert: c.value,
-        topCert,
-      });
-    }
-    const nvDigest = newViewDigestOf(this.v, target, vcs, prepares, plan.slots);
-    const cert = this.trinx.certifyIndependent(Counter.NEWVIEW, { view: target, order: 0n }, nvDigest);
+    const content = viewContentOf(this.v, target, vcs, plan);
+    const cert = this.trinx.certifyIndependent(
+      Counter.NEWVIEW,
+      { view: target, order: 0n },
+      this.v.viewContentDigestOf(content),
+    );
     if (!cert.ok) return;
     const nv: NewView = {
       type: 'new-view',
       pillar: this.pillar,
       view: target,
       viewChanges: vcs,
-      prepares,
+      batches: plan.slots.map((sl) => sl.batch),
       cert: cert.value,
     };
     this.lastNewViewBytes = this.broadcast(nv);
-    this.enterView(target, plan, prepares, true);
+    this.enterView(target, plan, content, true);
   }
 
   private onNewView(from: number, nv: NewView): void {
     if (nv.view <= this.view || (this.vcTarget !== null && nv.view < this.vcTarget)) return;
-    if (from !== leaderOf(this.config, nv.view) || !this.newViewValid(nv)) {
+    const checked = from === leaderOf(this.config, nv.view) ? checkNewView(this.v, nv) : null;
+    if (checked === null) {
       this.reject(from, 'new-view-invalid');
       return;
     }
-    const plan = recomputeNewView(this.v, nv.viewChanges);
-    this.enterView(nv.view, plan, nv.prepares, false);
+    this.enterView(nv.view, checked.plan, checked.content, false);
   }
 
-  private enterView(
-    view: bigint,
-    plan: RecomputedNewView,
-    prepares: readonly Prepare[],
-    asLeader: boolean,
-  ): void {
+  /**
+   * Enters a view whose NEW-VIEW this replica built or checked, and ACCEPTs it. Nothing is
+   * certified in the view until f + 1 ACCEPTs of the same content form its proof (onProven).
+   */
+  private enterView(view: bigint, plan: RecomputedNewView, content: ViewContent, asLeader: boolean): void {
     const sentOwn = this.vcTarget === view;
     if (!sentOwn && !asLeader) {
       const value: CounterValue = { view, order: 1n };
@@ -812,30 +865,113 @@ export class PillarCore {
     this.myViewChangeBytes = null;
     this.log.buffered.clear();
     this.stuckPeers.clear();
+    this.abandonView = false;
     for (const [v, vc] of this.viewChanges) if (vc.toView <= view) this.viewChanges.delete(v);
     if (plan.stable !== null && plan.stable.order >= this.lw) this.makeStable(plan.stable);
     if (!asLeader) this.lastNewViewBytes = null;
-    for (const p of prepares) {
-      if (p.order < this.lw) continue;
-      const digest = this.v.digestOf(p.batch);
-      if (asLeader) {
-        this.putEntry({
-          prepare: p,
-          digest,
-          certifiers: new Set([this.id]),
-          myCommit: null,
-          committed: false,
-        });
-        continue;
-      }
-      this.nextOrder = p.order;
-      this.acceptPrepare(p);
-    }
-    this.nextOrder = this.v.at(maxOf(plan.top, this.lw));
+    this.pendingSlots = asLeader ? plan.slots : null;
+    this.pendingTop = plan.top;
+    this.nextOrder = this.v.at(maxOf(asLeader ? plan.top : content.firstOrder, this.lw));
     this.vcDeadlineMs = 0;
     this.out.push({ type: 'view-changed', pillar: this.pillar, view, leader: leaderOf(this.config, view) });
+    const digest = this.v.viewContentDigestOf(content);
+    const accept: Accept = {
+      type: 'accept',
+      pillar: this.pillar,
+      ...content,
+      needReply: false,
+      cert: this.trinx.certifyPlain(digest),
+    };
+    this.broadcast(accept);
+    // The proof may have formed from ACCEPTs that arrived before the NEW-VIEW.
+    const provenEarly = this.proofs.has(view);
+    this.recordAccept(this.id, accept, toHex(digest));
+    if (provenEarly) this.onProven();
+    this.pruneProofs();
     for (const e of this.log.entries.values()) this.checkCommitted(e);
     this.deliverReady();
+  }
+
+  private onAccept(from: number, m: Accept): void {
+    if (!this.v.acceptValid(from, m)) {
+      this.reject(from, 'accept-invalid');
+      return;
+    }
+    this.noteEvidence(from, m.view);
+    if (m.needReply) {
+      const mine = this.accepts.get(this.id)?.m;
+      if (mine?.view === m.view) this.send(from, { ...mine, needReply: false });
+    }
+    this.recordAccept(from, m, toHex(this.v.viewContentDigestOf(m)));
+  }
+
+  /** Keeps the latest ACCEPT per validator; f + 1 matching ones form the view's proof. */
+  private recordAccept(from: number, m: Accept, digest: string): void {
+    const prev = this.accepts.get(from);
+    if (prev !== undefined && prev.m.view > m.view) return;
+    this.accepts.set(from, { m, digest });
+    if (m.view < this.view || this.proofs.has(m.view)) return;
+    const certs = [...this.accepts.values()]
+      .filter((a) => a.m.view === m.view && a.digest === digest)
+      .map((a) => a.m.cert);
+    if (certs.length < this.f + 1) return;
+    const { type: _t, pillar: _p, needReply: _n, cert: _c, ...content } = m;
+    this.proofs.set(m.view, { ...content, certs });
+    this.dirty = true;
+    if (m.view === this.view && this.vcTarget === null) this.onProven();
+  }
+
+  /** The current view is proven: the leader certifies its NEW-VIEW slots, followers take them. */
+  private onProven(): void {
+    const proof = this.proofs.get(this.view)!;
+    if (!this.isLeading()) {
+      this.nextOrder = this.v.at(maxOf(proof.firstOrder, this.lw));
+      this.acceptBuffered();
+      return;
+    }
+    const slots = this.pendingSlots;
+    if (slots === null) return;
+    this.pendingSlots = null;
+    for (const sl of slots) {
+      if (sl.order < this.lw) continue;
+      if (!this.orderFree(this.view, sl.order)) return;
+      const topCert = this.topCertFor(sl.order);
+      if (topCert === null) return;
+      const c = this.trinx.certifyIndependent(
+        Counter.ORDER,
+        { view: this.view, order: sl.order + 2n },
+        prepareDigest(this.pillar, this.view, sl.order, sl.digest, topCert.mac),
+      );
+      if (!c.ok) return;
+      const prepare: Prepare = {
+        type: 'prepare',
+        pillar: this.pillar,
+        view: this.view,
+        order: sl.order,
+        batch: sl.batch,
+        cert: c.value,
+        topCert,
+      };
+      const entry: Entry = {
+        prepare,
+        digest: sl.digest,
+        certifiers: new Set([this.id]),
+        myCommit: null,
+        committed: false,
+      };
+      this.putEntry(entry);
+      this.broadcast(prepare);
+      this.checkCommitted(entry);
+    }
+    this.nextOrder = this.v.at(maxOf(this.pendingTop, this.lw));
+    this.proposeQueued();
+  }
+
+  /** Keeps the proofs of the current and later views and of every view the log holds prepares of. */
+  private pruneProofs(): void {
+    const used = new Set<bigint>();
+    for (const e of this.log.entries.values()) used.add(e.prepare.view);
+    for (const v of this.proofs.keys()) if (v < this.view && !used.has(v)) this.proofs.delete(v);
   }
 
   private onAck(from: number, m: NewViewAck): void {

@@ -9,8 +9,9 @@ import {
   linkDigest,
   prepareDigest,
   topDigest,
+  viewContentDigest,
 } from './digest.js';
-import type { Commit, NewViewAck, Prepare, StableProof } from './messages.js';
+import type { Accept, Commit, NewViewAck, Prepare, StableProof, ViewProof } from './messages.js';
 import { Counter, type CounterCert, counterEqual, type Trinx } from './trinx.js';
 
 export class PillarVerifier {
@@ -24,6 +25,8 @@ export class PillarVerifier {
     readonly trinx: Trinx,
     /** Only the broken-variant tests turn this off, to show what an unproven `top` allows. */
     readonly checksTopProof = true,
+    /** Only the broken-variant tests turn this off, to show what unproven views allow. */
+    readonly checksViewProofs = true,
   ) {
     this.f = faults(config);
   }
@@ -108,6 +111,57 @@ export class PillarVerifier {
       counterEqual(c.value, { view: m.view, order: 1n }) &&
       this.trinx.verifyContinuing(c, linkDigest(this.pillar, c.value, m.top))
     );
+  }
+
+  /** The pillar orders in [first, top): how many slots a NEW-VIEW with that range re-proposes. */
+  slotCount(first: bigint, top: bigint): number {
+    if (top <= first) return 0;
+    const p = BigInt(this.config.pillars);
+    return Number((top - first + p - 1n) / p);
+  }
+
+  /** What an ACCEPT or a view proof certifies. */
+  viewContentDigestOf(
+    m: Pick<ViewProof, 'view' | 'vcsDigest' | 'firstOrder' | 'top' | 'slotDigests'>,
+  ): Uint8Array {
+    return viewContentDigest(this.pillar, m.view, m.vcsDigest, m.firstOrder, m.top, m.slotDigests);
+  }
+
+  /** Shape of a NEW-VIEW content: view above 0, first order owned by the pillar, one digest per slot. */
+  viewContentWellFormed(m: Pick<ViewProof, 'view' | 'firstOrder' | 'top' | 'slotDigests'>): boolean {
+    return (
+      m.view > 0n &&
+      this.ownsOrder(m.firstOrder) &&
+      m.slotDigests.length === this.slotCount(m.firstOrder, m.top)
+    );
+  }
+
+  acceptValid(from: number, m: Accept): boolean {
+    return (
+      m.cert.issuer.validator === from &&
+      m.cert.issuer.pillar === this.pillar &&
+      this.viewContentWellFormed(m) &&
+      this.trinx.verifyPlain(m.cert, this.viewContentDigestOf(m))
+    );
+  }
+
+  /** f + 1 ACCEPT certificates from distinct validators of this pillar over the same content. */
+  viewProofValid(vp: ViewProof): boolean {
+    if (!this.viewContentWellFormed(vp)) return false;
+    const d = this.viewContentDigestOf(vp);
+    const seen = new Set<number>();
+    for (const c of vp.certs) {
+      if (c.issuer.pillar !== this.pillar || seen.has(c.issuer.validator)) return false;
+      if (!this.trinx.verifyPlain(c, d)) return false;
+      seen.add(c.issuer.validator);
+    }
+    return seen.size >= this.f + 1;
+  }
+
+  /** The batch digest the proven NEW-VIEW decided for `order`, or undefined outside its range. */
+  slotDigest(vp: ViewProof, order: bigint): Uint8Array | undefined {
+    if (order < vp.firstOrder || order >= vp.top) return undefined;
+    return vp.slotDigests[Number((order - vp.firstOrder) / BigInt(this.config.pillars))];
   }
 
   /** f + 1 checkpoint certificates from distinct validators of this pillar over the same content. */

@@ -3,13 +3,13 @@
 // proposes and every follower recomputes. Pure: no state beyond what the caller passes.
 import { bytesEqual, toHex } from '../ledger/codec/binary.js';
 import { leaderOf } from './config.js';
-import { EMPTY_BATCH, linkDigest, prepareDigest } from './digest.js';
+import { EMPTY_BATCH, linkDigest, sha256 } from './digest.js';
 import {
   type NewView,
-  newViewDigest,
   type Prepare,
   type StableProof,
   type ViewChange,
+  type ViewProof,
   viewChangeDigest,
 } from './messages.js';
 import { Counter, type CounterCert, counterEqual } from './trinx.js';
@@ -32,6 +32,17 @@ export interface ViewChangeSource {
   readonly link: CounterCert;
   /** The accepted prepare at an order below top. */
   prepareAt(order: bigint): Prepare | undefined;
+  /** The view proof this replica holds for a view above 0. */
+  proofOf(view: bigint): ViewProof | undefined;
+}
+
+/** What a NEW-VIEW decides: the content its NEWVIEW certificate and every ACCEPT cover. */
+export interface ViewContent {
+  readonly view: bigint;
+  readonly vcsDigest: Uint8Array;
+  readonly firstOrder: bigint;
+  readonly top: bigint;
+  readonly slotDigests: readonly Uint8Array[];
 }
 
 /**
@@ -42,9 +53,17 @@ export interface ViewChangeSource {
  */
 export function buildViewChange(v: PillarVerifier, toView: bigint, s: ViewChangeSource): ViewChange {
   const history: Prepare[] = [];
+  const proofs = new Map<bigint, ViewProof>();
   for (let o = v.at(s.lw); o < s.top; o += BigInt(v.config.pillars)) {
     const p = s.prepareAt(o);
     if (p === undefined) break;
+    if (p.view > 0n && !proofs.has(p.view)) {
+      // A correct replica certifies in a view only once it holds the view's proof and keeps it
+      // while it has prepares of that view; a missing one makes the view change invalid.
+      const vp = s.proofOf(p.view);
+      if (vp === undefined) break;
+      proofs.set(p.view, vp);
+    }
     history.push(p);
   }
   const unsigned = {
@@ -54,6 +73,7 @@ export function buildViewChange(v: PillarVerifier, toView: bigint, s: ViewChange
     top: s.top,
     stable: s.stable,
     history,
+    proofs: [...proofs.values()].sort((a, b) => (a.view < b.view ? -1 : 1)),
     link: s.link,
   };
   const digest = viewChangeDigest(
@@ -99,6 +119,10 @@ export function viewChangeProblem(v: PillarVerifier, vc: ViewChange, issuer: num
     v.trinx.verifyContinuing(proof, viewChangeDigest(vc, digests));
   if (!proofOk) return 'top-proof';
   if (vc.stable !== null && !v.stableValid(vc.stable)) return 'stable-proof';
+  if (v.checksViewProofs) {
+    const problem = historyProofProblem(v, vc);
+    if (problem !== null) return problem;
+  }
   const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
   let expect = v.at(lw);
   for (const p of vc.history) {
@@ -106,6 +130,33 @@ export function viewChangeProblem(v: PillarVerifier, vc: ViewChange, issuer: num
     expect += BigInt(v.config.pillars);
   }
   return expect >= vc.top ? null : 'history-short';
+}
+
+/**
+ * Every history prepare of a view above 0 must come with that view's proof (f + 1 ACCEPTs, so
+ * a correct replica checked its NEW-VIEW) and, inside the NEW-VIEW's range, carry the batch
+ * that NEW-VIEW decided. A leader that certifies prepares without a NEW-VIEW, or other
+ * batches than its NEW-VIEW's, cannot make them count.
+ */
+function historyProofProblem(v: PillarVerifier, vc: ViewChange): string | null {
+  const byView = new Map<bigint, ViewProof>();
+  let last = 0n;
+  for (const vp of vc.proofs) {
+    if (vp.view <= last || vp.view >= vc.toView) return 'view-proof-order';
+    if (!v.viewProofValid(vp)) return 'view-proof';
+    byView.set(vp.view, vp);
+    last = vp.view;
+  }
+  const used = new Set<bigint>();
+  for (const p of vc.history) {
+    if (p.view === 0n) continue;
+    const vp = byView.get(p.view);
+    if (vp === undefined) return 'history-unproven-view';
+    const slot = v.slotDigest(vp, p.order);
+    if (slot !== undefined && !bytesEqual(slot, v.digestOf(p.batch))) return 'history-not-new-view-slot';
+    used.add(p.view);
+  }
+  return used.size === byView.size ? null : 'view-proof-unused';
 }
 
 /** Deterministic NEW-VIEW content from f + 1 view changes; followers run the same function. */
@@ -137,51 +188,59 @@ export function recomputeNewView(v: PillarVerifier, vcs: readonly ViewChange[]):
   return { stable, top, slots };
 }
 
-/** The digest the NEWVIEW certificate covers: the view changes' contents and the re-proposals. */
-export function newViewDigestOf(
+/** What the NEWVIEW certificate and every ACCEPT cover: the view changes' contents and the slots. */
+export function viewContentOf(
   v: PillarVerifier,
   view: bigint,
   vcs: readonly ViewChange[],
-  prepares: readonly Prepare[],
-  slots: RecomputedNewView['slots'],
-): Uint8Array {
+  plan: RecomputedNewView,
+): ViewContent {
   const vcDigests = vcs.map((vc) =>
     viewChangeDigest(
       vc,
       vc.history.map((p) => v.digestOf(p.batch)),
     ),
   );
-  return newViewDigest(
-    v.pillar,
+  const lw = plan.stable === null ? 0n : plan.stable.order + 1n;
+  return {
     view,
-    vcDigests,
-    prepares.map((p, i) => prepareDigest(v.pillar, view, p.order, slots[i]!.digest, p.topCert.mac)),
-  );
+    vcsDigest: sha256(...vcDigests),
+    firstOrder: v.at(lw),
+    top: plan.top,
+    slotDigests: plan.slots.map((s) => s.digest),
+  };
 }
 
-/** Recomputes the prepare set from the included view changes and compares it with what the leader sent. */
-export function newViewValid(v: PillarVerifier, nv: NewView): boolean {
+/**
+ * Recomputes the slots from the included view changes and compares them with what the leader
+ * sent; returns the recomputed plan and the certified content, or null when invalid.
+ */
+export function checkNewView(
+  v: PillarVerifier,
+  nv: NewView,
+): { plan: RecomputedNewView; content: ViewContent } | null {
   const leader = leaderOf(v.config, nv.view);
-  if (nv.cert.issuer.validator !== leader || nv.cert.issuer.pillar !== v.pillar) return false;
-  if (nv.cert.counter !== Counter.NEWVIEW || nv.cert.prev !== null) return false;
-  if (!counterEqual(nv.cert.value, { view: nv.view, order: 0n })) return false;
+  if (nv.cert.issuer.validator !== leader || nv.cert.issuer.pillar !== v.pillar) return null;
+  if (nv.cert.counter !== Counter.NEWVIEW || nv.cert.prev !== null) return null;
+  if (!counterEqual(nv.cert.value, { view: nv.view, order: 0n })) return null;
   const issuers = new Set<number>();
   for (const vc of nv.viewChanges) {
     const who = vc.proof.issuer.validator;
-    if (issuers.has(who) || vc.toView !== nv.view || viewChangeProblem(v, vc, who) !== null) return false;
+    if (issuers.has(who) || vc.toView !== nv.view || viewChangeProblem(v, vc, who) !== null) return null;
     issuers.add(who);
   }
-  if (issuers.size < v.f + 1) return false;
+  if (issuers.size < v.f + 1) return null;
   const plan = recomputeNewView(v, nv.viewChanges);
-  if (plan.slots.length !== nv.prepares.length) return false;
+  if (plan.slots.length !== nv.batches.length) return null;
   for (let i = 0; i < plan.slots.length; i++) {
-    const s = plan.slots[i]!;
-    const p = nv.prepares[i]!;
-    if (p.view !== nv.view || p.order !== s.order || !bytesEqual(v.digestOf(p.batch), s.digest)) return false;
-    if (!v.prepareValid(p)) return false;
+    if (!bytesEqual(v.digestOf(nv.batches[i]!), plan.slots[i]!.digest)) return null;
   }
-  return v.trinx.verifyIndependent(
-    nv.cert,
-    newViewDigestOf(v, nv.view, nv.viewChanges, nv.prepares, plan.slots),
-  );
+  const content = viewContentOf(v, nv.view, nv.viewChanges, plan);
+  if (!v.trinx.verifyIndependent(nv.cert, v.viewContentDigestOf(content))) return null;
+  return { plan, content };
+}
+
+/** Whether a NEW-VIEW is valid: see checkNewView. */
+export function newViewValid(v: PillarVerifier, nv: NewView): boolean {
+  return checkNewView(v, nv) !== null;
 }

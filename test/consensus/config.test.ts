@@ -50,6 +50,14 @@ function largestNewView(c: ConsensusConfig): NewView {
       certs: Array.from({ length: c.n }, () => t.certifyPlain(digest)),
     },
     history: prepares,
+    proofs: Array.from({ length: perPillar }, (_, i) => ({
+      view: BigInt(i + 1),
+      vcsDigest: digest,
+      firstOrder: 0n,
+      top: 1n << 62n,
+      slotDigests: Array.from({ length: perPillar }, () => digest),
+      certs: Array.from({ length: c.n }, () => t.certifyPlain(digest)),
+    })),
     link: big(Counter.ORDER),
     proof: big(Counter.TOP),
   };
@@ -58,7 +66,7 @@ function largestNewView(c: ConsensusConfig): NewView {
     pillar: c.pillars - 1,
     view: 1n << 62n,
     viewChanges: Array.from({ length: faults(c) + 1 }, () => vc),
-    prepares,
+    batches: prepares.map((p) => p.batch),
     cert: big(Counter.NEWVIEW),
   };
 }

@@ -50,6 +50,16 @@ const viewChange = {
   top: 6n,
   stable,
   history: [prepare],
+  proofs: [
+    {
+      view: 2n,
+      vcsDigest: digest,
+      firstOrder: 1n,
+      top: 4n,
+      slotDigests: [digest, digest],
+      certs: stable.certs,
+    },
+  ],
   link: cert(4n, 0n),
   proof: cert(0n, 6n, Counter.TOP),
 };
@@ -75,16 +85,27 @@ const samples: Message[] = [
     cert: t.certifyPlain(digest),
   },
   viewChange,
-  { ...viewChange, stable: null, history: [] },
+  { ...viewChange, stable: null, history: [], proofs: [] },
   {
     type: 'new-view',
     pillar: 1,
     view: 4n,
     viewChanges: [viewChange],
-    prepares: [prepare],
+    batches: [prepare.batch, new Uint8Array(0)],
     cert: cert(4n, 1n),
   },
   { type: 'new-view-ack', pillar: 1, view: 4n, top: 6n, cert: cert(5n, 1n) },
+  {
+    type: 'accept',
+    pillar: 1,
+    view: 4n,
+    vcsDigest: digest,
+    firstOrder: 1n,
+    top: 4n,
+    slotDigests: [digest, digest],
+    needReply: true,
+    cert: t.certifyPlain(digest),
+  },
 ];
 
 describe('consensus message codecs', () => {

@@ -189,6 +189,7 @@ describe('view change', () => {
       top: 1n,
       stable: null,
       history: [first.value],
+      proofs: [],
       link: link.value,
     };
     const d = viewChangeDigest(unsigned, [batchDigest(first.value.batch)]);
@@ -199,7 +200,77 @@ describe('view change', () => {
     assert.equal(p2.viewChangeProblem({ ...unsigned, proof: proof.value }, 1), 'top-proof');
   });
 
-  it('rejects a NEW-VIEW whose prepares differ from what its view changes imply', () => {
+  it('counts prepares of a view above 0 in a view change only with that view proof and its slots', () => {
+    const c = leaderFails(3);
+    c.trace.length = 0;
+    c.step(1, { type: 'request-timeout' });
+    const sent = broadcasts(c, 'view-change').find((b) => b.v === 1)!;
+    const decoded = decodeMessage(sent.bytes, config);
+    assert.ok(decoded.ok && decoded.value.type === 'view-change');
+    const vc = decoded.value;
+    assert.equal(vc.toView, 2n);
+    assert.deepEqual(
+      vc.history.map((p) => p.view),
+      [1n, 1n, 1n],
+    );
+    assert.deepEqual(
+      vc.proofs.map((vp) => vp.view),
+      [1n],
+    );
+    const p2 = c.replicas[2]!.pillars[0]!;
+    assert.equal(p2.viewChangeProblem(vc, 1), null);
+    // The TOP proof does not cover the view proofs (they verify on their own): only they are missing.
+    assert.equal(p2.viewChangeProblem({ ...vc, proofs: [] }, 1), 'history-unproven-view');
+    const proof = vc.proofs[0]!;
+    const otherSlot = proof.slotDigests.map((d, i) => (i === 0 ? batchDigest(batch(99)) : d));
+    assert.equal(
+      p2.viewChangeProblem({ ...vc, proofs: [{ ...proof, slotDigests: otherSlot }] }, 1),
+      'view-proof',
+    );
+    assert.equal(
+      p2.viewChangeProblem({ ...vc, proofs: [{ ...proof, certs: proof.certs.slice(1) }] }, 1),
+      'view-proof',
+    );
+    assert.equal(
+      p2.viewChangeProblem({ ...vc, proofs: [proof, { ...proof, view: 0n }] }, 1),
+      'view-proof-order',
+    );
+  });
+
+  it('certifies nothing in a new view before f + 1 ACCEPTs of its NEW-VIEW form the view proof', () => {
+    const c = new LocalCluster(config);
+    for (let i = 0; i < 2; i++) c.step(0, { type: 'propose', batch: batch(i) });
+    c.drain();
+    c.isolated.add(0);
+    c.tracing = true;
+    const kinds = (actions: readonly Action[]): string[] =>
+      actions.flatMap((a) => {
+        if (a.type !== 'broadcast') return [];
+        const m = decodeMessage(a.bytes, config);
+        return m.ok ? [m.value.type] : [];
+      });
+    c.step(1, { type: 'request-timeout' });
+    c.step(2, { type: 'request-timeout' });
+    const vc2 = broadcasts(c, 'view-change').find((b) => b.v === 2)!.bytes;
+    // Leader 1 builds the NEW-VIEW from its own and 2's view change: no prepare yet.
+    const atLeader = c.step(1, { type: 'receive', from: 2, bytes: vc2 });
+    assert.deepEqual(kinds(atLeader), ['new-view', 'accept']);
+    const nv = broadcasts(c, 'new-view').find((b) => b.v === 1)!.bytes;
+    const accept1 = broadcasts(c, 'accept').find((b) => b.v === 1)!.bytes;
+    // Follower 2 checks it and accepts, but commits nothing while it holds one ACCEPT (its own).
+    assert.deepEqual(kinds(c.step(2, { type: 'receive', from: 1, bytes: nv })), ['accept']);
+    const accept2 = broadcasts(c, 'accept').find((b) => b.v === 2)!.bytes;
+    // The second ACCEPT proves the view at the leader: it now certifies the two slots.
+    assert.deepEqual(kinds(c.step(1, { type: 'receive', from: 2, bytes: accept2 })), ['prepare', 'prepare']);
+    const prepares = broadcasts(c, 'prepare').filter((b) => b.v === 1);
+    // At the follower the prepares wait for the proof, then are committed in order.
+    for (const p of prepares)
+      assert.deepEqual(kinds(c.step(2, { type: 'receive', from: 1, bytes: p.bytes })), []);
+    assert.deepEqual(kinds(c.step(2, { type: 'receive', from: 1, bytes: accept1 })), ['commit', 'commit']);
+    assert.deepEqual(c.rejects, []);
+  });
+
+  it('rejects a NEW-VIEW whose batches differ from what its view changes imply', () => {
     const c = new LocalCluster(config);
     for (let i = 0; i < 2; i++) c.step(0, { type: 'propose', batch: batch(i) });
     c.drain();
@@ -215,14 +286,14 @@ describe('view change', () => {
     const nv = decodeMessage(nvBytes, config);
     assert.ok(nv.ok);
     const good = nv.value as NewView;
-    assert.equal(good.prepares.length, 2);
+    assert.equal(good.batches.length, 2);
     const p2 = c.replicas[2]!.pillars[0]!;
     assert.equal(p2.newViewValid(good), true);
-    assert.equal(p2.newViewValid({ ...good, prepares: good.prepares.slice(0, 1) }), false);
+    assert.equal(p2.newViewValid({ ...good, batches: good.batches.slice(0, 1) }), false);
     assert.equal(p2.newViewValid({ ...good, viewChanges: good.viewChanges.slice(1) }), false);
-    const swapped = good.prepares.map((p, i) => (i === 1 ? { ...p, batch: batch(99) } : p));
-    assert.equal(p2.newViewValid({ ...good, prepares: swapped }), false);
-    c.step(2, { type: 'receive', from: 1, bytes: encodeMessage({ ...good, prepares: swapped }) });
+    const swapped = good.batches.map((b, i) => (i === 1 ? batch(99) : b));
+    assert.equal(p2.newViewValid({ ...good, batches: swapped }), false);
+    c.step(2, { type: 'receive', from: 1, bytes: encodeMessage({ ...good, batches: swapped }) });
     assert.equal(p2.currentView, 0n);
     c.step(2, { type: 'receive', from: 1, bytes: nvBytes });
     assert.equal(p2.currentView, 1n);

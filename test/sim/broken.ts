@@ -48,3 +48,12 @@ export class UncheckedTopPillar extends PillarCore {
 }
 
 export const makeUncheckedTopPillar = (o: PillarOptions): PillarCore => new UncheckedTopPillar(o);
+
+/** Counts prepares of views above 0 in a VIEW-CHANGE without that view's proof (f + 1 ACCEPTs). */
+export class UncheckedViewProofPillar extends PillarCore {
+  protected override checksViewProofs(): boolean {
+    return false;
+  }
+}
+
+export const makeUncheckedViewProofPillar = (o: PillarOptions): PillarCore => new UncheckedViewProofPillar(o);

@@ -30,7 +30,7 @@ export type BehaviourName =
   | 'garbage'
   | 'lower-top'
   | 'fabricate-prepare';
-/** The random rotation; `fabricate-prepare` is left out while it still succeeds (docs/consensus.md). */
+/** The random rotation: every behaviour. */
 export const BEHAVIOURS: readonly BehaviourName[] = [
   'equivocate',
   'replay-forge',
@@ -39,6 +39,7 @@ export const BEHAVIOURS: readonly BehaviourName[] = [
   'bad-new-view',
   'garbage',
   'lower-top',
+  'fabricate-prepare',
 ];
 
 export interface Outgoing {
@@ -231,13 +232,13 @@ export class ByzantineWrapper {
 
   private corruptNewView(nv: Extract<Message, { type: 'new-view' }>): Uint8Array {
     const kind = this.rng.int(0, 2);
-    if (kind === 0 && nv.prepares.length > 0) {
-      return encodeMessage({ ...nv, prepares: nv.prepares.slice(0, -1) });
+    if (kind === 0 && nv.batches.length > 0) {
+      return encodeMessage({ ...nv, batches: nv.batches.slice(0, -1) });
     }
-    if (kind === 1 && nv.prepares.length > 0) {
-      const i = this.rng.int(0, nv.prepares.length - 1);
-      const prepares = nv.prepares.map((p, j) => (j === i ? { ...p, batch: this.rng.bytes(16) } : p));
-      return encodeMessage({ ...nv, prepares });
+    if (kind === 1 && nv.batches.length > 0) {
+      const i = this.rng.int(0, nv.batches.length - 1);
+      const batches = nv.batches.map((b, j) => (j === i ? this.rng.bytes(16) : b));
+      return encodeMessage({ ...nv, batches });
     }
     return encodeMessage({ ...nv, viewChanges: nv.viewChanges.slice(1) });
   }

@@ -40,6 +40,7 @@ describe('simulator seeds with faults and Byzantine replicas', function () {
     );
     assert.ok(sum('hiddenHistories') > 0);
     assert.ok(sum('lowerTopSent') > 0);
+    assert.ok(sum('fabricatedSent') > 0);
     assert.ok(sum('badNewViews') > 0);
     assert.ok(sum('garbageSent') > 0 && sum('replayed') > 0);
     assert.ok(results.reduce((a, r) => a + r.rejects, 0) > 0);

@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { makeConfig, messageBytesMax } from '../../../consensus/config.js';
 import {
+  type Accept,
   type Checkpoint,
   type Commit,
   decodeMessage,
@@ -14,6 +15,7 @@ import {
   type Prepare,
   type StableProof,
   type ViewChange,
+  type ViewProof,
 } from '../../../consensus/messages.js';
 import type { CounterCert, CounterId, CounterValue, PlainCert } from '../../../consensus/trinx.js';
 import { decoderTarget, type FuzzTarget } from '../harness.js';
@@ -75,6 +77,14 @@ const stable: fc.Arbitrary<StableProof> = fc.record({
   blockHash: digest,
   certs: fc.array(plainCert, { maxLength: C.n }),
 });
+const viewProof: fc.Arbitrary<ViewProof> = fc.record({
+  view: u64,
+  vcsDigest: digest,
+  firstOrder: u64,
+  top: u64,
+  slotDigests: fc.array(digest, { maxLength: HISTORY_MAX }),
+  certs: fc.array(plainCert, { maxLength: C.n }),
+});
 const viewChange: fc.Arbitrary<ViewChange> = fc.record({
   type: fc.constant('view-change' as const),
   pillar,
@@ -82,6 +92,7 @@ const viewChange: fc.Arbitrary<ViewChange> = fc.record({
   top: u64,
   stable: fc.option(stable, { nil: null }),
   history: fc.array(prepare, { maxLength: HISTORY_MAX }),
+  proofs: fc.array(viewProof, { maxLength: 2 }),
   link: counterCert,
   proof: counterCert,
 });
@@ -90,8 +101,19 @@ const newView: fc.Arbitrary<NewView> = fc.record({
   pillar,
   view: u64,
   viewChanges: fc.array(viewChange, { maxLength: 2 }),
-  prepares: fc.array(prepare, { maxLength: HISTORY_MAX }),
+  batches: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: HISTORY_MAX }),
   cert: counterCert,
+});
+const accept: fc.Arbitrary<Accept> = fc.record({
+  type: fc.constant('accept' as const),
+  pillar,
+  view: u64,
+  vcsDigest: digest,
+  firstOrder: u64,
+  top: u64,
+  slotDigests: fc.array(digest, { maxLength: HISTORY_MAX }),
+  needReply: fc.boolean(),
+  cert: plainCert,
 });
 const newViewAck: fc.Arbitrary<NewViewAck> = fc.record({
   type: fc.constant('new-view-ack' as const),
@@ -108,6 +130,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   viewChange,
   newView,
   newViewAck,
+  accept,
 );
 
 export const consensusTargets: FuzzTarget[] = [
