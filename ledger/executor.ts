@@ -1,16 +1,18 @@
 // The executor turns committed batches into persisted blocks, strictly in order.
 //
 // Pipelining: executeBatch does the stateless, CPU-bound part (batch decoding, tx decoding,
-// Ed25519 verification, hashing) synchronously when called; applying a block waits only for
+// Ed25519 verification of txs the caller did not verify already, hashing) synchronously when called; applying a block waits only for
 // the previous block to be applied (its state is staged in the store's cache), not written.
 // The store chains the LevelDB writes, one atomic batch per block, in order, so a crash
 // leaves a prefix of blocks. A caller that submits block n+1 before block n resolved thus
 // overlaps n+1's signature checks and execution with n's disk write.
 import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
+import { toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
-import { applyTxs, type PrecheckedTx, precheckTxs, touchedKeys } from './state.js';
+import { applyTxs, type PrecheckedTx, precheckTx, precheckTxs, touchedKeys } from './state.js';
 import type { LedgerStore } from './store.js';
+import { decodeTx, txHash } from './tx.js';
 
 export interface ExecutorOptions {
   store: LedgerStore;
@@ -22,6 +24,13 @@ export interface ExecutorOptions {
    * executor computed both from the same data, so it doubles the hashing for little; tests enable it).
    */
   checkBeforeWrite?: boolean;
+  /**
+   * Whether the tx with this hash (hex) already passed signature verification with this
+   * chain id at this node (its mempool verified it on entry). Such txs are decoded but not
+   * verified again: the hash covers every byte, signature included. Without it every tx
+   * is verified here.
+   */
+  signatureVerified?: (hashHex: string) => boolean;
 }
 
 export interface ExecuteInput {
@@ -40,6 +49,7 @@ export class Executor {
   private readonly chainId: string;
   private readonly limits: BatchLimits;
   private readonly checkBeforeWrite: boolean;
+  private readonly signatureVerified: ((hashHex: string) => boolean) | undefined;
   /** Settles when the last accepted batch is applied (its state staged in the store). */
   private applyTail: Promise<unknown> = Promise.resolve();
   /** Next order number this executor accepts (calls must come in order). */
@@ -50,6 +60,7 @@ export class Executor {
     this.chainId = opts.chainId;
     this.limits = opts.batchLimits ?? BATCH_LIMITS_DEFAULT;
     this.checkBeforeWrite = opts.checkBeforeWrite ?? false;
+    this.signatureVerified = opts.signatureVerified;
     this.nextOrder = opts.store.latestHeight(); // height h holds order h - 1
   }
 
@@ -65,13 +76,34 @@ export class Executor {
     this.nextOrder += 1n;
     const dec = decodeBatch(input.batch, this.limits);
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
-    const prechecked = precheckTxs(batch.txs, this.chainId);
+    const prechecked = this.precheck(batch.txs);
     const applied = this.applyTail.then(() => this.apply(input, batch.timestampMs, prechecked));
     this.applyTail = applied;
     applied.catch(() => undefined); // failures surface through the returned promise
     return applied.then(async (r) => {
       await r.durable;
       return r.block;
+    });
+  }
+
+  private precheck(txs: Uint8Array[]): PrecheckedTx[] {
+    const known = this.signatureVerified;
+    if (known === undefined) return precheckTxs(txs, this.chainId);
+    return txs.map((bytes) => {
+      const hash = txHash(bytes);
+      if (!known(toHex(hash))) return precheckTx(bytes, this.chainId);
+      const dec = decodeTx(bytes);
+      // Verified bytes always decode (and for this chain); anything else takes the full path.
+      if (!dec.ok || dec.value.chainId !== this.chainId) return precheckTx(bytes, this.chainId);
+      const tx = dec.value;
+      return {
+        bytes,
+        hash,
+        tx,
+        rejection: null,
+        fromHex: toHex(tx.from),
+        ...(tx.payload.type === 'transfer' ? { toHex: toHex(tx.payload.to) } : {}),
+      };
     });
   }
 

@@ -28,6 +28,8 @@ export interface ChainSpec {
   batchTxsMax: number;
   /** A tx held longer than this without being committed makes a follower suspect the leader. */
   requestTimeoutMs: number;
+  /** How far a leader's batch time may run ahead of a follower's clock, ms (genesis consensus.timestampDriftMsMax). */
+  timestampDriftMsMax: number;
   /** Key of the software TrInX, shared by the network's validators. */
   trinxKey: Uint8Array;
 }
@@ -125,6 +127,7 @@ export function loadChainSpec(text: string, path: string): ChainSpec {
     consensus,
     batchTxsMax: c.batchTxsMax,
     requestTimeoutMs: c.requestTimeoutMs,
+    timestampDriftMsMax: c.timestampDriftMsMax,
     // Filled from keys/trinx.key by the caller that runs consensus (node/start.ts).
     trinxKey: new Uint8Array(0),
   };

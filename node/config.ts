@@ -93,8 +93,6 @@ export const configSchema = z
         delayMs: z.number().min(0).max(1000).default(1),
         /** Batches the leader keeps in flight (proposed, not yet committed). */
         inflightMax: z.number().int().min(1).max(1024).default(8),
-        /** How far a leader's batch timestamp may run ahead of this validator's clock, ms. */
-        clockDriftMsMax: z.number().int().min(0).max(3_600_000).default(2_000),
       })
       .strict()
       .prefault({}),
@@ -125,6 +123,16 @@ export const configSchema = z
       .object({
         /** Longest wait for the block being written before exiting anyway, ms. */
         graceMs: z.number().int().min(0).max(120_000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    consensus: z
+      .object({
+        /**
+         * auto: with P > 1 pillars (from genesis) each pillar runs in a worker thread and the
+         * coordinator on the main thread; off: all pillars in the main thread. P = 1 never uses one.
+         */
+        pillarThreads: z.enum(['auto', 'off']).default('auto'),
       })
       .strict()
       .prefault({}),
@@ -189,11 +197,6 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'mempool.bytesMax', kind: 'int', description: 'mempool capacity, bytes' },
   { path: 'batch.delayMs', kind: 'number', description: 'leader batch timer, ms' },
   { path: 'batch.inflightMax', kind: 'int', description: 'batches in flight at the leader' },
-  {
-    path: 'batch.clockDriftMsMax',
-    kind: 'int',
-    description: 'withhold commits for batches timed further ahead of this clock, ms',
-  },
   { path: 'stateTransfer.blocksPerRequest', kind: 'int', description: 'blocks per state-transfer request' },
   {
     path: 'stateTransfer.servingPerPeerMax',
@@ -204,6 +207,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'log.format', kind: 'enum', description: 'json or pretty' },
   { path: 'metrics.enabled', kind: 'bool', description: 'Prometheus metrics at /metrics' },
   { path: 'shutdown.graceMs', kind: 'int', description: 'longest graceful-shutdown wait, ms' },
+  {
+    path: 'consensus.pillarThreads',
+    kind: 'enum',
+    description: 'auto: one worker thread per pillar when P > 1; off: pillars in the main thread',
+  },
 ];
 
 /** `transport.messageBytesMax` -> `HYBSTER_TRANSPORT_MESSAGE_BYTES_MAX`. */

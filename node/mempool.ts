@@ -5,13 +5,20 @@
 // removes what a written block contains. Txs handed to a proposal stay here, marked
 // in flight, so a view change can hand them to the next leader again.
 import { toHex } from '../ledger/codec/binary.js';
-import { checkTx, decodeTx, type SignedTx, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
+import { verify } from '../ledger/keys.js';
+import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
 
 export interface MempoolLimits {
   txCountMax: number;
   bytesMax: number;
   /** A nonce further than this above the account's next nonce is refused (it could never run soon). */
   nonceAheadMax: number;
+  /**
+   * Hashes of txs whose signature this mempool verified, remembered (oldest dropped first)
+   * so execution need not verify them again. Default 4 x txCountMax: a tx normally
+   * executes while it is still in the pool, the margin covers the blocks in flight.
+   */
+  verifiedMax?: number;
 }
 
 export type AddRejectCode =
@@ -42,6 +49,8 @@ export interface MempoolEntry {
   inflight: boolean;
   /** Entered through this validator's API (so this validator is the one that answers for it). */
   local: boolean;
+  /** When it was last re-gossiped to a leader (0: never). */
+  regossipMs: number;
 }
 
 /** Committed nonce of an account (0 for a new account). */
@@ -52,6 +61,10 @@ export class Mempool {
   /** sender hex -> nonce -> hash hex */
   private readonly bySender = new Map<string, Map<bigint, string>>();
   private bytesTotal = 0;
+  /** Entries marked in flight (kept so pendingCount, asked on every intake, is O(1)). */
+  private inflightCount = 0;
+  /** Hex hashes of txs whose exact bytes passed signature verification here (bounded, FIFO). */
+  private readonly verified = new Set<string>();
 
   constructor(
     private readonly chainId: string,
@@ -68,9 +81,24 @@ export class Mempool {
   }
   /** Txs not yet handed to a proposal. */
   get pendingCount(): number {
-    let n = 0;
-    for (const e of this.byHash.values()) if (!e.inflight) n++;
-    return n;
+    return this.byHash.size - this.inflightCount;
+  }
+
+  /**
+   * Whether the tx with this hash passed signature verification here. The hash covers
+   * every byte of the encoded tx, signature included, so equal hashes mean the same
+   * signed bytes and the verification holds for them.
+   */
+  signatureVerified(hashHex: string): boolean {
+    return this.verified.has(hashHex);
+  }
+
+  private rememberVerified(hashHex: string): void {
+    this.verified.add(hashHex);
+    const max = this.limits.verifiedMax ?? 4 * this.limits.txCountMax;
+    if (this.verified.size <= max) return;
+    const oldest = this.verified.values().next().value;
+    if (oldest !== undefined) this.verified.delete(oldest);
   }
 
   hasSender(fromHex: string): boolean {
@@ -98,34 +126,33 @@ export class Mempool {
         message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}`,
       };
     }
-    let tx: SignedTx;
-    let hash: Uint8Array;
-    if (opts.verifySignature) {
-      const c = checkTx(bytes, this.chainId);
-      if (!c.ok) {
-        const field =
-          c.error.code === 'bad-signature'
-            ? 'signature'
-            : c.error.code === 'wrong-chain'
-              ? 'chainId'
-              : undefined;
-        return {
-          kind: 'rejected',
-          code: c.error.code,
-          message: c.error.message,
-          ...(field ? { field } : {}),
-        };
-      }
-      tx = c.value.tx;
-      hash = c.value.hash;
-    } else {
-      const d = decodeTx(bytes, { chainId: this.chainId });
-      if (!d.ok) return { kind: 'rejected', code: 'malformed', message: d.error.message };
-      tx = d.value;
-      hash = txHash(bytes);
+    // Decode and hash first: a tx already held (re-gossip, a client retry) costs a hash,
+    // not an Ed25519 verification, which is the most expensive step of intake.
+    const d = decodeTx(bytes);
+    if (!d.ok) return { kind: 'rejected', code: 'malformed', message: d.error.message };
+    const tx: SignedTx = d.value;
+    if (tx.chainId !== this.chainId) {
+      return {
+        kind: 'rejected',
+        code: 'wrong-chain',
+        message: `chainId "${tx.chainId}" is not "${this.chainId}"`,
+        field: 'chainId',
+      };
     }
+    const hash = txHash(bytes);
     const hashHex = toHex(hash);
     if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
+    if (opts.verifySignature && !this.verified.has(hashHex)) {
+      if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
+        return {
+          kind: 'rejected',
+          code: 'bad-signature',
+          message: 'signature does not verify against from',
+          field: 'signature',
+        };
+      }
+      this.rememberVerified(hashHex);
+    }
     const fromHex = toHex(tx.from);
     const committed = await this.committedNonce(fromHex, tx.from);
     // Re-check after the await: another add of the same tx may have completed meanwhile.
@@ -168,6 +195,7 @@ export class Mempool {
       enteredMs: this.now(),
       inflight: false,
       local: opts.local,
+      regossipMs: 0,
     };
     this.byHash.set(hashHex, entry);
     if (nonces) nonces.set(tx.nonce, hashHex);
@@ -188,6 +216,7 @@ export class Mempool {
       if (e.inflight) continue;
       if (out.length >= txsMax || bytes + e.bytes.length + 4 > bytesMax) break;
       e.inflight = true;
+      this.inflightCount++;
       out.push(e);
       bytes += e.bytes.length + 4;
     }
@@ -203,7 +232,12 @@ export class Mempool {
 
   /** A refused proposal: its txs may be taken again. */
   release(entries: readonly MempoolEntry[]): void {
-    for (const e of entries) if (this.byHash.get(e.hashHex) === e) e.inflight = false;
+    for (const e of entries) {
+      if (this.byHash.get(e.hashHex) === e && e.inflight) {
+        e.inflight = false;
+        this.inflightCount--;
+      }
+    }
   }
 
   /** After a view change: whatever was proposed but not written goes back to pending. */
@@ -215,6 +249,7 @@ export class Mempool {
         n++;
       }
     }
+    this.inflightCount = 0;
     return n;
   }
 
@@ -263,6 +298,24 @@ export class Mempool {
     return out;
   }
 
+  /**
+   * Like olderThan, but skips txs re-gossiped less than `ageMs` ago and marks those it
+   * returns: under a backlog every pending tx is old, and sending the same ones to the
+   * leader every round would cost it decoding and bandwidth for nothing.
+   */
+  takeForRegossip(ageMs: number, max: number): MempoolEntry[] {
+    const out: MempoolEntry[] = [];
+    const now = this.now();
+    const cutoff = now - ageMs;
+    for (const e of this.byHash.values()) {
+      if (out.length >= max || e.addedMs > cutoff) break;
+      if (e.inflight || e.regossipMs > cutoff) continue;
+      e.regossipMs = now;
+      out.push(e);
+    }
+    return out;
+  }
+
   /** Restarts the age of every tx (after a view change, the new leader gets a full timeout). */
   resetAges(): void {
     const t = this.now();
@@ -271,6 +324,7 @@ export class Mempool {
 
   private drop(e: MempoolEntry): void {
     this.byHash.delete(e.hashHex);
+    if (e.inflight) this.inflightCount--;
     this.bytesTotal -= e.bytes.length;
     const nonces = this.bySender.get(e.fromHex);
     if (nonces) {

@@ -82,18 +82,16 @@ export class ConsensusPersistence {
       for (const e of d.putEntries)
         entries.set(`${d.pillar}:${e.prepare.order}`, { pillar: d.pillar, entry: e });
     }
-    // Entries first, header last: a header never refers to entries that are not on disk.
-    await Promise.all(
-      [...entries.values()].map(({ pillar, entry }) =>
-        this.store.putMeta(slotKey(pillar, this.slotOf(entry.prepare.order)), enc(entry)),
-      ),
-    );
-    await Promise.all(
-      [...headers.values()].map((d) => {
-        const { putEntries: _entries, ...h } = d;
-        return this.store.putMeta(headerKey(d.pillar), enc(h satisfies Header));
-      }),
-    );
+    // One atomic synced write: a header never refers to entries that are not on disk, and
+    // all the action lists folded here cost one fsync (separate puts cost one each).
+    const records: { name: string; value: Uint8Array }[] = [];
+    for (const { pillar, entry } of entries.values())
+      records.push({ name: slotKey(pillar, this.slotOf(entry.prepare.order)), value: enc(entry) });
+    for (const d of headers.values()) {
+      const { putEntries: _entries, ...h } = d;
+      records.push({ name: headerKey(d.pillar), value: enc(h satisfies Header) });
+    }
+    await this.store.putMetaBatch(records);
   }
 
   /** One snapshot per pillar (undefined for a pillar that never persisted: a fresh start). */

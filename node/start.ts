@@ -145,6 +145,7 @@ export async function startValidator(opts: {
     batch: cfg.batch,
     blocksPerRequest: cfg.stateTransfer.blocksPerRequest,
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
+    pillarThreads: cfg.consensus.pillarThreads,
   });
   await validator.start();
   for (const v of spec.validators) {

@@ -6,7 +6,7 @@
 // committed batches to the executor in order, and sends the rest. Blocks are signed
 // after they are written; f+1 signatures form a block's commit certificate.
 import { performance } from 'node:perf_hooks';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type {
   NodePort,
   NodeStatus,
@@ -50,6 +50,12 @@ import type { Logger } from './logging.js';
 import { Mempool } from './mempool.js';
 import type { NodeMetrics } from './metrics.js';
 import { ConsensusPersistence } from './persist.js';
+import {
+  type PillarRoleView,
+  type PillarWorkerError,
+  type RefusalReason,
+  ThreadedReplica,
+} from './pillar-threads.js';
 import { decodeProposal, encodeProposal, PROPOSAL_OVERHEAD_BYTES } from './proposal.js';
 import type { ReplicaNetwork } from './replicas.js';
 import { checkPrepareTimestamp } from './timestamp-guard.js';
@@ -67,14 +73,20 @@ export interface ValidatorOptions {
   batch: {
     delayMs: number;
     inflightMax: number;
-    /** Followers withhold their COMMIT for a batch timed further ahead of their clock (default 2 s). */
-    clockDriftMsMax?: number;
   };
   blocksPerRequest: number;
   /** Block requests served at once for one peer (a Byzantine peer cannot queue unbounded reads). */
   servingPerPeerMax?: number;
   /** Tick period of the consensus core's timers, ms. */
   tickMs?: number;
+  /** auto (default): pillars in worker threads when P > 1; off: all in this thread. */
+  pillarThreads?: 'auto' | 'off';
+}
+
+/** What the validator uses of a replica, in-thread or with pillars in workers. */
+interface ConsensusReplica {
+  readonly pillars: readonly PillarRoleView[];
+  step(ev: Parameters<Replica['step']>[0]): Action[];
 }
 
 interface Waiter {
@@ -99,6 +111,8 @@ const CENSORSHIP_TIMEOUTS = 5;
 const REGOSSIP_MAX = 512;
 const TRANSFER_TIMEOUT_MS = 3000;
 const GOSSIP_BATCH_MAX = 512;
+/** Size of an encoded ledger batch without txs; a longer one carries txs. */
+const EMPTY_LEDGER_BATCH_BYTES = encodeBatch({ timestampMs: 0n, txs: [] }).length;
 
 export class Validator implements NodePort {
   readonly chainId: string;
@@ -117,7 +131,11 @@ export class Validator implements NodePort {
   private readonly pool: Mempool;
   private readonly persistence: ConsensusPersistence;
   private readonly wireLimits: WireLimits;
-  private replica!: Replica;
+  private replica!: ConsensusReplica;
+  /** Set when the pillars run in worker threads. */
+  private threaded: ThreadedReplica | null = null;
+  /** Threaded: proposals handed to a pillar whose outcome has not arrived, by batch object. */
+  private readonly proposing = new Map<Uint8Array, ReturnType<Mempool['takeBatch']>>();
   private executor!: Executor;
 
   /** Actions waiting to be performed, in the order the core produced them. */
@@ -130,7 +148,7 @@ export class Validator implements NodePort {
   private leading = false;
   private inViewChange = false;
   private inflightBatches = 0;
-  private cutTimer: NodeJS.Timeout | null = null;
+  private cutTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private readonly startMs = performance.now();
@@ -191,17 +209,38 @@ export class Validator implements NodePort {
   async start(): Promise<void> {
     const snapshots = await this.persistence.load();
     const executedNext = this.store.latestHeight();
-    this.replica = new Replica({
+    const replicaOptions = {
       config: this.config,
       validator: this.selfId,
       trinxKey: this.o.spec.trinxKey,
       snapshots,
       executedNext,
-    });
+    };
+    // One pillar gains nothing from a worker (the coordinator would wait on it anyway).
+    if (this.config.pillars > 1 && (this.o.pillarThreads ?? 'auto') === 'auto') {
+      const t = await ThreadedReplica.start(replicaOptions);
+      t.onActions((actions) => this.enqueueActions(actions));
+      t.onProposalSettled((batch, refused) => this.onProposalSettled(batch, refused));
+      t.onError((e) => this.onPillarWorkerFailed(e));
+      this.threaded = t;
+      this.replica = t;
+    } else {
+      this.replica = new Replica(replicaOptions);
+    }
+    const threadsGauge =
+      (this.m.registry.getSingleMetric('hybster_pillar_threads') as Gauge | undefined) ??
+      new Gauge({
+        name: 'hybster_pillar_threads',
+        help: 'Pillars running in worker threads (0: all in the main thread)',
+        registers: [this.m.registry],
+      });
+    threadsGauge.set(this.threaded?.threads ?? 0);
     this.executor = new Executor({
       store: this.store,
       chainId: this.chainId,
       batchLimits: { txsMax: this.o.spec.batchTxsMax, bytesMax: this.config.batchBytesMax },
+      // The mempool verified every tx it admitted; execution verifies only the others.
+      signatureVerified: (hashHex) => this.pool.signatureVerified(hashHex),
     });
     const tip = this.store.latestTip();
     this.m.height.set(Number(tip.height));
@@ -233,11 +272,38 @@ export class Validator implements NodePort {
   private step(ev: Parameters<Replica['step']>[0]): readonly Action[] {
     if (!this.started || this.stopping) return [];
     const out = this.replica.step(ev);
+    this.enqueueActions(out);
+    return out;
+  }
+
+  /** Queues coordinated actions for performing: those step returns, and (threaded) those that arrive later. */
+  private enqueueActions(out: readonly Action[]): void {
+    if (!this.started || this.stopping) return;
     this.refreshRole();
-    if (out.length === 0) return out;
+    if (out.length === 0) return;
     for (const a of out) this.actions.push(a);
     this.kick();
-    return out;
+  }
+
+  /** Threaded: a pillar took or refused a proposal after cut() handed it over. */
+  private onProposalSettled(batch: Uint8Array, refused: RefusalReason | null): void {
+    const entries = this.proposing.get(batch);
+    this.proposing.delete(batch);
+    if (refused === null || entries === undefined) return;
+    // Only this batch's txs go back; others are in proposals the core accepted.
+    this.inflightBatches = Math.max(0, this.inflightBatches - 1);
+    this.pool.release(entries);
+    this.log.debug({ reason: refused, txs: entries.length }, 'proposal refused');
+  }
+
+  /** A pillar worker died: its state is gone with it, so the node must not go on. */
+  private onPillarWorkerFailed(e: PillarWorkerError): void {
+    this.log.fatal({ pillar: e.pillar, err: e.message }, 'pillar worker failed; stopping');
+    this.stopping = true;
+    process.exitCode = 1;
+    // Persisted state is crash-safe (the etcd Ready rule); exit rather than sit there
+    // with consensus stopped and the API still answering.
+    setTimeout(() => process.exit(1), 200);
   }
 
   private kick(): void {
@@ -348,21 +414,44 @@ export class Validator implements NodePort {
 
   // ------------------------------------------------------------------ leader: cutting batches
 
+  /**
+   * Whether the leader should propose now. Full batches go at once, pipelined up to
+   * inflightMax. A partial batch goes only when nothing is in flight: at low load a tx then
+   * waits one consensus round, and under load it waits for the next delivery while its batch
+   * grows. Every batch costs each replica the same synced writes whatever its size, so
+   * fewer, fuller batches carry more txs per fsync (tiny pipelined batches measured several
+   * times slower here: the fsyncs, not the CPU, were the limit).
+   */
+  private cutReady(): boolean {
+    const pending = this.pool.pendingCount;
+    if (pending === 0 || this.inflightBatches >= this.o.batch.inflightMax) return false;
+    return pending >= this.o.spec.batchTxsMax || this.inflightBatches === 0;
+  }
+
   private scheduleCut(): void {
     if (!this.leading || this.cutTimer !== null || this.stopping) return;
-    if (this.pool.pendingCount === 0) return;
-    if (this.inflightBatches >= this.o.batch.inflightMax) return;
+    if (!this.cutReady()) return;
     const full = this.pool.pendingCount >= this.o.spec.batchTxsMax;
     const delay = full ? 0 : this.o.batch.delayMs;
-    this.cutTimer = setTimeout(() => {
+    const run = (): void => {
       this.cutTimer = null;
       this.cut();
-    }, delay);
+    };
+    // No delay: still after the current I/O callbacks, so txs that arrived together share a batch.
+    this.cutTimer = delay > 0 ? setTimeout(run, delay) : setImmediate(run);
+  }
+
+  private cancelCut(): void {
+    const t = this.cutTimer;
+    this.cutTimer = null;
+    if (t === null) return;
+    if ('hasRef' in t && 'refresh' in t) clearTimeout(t);
+    else clearImmediate(t as NodeJS.Immediate);
   }
 
   private cut(): void {
     if (!this.leading || this.stopping) return;
-    while (this.inflightBatches < this.o.batch.inflightMax && this.pool.pendingCount > 0) {
+    while (this.cutReady()) {
       const entries = this.pool.takeBatch(
         this.o.spec.batchTxsMax,
         this.config.batchBytesMax - PROPOSAL_OVERHEAD_BYTES - 64,
@@ -382,6 +471,8 @@ export class Validator implements NodePort {
         break;
       }
       this.inflightBatches++;
+      // Threaded: the pillar's answer comes later; a refusal then releases these txs.
+      if (this.threaded !== null) this.proposing.set(batch, entries);
       if (!this.leading) break;
     }
   }
@@ -395,6 +486,11 @@ export class Validator implements NodePort {
     // View and proposer come from the proposal bytes, not from the view this replica
     // committed them in: every validator must build the same header.
     const p = decodeProposal(batch);
+    // The request timer watches the leader: a committed batch with txs is its progress,
+    // whatever this validator's disk then takes to write the block (under I/O contention a
+    // large block took seconds here, and counting only written blocks made honest leaders
+    // suspect).
+    if (p.batch.length > EMPTY_LEDGER_BATCH_BYTES) this.lastProgressMs = Date.now();
     const run = this.executor.executeBatch({ order, view: p.view, proposer: p.proposer, batch: p.batch });
     this.writing = run.then(
       (block) => this.afterBlock(block),
@@ -536,7 +632,7 @@ export class Validator implements NodePort {
           m.bytes,
           this.config,
           Date.now(),
-          this.o.batch.clockDriftMsMax ?? 2_000,
+          this.o.spec.timestampDriftMsMax,
         );
         if (!clock.ok) {
           this.noteClockSkew(from, clock.aheadMs);
@@ -606,7 +702,7 @@ export class Validator implements NodePort {
   }
 
   private regossip(to: number, ageMs: number): void {
-    const old = this.pool.olderThan(ageMs, REGOSSIP_MAX);
+    const old = this.pool.takeForRegossip(ageMs, REGOSSIP_MAX);
     if (old.length === 0) return;
     this.net.send(to, encodeWire({ type: 'txs', txs: old.map((e) => e.bytes) }));
   }
@@ -862,19 +958,22 @@ export class Validator implements NodePort {
     if (this.stopping || !this.started) {
       return { kind: 'rejected', code: 'unavailable', message: 'node is shutting down', retryAfterMs: 1000 };
     }
-    const hash = txHash(encoded);
-    const stored = await this.store.getTx(hash);
-    if (stored) {
-      return {
-        kind: 'known',
-        hash,
-        status: {
-          state: 'committed',
-          location: { height: stored.height, index: stored.index, result: stored.result },
-        },
-      };
-    }
     const r = await this.pool.add(encoded, { verifySignature: true, local: true });
+    // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
+    // ledger asked (an index read per submission would sit on the hot path for nothing).
+    if (r.kind === 'rejected' && r.code === 'stale-nonce') {
+      const stored = await this.store.getTx(txHash(encoded));
+      if (stored) {
+        return {
+          kind: 'known',
+          hash: stored.hash,
+          status: {
+            state: 'committed',
+            location: { height: stored.height, index: stored.index, result: stored.result },
+          },
+        };
+      }
+    }
     switch (r.kind) {
       case 'accepted':
         this.gossip(encoded);
@@ -990,7 +1089,7 @@ export class Validator implements NodePort {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
-    if (this.cutTimer) clearTimeout(this.cutTimer);
+    this.cancelCut();
     if (this.transfer?.timer) clearTimeout(this.transfer.timer);
     for (const ws of this.waiters.values()) {
       for (const w of ws) {
@@ -1001,6 +1100,7 @@ export class Validator implements NodePort {
     this.waiters.clear();
     const settle = Promise.allSettled([this.drainDone, this.writing, this.executor?.drain()]);
     await Promise.race([settle, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await this.threaded?.close();
     this.started = false;
   }
 

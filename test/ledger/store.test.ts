@@ -225,6 +225,58 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('writes a metadata batch atomically and reads every record back after reopening', async () => {
+    const store = await open();
+    await store.putMetaBatch([
+      { name: 'consensus/p0/slot/1', value: Uint8Array.of(1) },
+      { name: 'consensus/p0/header', value: Uint8Array.of(2, 3) },
+    ]);
+    await store.putMetaBatch([]);
+    await store.close();
+    const again = await open();
+    assert.deepEqual(await again.getMeta('consensus/p0/slot/1'), Uint8Array.of(1));
+    assert.deepEqual(await again.getMeta('consensus/p0/header'), Uint8Array.of(2, 3));
+    await again.close();
+  });
+
+  it('skips the signature check only for txs the caller reports verified, and never the chain check', async () => {
+    const store = await open();
+    const good = signed(a, 1n, transfer(c, 5n));
+    // Same bytes with a flipped signature bit: only a verification can tell.
+    const forged = Uint8Array.from(signed(a, 2n, transfer(c, 5n)));
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
+    const otherChain = signed(b, 1n, transfer(c, 5n), 'other-chain');
+    const reported = new Set([toHex(txHash(forged)), toHex(txHash(otherChain))]);
+    const exec = new Executor({ store, chainId: CHAIN, signatureVerified: (h) => reported.has(h) });
+    const blk = await exec.executeBatch({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([good, forged, otherChain]),
+    });
+    assert.deepEqual(blk.results[0], { ok: true });
+    assert.deepEqual(blk.results[1], { ok: true }, 'reported verified: not checked again');
+    assert.equal(blk.results[2]?.ok === false && blk.results[2].code, 'wrong-chain');
+    await store.close();
+
+    const t2 = tempDir('store-verify');
+    try {
+      const store2 = await LedgerStore.open(t2.dir, { genesisHash, genesisAccounts, genesisTimeMs: 500n });
+      const exec2 = new Executor({ store: store2, chainId: CHAIN, signatureVerified: () => false });
+      const blk2 = await exec2.executeBatch({
+        order: 0n,
+        view: 0n,
+        proposer: 0,
+        batch: batch([good, forged]),
+      });
+      assert.deepEqual(blk2.results[0], { ok: true });
+      assert.equal(blk2.results[1]?.ok === false && blk2.results[1].code, 'bad-signature');
+      await store2.close();
+    } finally {
+      t2.cleanup();
+    }
+  });
+
   it('computes the same state digest as an in-memory replay of the same batches', async () => {
     const store = await open();
     const exec = new Executor({ store, chainId: CHAIN });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPair } from '../../ledger/keys.js';
 import { encodeTx, signTx } from '../../ledger/tx.js';
-import { Mempool } from '../../node/mempool.js';
+import { Mempool, type MempoolLimits } from '../../node/mempool.js';
 
 const chainId = 'test-chain';
 const alice = generateKeyPair();
@@ -21,7 +21,10 @@ function tx(nonce: bigint, amount = 1n, from = alice, chain = chainId): Uint8Arr
   );
 }
 
-function pool(committed = 0n, limits = { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 }): Mempool {
+function pool(
+  committed = 0n,
+  limits: MempoolLimits = { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+): Mempool {
   return new Mempool(chainId, limits, async () => committed);
 }
 
@@ -94,5 +97,72 @@ describe('node/mempool', () => {
     assert.equal(p.size, 0);
     assert.equal(p.bytes, 0);
     assert.equal((await p.add(tx(1n, 3n), { verifySignature: true, local: true })).kind, 'accepted');
+  });
+
+  it('remembers which txs it verified, bounded, so execution can skip them', async () => {
+    const p = pool(0n, { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100, verifiedMax: 2 });
+    const hashes: string[] = [];
+    for (const n of [1n, 2n, 3n]) {
+      const r = await p.add(tx(n), { verifySignature: true, local: true });
+      assert.equal(r.kind, 'accepted');
+      if (r.kind === 'accepted') hashes.push(r.hashHex);
+    }
+    assert.equal(p.signatureVerified(hashes[0] as string), false, 'the oldest was dropped at the bound');
+    assert.equal(p.signatureVerified(hashes[1] as string), true);
+    assert.equal(p.signatureVerified(hashes[2] as string), true);
+    const unchecked = await p.add(tx(4n), { verifySignature: false, local: false });
+    assert.equal(unchecked.kind, 'accepted');
+    if (unchecked.kind === 'accepted') assert.equal(p.signatureVerified(unchecked.hashHex), false);
+  });
+
+  it('refuses a forged copy of a held tx as bad, not as known', async () => {
+    const p = pool();
+    const t = tx(1n);
+    assert.equal((await p.add(t, { verifySignature: true, local: true })).kind, 'accepted');
+    const forged = Uint8Array.from(t);
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
+    const r = await p.add(forged, { verifySignature: true, local: false });
+    assert.equal(r.kind === 'rejected' && r.code, 'bad-signature');
+  });
+
+  it('counts pending txs through taking, releasing, view changes and commits', async () => {
+    const p = pool();
+    const added: string[] = [];
+    for (const n of [1n, 2n, 3n, 4n]) {
+      const r = await p.add(tx(n), { verifySignature: true, local: true });
+      if (r.kind === 'accepted') added.push(r.hashHex);
+    }
+    assert.equal(p.pendingCount, 4);
+    const b = p.takeBatch(3, 1 << 20);
+    assert.equal(p.pendingCount, 1);
+    p.release(b.slice(0, 1));
+    assert.equal(p.pendingCount, 2);
+    p.removeCommitted([b[1]?.hashHex as string]);
+    assert.equal(p.pendingCount, 2, 'a committed in-flight tx leaves without touching pending');
+    assert.equal(p.size, 3);
+    p.releaseInflight();
+    assert.equal(p.pendingCount, 3);
+    p.takeBatch(10, 1 << 20);
+    assert.equal(p.pendingCount, 0);
+  });
+
+  it('re-gossips an old tx at most once per interval and never one in flight', async () => {
+    let now = 1_000;
+    const p = new Mempool(
+      chainId,
+      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+      async () => 0n,
+      () => now,
+    );
+    await p.add(tx(1n), { verifySignature: true, local: true });
+    await p.add(tx(2n), { verifySignature: true, local: true });
+    assert.equal(p.takeForRegossip(500, 10).length, 0, 'too young');
+    now += 600;
+    assert.equal(p.takeForRegossip(500, 1).length, 1, 'bounded by max');
+    assert.equal(p.takeForRegossip(500, 10).length, 1, 'only the one not just sent');
+    assert.equal(p.takeForRegossip(500, 10).length, 0);
+    now += 600;
+    p.takeBatch(1, 1 << 20);
+    assert.equal(p.takeForRegossip(500, 10).length, 1, 'the in-flight one stays');
   });
 });
