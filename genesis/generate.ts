@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateKeyPairFromSeed, privateKeyToProtobuf } from '@libp2p/crypto/keys';
+import { batchBytesMaxFitting, makeConfig } from '../consensus/config.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { generateKeyPair, type KeyPair, keyPairFromSeed } from '../ledger/keys.js';
 import {
@@ -64,13 +65,29 @@ export interface Testnet {
 
 export const CONSENSUS_DEFAULTS: Omit<ConsensusParams, 'f' | 'pillars'> = {
   batchTxsMax: 1000,
-  batchBytesMax: 4 * 1024 * 1024,
-  checkpointInterval: 128,
-  window: 256,
+  // Sized so the largest NEW-VIEW (n = 3) fits a 16 MiB replica frame; see node/home.ts.
+  batchBytesMax: 160 * 1024,
+  checkpointInterval: 16,
+  window: 32,
   requestTimeoutMs: 2000,
   viewChangeTimeoutMs: 2000,
   timestampDriftMsMax: 30_000,
 };
+
+/**
+ * Window per pillar, and the batch size for which the largest NEW-VIEW (f + 1 histories of a
+ * window of batches plus the re-proposals) fits a 16 MiB replica frame: it shrinks as n grows.
+ */
+function fittingDefaults(n: number, pillars: number): { window: number; batchBytesMax: number } {
+  const window = CONSENSUS_DEFAULTS.window * pillars;
+  const probe = makeConfig({ n, pillars, window, checkpointInterval: CONSENSUS_DEFAULTS.checkpointInterval });
+  return {
+    window,
+    batchBytesMax: Math.min(CONSENSUS_DEFAULTS.batchBytesMax, batchBytesMaxFitting(probe, FRAME_BYTES - 64)),
+  };
+}
+
+const FRAME_BYTES = 16 * 1024 * 1024;
 
 export class TestnetError extends Error {
   override readonly name = 'TestnetError';
@@ -128,6 +145,7 @@ export async function generateTestnet(o: TestnetOptions): Promise<Testnet> {
   });
   const balance = o.validatorBalance ?? 1_000_000_000_000n;
   const accounts = o.accounts ?? keys.map((k) => ({ address: k.publicKey, balance }));
+  const pillars = o.pillars ?? 1;
   const genesisJson: GenesisJson = {
     chainId: o.chainId ?? 'hybster-local',
     genesisTime: o.genesisTime ?? new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(),
@@ -137,7 +155,7 @@ export async function generateTestnet(o: TestnetOptions): Promise<Testnet> {
       peerId: peerIds[i]!,
       endpoints: { tcp: `127.0.0.1:${ports[i]!.tcp}`, libp2p: [`/ip4/127.0.0.1/tcp/${ports[i]!.libp2p}`] },
     })),
-    consensus: { f, pillars: o.pillars ?? 1, ...CONSENSUS_DEFAULTS, ...o.consensus },
+    consensus: { f, pillars, ...CONSENSUS_DEFAULTS, ...fittingDefaults(n, pillars), ...o.consensus },
     accounts: accounts.map((a) => ({ address: toHex(a.address), balance: a.balance.toString() })),
   };
   const parsed = parseGenesis(genesisJson);

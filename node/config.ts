@@ -30,6 +30,16 @@ export const configSchema = z
         listen: z.string().min(1).max(256).default('127.0.0.1:0'),
         /** libfabric provider for kind=rdma (e.g. "tcp;ofi_rxm", "verbs;ofi_rxm", "shm"). */
         provider: z.string().min(1).default('tcp;ofi_rxm'),
+        /** kind=rdma: one-sided writes into a per-peer ring (rma) or two-sided send/recv (msg). */
+        dataPath: z.enum(['rma', 'msg']).default('rma'),
+        /**
+         * kind=rdma: how completions reach the node. event-loop (libuv watches the completion
+         * queue's fd; one wake-up per burst, no extra thread), thread (a native progress thread),
+         * busy-poll (lowest latency, burns a core while busy).
+         */
+        completion: z.enum(['event-loop', 'thread', 'busy-poll']).default('event-loop'),
+        /** kind=rdma: µs to keep spinning after the last completion before parking (busy-poll, thread). */
+        spinUs: z.number().int().min(0).max(1_000_000).optional(),
         messageBytesMax: z
           .number()
           .int()
@@ -172,6 +182,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'transport.listen', kind: 'string', description: 'replica transport listen host:port' },
   { path: 'transport.provider', kind: 'string', description: 'libfabric provider for rdma' },
   { path: 'transport.messageBytesMax', kind: 'int', description: 'largest replica message, bytes' },
+  { path: 'transport.dataPath', kind: 'enum', description: 'rdma data path: rma|msg' },
+  {
+    path: 'transport.completion',
+    kind: 'enum',
+    description: 'rdma completions: event-loop|thread|busy-poll',
+  },
+  { path: 'transport.spinUs', kind: 'int', description: 'rdma spin before parking, µs' },
   { path: 'transport.sendQueueBytesMax', kind: 'int', description: 'send queue limit per peer, bytes' },
   {
     path: 'transport.peerMessagesPerSecondMax',

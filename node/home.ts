@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { batchBytesMaxFitting, makeConfig } from '../consensus/index.js';
 import { type GenesisJson, parseGenesis } from '../genesis/genesis.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { generateKeyPair, type KeyPair } from '../ledger/keys.js';
@@ -67,6 +68,25 @@ interface GenesisValidatorInput {
   libp2p: string[];
 }
 
+/** Replica frames the generated config allows (transport.messageBytesMax default). */
+const DEVNET_FRAME_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A NEW-VIEW carries up to f + 1 histories of a pillar's window of batches plus the
+ * re-proposals, so the batch size that fits one replica frame shrinks as n grows; node/start.ts
+ * refuses parameters that do not fit. 160 KiB (about 1,000 transfers) at n = 3.
+ */
+function devnetBatchBytesMax(n: number, pillars: number): number {
+  const probe = makeConfig({
+    n,
+    pillars,
+    window: 32 * pillars,
+    checkpointInterval: 16,
+    batchBytesMax: 64 * 1024,
+  });
+  return Math.min(160 * 1024, batchBytesMaxFitting(probe, DEVNET_FRAME_BYTES - 64));
+}
+
 /** A genesis document in genesis/'s layout (checked by parseGenesis before it is written). */
 function genesisDocument(
   chainId: string,
@@ -86,10 +106,10 @@ function genesisDocument(
     consensus: {
       f: (validators.length - 1) / 2,
       pillars,
-      batchTxsMax: 2000,
-      batchBytesMax: 1 << 20,
+      batchTxsMax: 1000,
+      batchBytesMax: devnetBatchBytesMax(validators.length, pillars),
       checkpointInterval: 16,
-      window: 128 * pillars,
+      window: 32 * pillars,
       requestTimeoutMs: 1500,
       viewChangeTimeoutMs: 1000,
     },

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer } from '../api/server.js';
+import { assertMessagesFit } from '../consensus/index.js';
 import { assertDataDirIntact } from '../ledger/integrity.js';
 import { keyPairFromSeed } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
@@ -19,6 +20,7 @@ import { readKeyFile } from './security/keyfile.js';
 import { FRAME_OVERHEAD_BYTES, TcpTransport } from './transport/index.js';
 import type { Transport } from './transport/types.js';
 import { Validator } from './validator.js';
+import { WIRE_TAG_BYTES } from './wire.js';
 
 export class StartError extends Error {
   override readonly name = 'StartError';
@@ -44,6 +46,9 @@ async function makeTransport(loaded: LoadedConfig): Promise<Transport> {
     throw new StartError(`transport.kind is rdma but the RDMA addon is unavailable: ${avail.reason}`);
   return new rdma.RdmaTransport({
     provider: t.provider as 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm' | 'auto',
+    dataPath: t.dataPath,
+    completion: t.completion,
+    ...(t.spinUs !== undefined ? { spinUs: t.spinUs } : {}),
     limits,
   });
 }
@@ -97,6 +102,15 @@ export async function startValidator(opts: {
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
 
+  // The largest consensus message (a NEW-VIEW at a full window of full batches) must fit
+  // one replica frame, or a view change could need a message no transport can carry.
+  try {
+    assertMessagesFit(spec.consensus, cfg.transport.messageBytesMax - FRAME_OVERHEAD_BYTES - WIRE_TAG_BYTES);
+  } catch (e) {
+    throw new StartError(
+      `genesis consensus parameters do not fit transport.messageBytesMax (${cfg.transport.messageBytesMax}): ${(e as Error).message}`,
+    );
+  }
   const dataDir = loaded.resolve(cfg.dataDir);
   if (existsSync(dataDir)) {
     // Refuses a damaged database with the recovery commands in the message (ledger/integrity).

@@ -14,6 +14,8 @@ export const WireTag = {
   STATUS: 6,
 } as const;
 
+/** What the wire adds to a consensus message: its tag byte. */
+export const WIRE_TAG_BYTES = 1;
 export const GOSSIP_TXS_MAX = 4096;
 export const BLOCKS_PER_RESPONSE_MAX = 1024;
 const HASH_BYTES = 32;

@@ -88,6 +88,35 @@ describe('node/start', function () {
     );
   });
 
+  it('refuses consensus parameters whose largest NEW-VIEW cannot fit a replica frame, and says what fits', async () => {
+    const net = await generateTestnet({
+      validators: 1,
+      outDir: dir,
+      consensus: { window: 32, checkpointInterval: 16, batchBytesMax: 1024 * 1024 },
+    });
+    const node = net.nodes[0];
+    assert.ok(node);
+    await assert.rejects(
+      startValidator({ home: node.home, flags: { 'p2p.enabled': 'false' }, logDestination: sink() }),
+      (e: Error) =>
+        /do not fit transport\.messageBytesMax \(16777216\)/.test(e.message) &&
+        /batchBytesMax <= \d+ fits/.test(e.message),
+    );
+    // The same chain starts on a validator whose frames are large enough.
+    const running = await startValidator({
+      home: node.home,
+      flags: {
+        'p2p.enabled': 'false',
+        'api.enabled': 'false',
+        'transport.listen': '127.0.0.1:0',
+        'transport.messageBytesMax': String(256 * 1024 * 1024),
+        'log.level': 'warn',
+      },
+      logDestination: sink(),
+    });
+    await running.stop();
+  });
+
   it('refuses a config with an invalid value, naming the setting', async () => {
     const net = await generateTestnet({ validators: 1, outDir: dir });
     const node = net.nodes[0];
