@@ -622,6 +622,11 @@ export class LedgerStore {
     return this.durableTip.height;
   }
 
+  /** The last block on disk: what a status report may promise (a crash cannot take it back). */
+  latestDurableTip(): Tip {
+    return { ...this.durableTip };
+  }
+
   private cacheBlock(b: Block): void {
     this.blocks.set(b.header.height, b);
     while (this.blocks.size > this.blockCacheMax) this.blocks.delete(this.blocks.keys().next().value!);

@@ -60,6 +60,8 @@ export async function startValidator(opts: {
   env?: NodeJS.ProcessEnv;
   /** Log destination (default stdout). */
   logDestination?: NodeJS.WritableStream;
+  /** The validator stopped itself on an error it cannot continue past (see Validator onFatal). */
+  onFatal?: (reason: string) => void;
 }): Promise<RunningValidator> {
   const loaded = loadConfig({
     home: opts.home,
@@ -160,6 +162,7 @@ export async function startValidator(opts: {
     blocksPerRequest: cfg.stateTransfer.blocksPerRequest,
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
     pillarThreads: cfg.consensus.pillarThreads,
+    onFatal: (reason) => opts.onFatal?.(reason),
   });
   await validator.start();
   for (const v of spec.validators) {
@@ -250,9 +253,15 @@ export async function startValidator(opts: {
 
 /** Runs until a signal; exits the process. Prints config errors plainly (no stack). */
 export async function runStart(home: string, flags: Record<string, unknown>): Promise<void> {
-  let running: RunningValidator;
+  let running: RunningValidator | undefined;
+  // Exit non-zero so a supervisor (systemd, Docker's restart policy) starts it again: a
+  // restart resumes from the durable state, e.g. once a full disk has space again.
+  const onFatal = (): void => {
+    setTimeout(() => process.exit(1), 10_000).unref(); // a stop stuck on a broken disk
+    void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  };
   try {
-    running = await startValidator({ home, flags });
+    running = await startValidator({ home, flags, onFatal });
   } catch (e) {
     const known = e instanceof ConfigError || e instanceof StartError || (e as Error).name?.endsWith('Error');
     process.stderr.write(
@@ -260,11 +269,12 @@ export async function runStart(home: string, flags: Record<string, unknown>): Pr
     );
     process.exit(1);
   }
+  const started = running;
   const onSignal = (sig: NodeJS.Signals): void => {
-    running.log.info({ signal: sig }, 'signal received');
+    started.log.info({ signal: sig }, 'signal received');
     // A second signal while stopping exits at once.
     process.once(sig, () => process.exit(130));
-    void running.stop().then(
+    void started.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -79,6 +79,12 @@ export interface ValidatorOptions {
   servingPerPeerMax?: number;
   /** Tick period of the consensus core's timers, ms. */
   tickMs?: number;
+  /**
+   * Called once when the validator stops itself on an error it cannot continue past (a
+   * failed write, a worker crash, a diverged state). `hybster start` exits with code 1, so a
+   * supervisor restarts it: a full disk is then retried from the durable state.
+   */
+  onFatal?: (reason: string) => void;
   /** auto (default): pillars in worker threads when P > 1; off: all in this thread. */
   pillarThreads?: 'auto' | 'off';
 }
@@ -174,6 +180,7 @@ export class Validator implements NodePort {
   private lastProgressMs = Date.now();
   private clockSkewWarnedView: bigint | null = null;
   private stopping = false;
+  private failed = false;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
 
@@ -298,12 +305,21 @@ export class Validator implements NodePort {
 
   /** A pillar worker died: its state is gone with it, so the node must not go on. */
   private onPillarWorkerFailed(e: PillarWorkerError): void {
-    this.log.fatal({ pillar: e.pillar, err: e.message }, 'pillar worker failed; stopping');
+    this.fail('pillar worker failed', { pillar: e.pillar, err: e.message });
+  }
+
+  /**
+   * Stops consensus for good and tells the owner. Persisted state is crash-safe (the etcd
+   * Ready rule), so exiting is always safe; sitting there with consensus stopped while the
+   * API answers is not useful to anyone.
+   */
+  private fail(what: string, detail: Record<string, unknown>): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.log.fatal(detail, `${what}; stopping`);
     this.stopping = true;
     process.exitCode = 1;
-    // Persisted state is crash-safe (the etcd Ready rule); exit rather than sit there
-    // with consensus stopped and the API still answering.
-    setTimeout(() => process.exit(1), 200);
+    this.o.onFatal?.(what);
   }
 
   private kick(): void {
@@ -331,9 +347,7 @@ export class Validator implements NodePort {
           await this.persistence.write(deltas);
         } catch (e) {
           // Without durable counters no message may leave: stop loudly rather than risk reuse.
-          this.log.fatal({ err: (e as Error).message }, 'consensus state write failed; stopping');
-          this.stopping = true;
-          process.exitCode = 1;
+          this.fail('consensus state write failed', { err: (e as Error).message });
           return;
         }
       }
@@ -495,12 +509,7 @@ export class Validator implements NodePort {
     this.writing = run.then(
       (block) => this.afterBlock(block),
       (e: unknown) => {
-        this.log.fatal(
-          { order: Number(order), err: (e as Error).message },
-          'block execution failed; stopping',
-        );
-        this.stopping = true;
-        process.exitCode = 1;
+        this.fail('block execution failed', { order: Number(order), err: (e as Error).message });
       },
     );
     this.scheduleCut();
@@ -858,12 +867,7 @@ export class Validator implements NodePort {
       if (!bytesEqual(got, expected)) {
         // Our own re-execution disagrees with a hash f+1 validators signed: this replica's
         // state is not what the network's is. Stop rather than build on it.
-        this.log.fatal(
-          { height: Number(b.header.height) },
-          'state transfer: re-executed block hash differs; stopping',
-        );
-        this.stopping = true;
-        process.exitCode = 1;
+        this.fail('state transfer: re-executed block hash differs', { height: Number(b.header.height) });
         return;
       }
       this.m.stateTransferBlocks.inc();
@@ -1031,7 +1035,7 @@ export class Validator implements NodePort {
   }
 
   status(): NodeStatus {
-    const tip = this.store.latestTip();
+    const tip = this.store.latestDurableTip();
     const peers: PeerInfo[] = this.o.spec.validators
       .filter((v) => v.id !== this.selfId)
       .map((v) => {
