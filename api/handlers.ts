@@ -4,13 +4,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { type Block, blockHash, type CommitCertificate } from '../ledger/block.js';
+import type { Block, CommitCertificate } from '../ledger/block.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { decodeTx, encodeTx, TX_BYTES_MAX, txFromJson, txHash } from '../ledger/tx.js';
+import { BlockTxs } from './block-txs.js';
+import { CertVerdicts } from './cert-verdicts.js';
 import { ApiError, rejectionToApiError } from './errors.js';
 import { Lru } from './lru.js';
 import type { NodePort, TxStatus } from './node-port.js';
-import { buildTree, proofOf, type TxTree } from './proofs.js';
+import { proofOf } from './proofs.js';
 import { type RouteDef, routes } from './routes.js';
 import * as s from './schemas.js';
 import {
@@ -31,13 +33,14 @@ export interface HandlerLimits {
   pageLimitMax: number;
   commitTimeoutMsDefault: number;
   commitTimeoutMsMax: number;
-  /** Rendered JSON of blocks that have their commit certificate (immutable from then on). */
+  /** Rendered JSON (UTF-8 bytes) of blocks that have their commit certificate (immutable from then on). */
   blockCacheEntries: number;
   blockCacheBytesMax: number;
-  /** Per-block hash, tx root and tx hashes, for tx lookups and Merkle proofs. */
-  blockMetaCacheEntries: number;
-  /** Bound on the cached Merkle trees, in 32-byte hashes. */
-  blockMetaCacheHashesMax: number;
+  /** Per-block txs, results, hash and Merkle tree, for tx lookups and proofs (api/block-txs.ts). */
+  blockTxsCacheEntries: number;
+  blockTxsCacheBytesMax: number;
+  /** Remembered commit-certificate verdicts (api/cert-verdicts.ts). */
+  certVerdictsEntries: number;
 }
 
 /** A route's fastify schema: its own schemas plus ErrorBody for each documented error status. */
@@ -58,7 +61,8 @@ function schemaOf<D extends RouteDef>(d: D) {
   };
 }
 
-function sendJsonString(reply: FastifyReply, json: string): FastifyReply {
+/** Sends already-serialized JSON as is (no schema serializer: the caller built it to the schema's type). */
+function sendJsonString(reply: FastifyReply, json: string | Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json);
 }
 
@@ -66,61 +70,71 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { store } = node;
   const validatorKeys = node.validators.map((v) => v.publicKey);
-  const blockCache = new Lru<bigint, string>(
+  // Rendered blocks are kept as UTF-8 bytes: sent without re-encoding a 50 KB string per
+  // request, and held outside the JS heap, where the garbage collector need not mark them.
+  const blockCache = new Lru<bigint, Buffer>(
     limits.blockCacheEntries,
     limits.blockCacheBytesMax,
     (j) => j.length,
   );
-  // Weight: hashes held (leaves plus inner nodes), about 2 per tx.
-  const metaCache = new Lru<bigint, BlockMeta>(
-    limits.blockMetaCacheEntries,
-    limits.blockMetaCacheHashesMax,
-    (m) => 2 * m.tree.leaves.length,
+  const txsCache = new Lru<bigint, BlockTxs>(
+    limits.blockTxsCacheEntries,
+    limits.blockTxsCacheBytesMax,
+    (b) => b.bytes,
   );
+  const verdicts = new CertVerdicts(limits.certVerdictsEntries, validatorKeys, node.f);
+  // Requests that miss a cache for the same block share one read and render: when a new
+  // block arrives, every explorer watching asks for it at once.
+  const rendering = new Map<bigint, Promise<Buffer>>();
+  const loadingTxs = new Map<bigint, Promise<BlockTxs | null>>();
+  function shared<V>(inflight: Map<bigint, Promise<V>>, height: bigint, make: () => Promise<V>): Promise<V> {
+    const running = inflight.get(height);
+    if (running !== undefined) return running;
+    const p = make().finally(() => inflight.delete(height));
+    inflight.set(height, p);
+    return p;
+  }
   const pageLimit = (n: number): number => Math.min(n, limits.pageLimitMax);
 
-  const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f);
+  const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f, verdicts.verify);
 
-  async function renderBlock(block: Block): Promise<string> {
+  function renderBlock(block: Block): Promise<Buffer> {
     const height = block.header.height;
     const cached = blockCache.get(height);
-    if (cached !== undefined) return cached;
-    const commit = await store.getCommitCertificate(height);
-    const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f));
-    if (commit !== null) blockCache.set(height, json);
-    return json;
+    if (cached !== undefined) return Promise.resolve(cached);
+    return shared(rendering, height, async () => {
+      const commit = await store.getCommitCertificate(height);
+      const json = Buffer.from(
+        JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify)),
+      );
+      if (commit !== null) blockCache.set(height, json);
+      return json;
+    });
   }
 
-  async function blockAt(height: bigint): Promise<string | null> {
+  async function blockAt(height: bigint): Promise<Buffer | null> {
     const cached = blockCache.get(height);
     if (cached !== undefined) return cached;
     const block = await store.getBlock(height);
     return block === null ? null : renderBlock(block);
   }
 
-  interface BlockMeta {
-    hash: string;
-    txRoot: string;
-    tree: TxTree;
-  }
-  /** What tx lookups need from a block (its hash and Merkle tree), cached per height. */
-  async function blockMeta(height: bigint): Promise<BlockMeta | null> {
-    const cached = metaCache.get(height);
-    if (cached !== undefined) return cached;
-    const block = await store.getBlock(height);
-    if (block === null) return null;
-    const meta = {
-      hash: toHex(blockHash(block.header)),
-      txRoot: toHex(block.header.txRoot),
-      tree: buildTree(block.txs.map(txHash), block.header.txRoot),
-    };
-    metaCache.set(height, meta);
-    return meta;
+  /** What tx lookups need from a block (txs, results, hash, Merkle tree), cached per height. */
+  function blockTxsAt(height: bigint): Promise<BlockTxs | null> {
+    const cached = txsCache.get(height);
+    if (cached !== undefined) return Promise.resolve(cached);
+    return shared(loadingTxs, height, async () => {
+      const block = await store.getBlock(height);
+      if (block === null) return null;
+      const entry = new BlockTxs(block);
+      txsCache.set(height, entry);
+      return entry;
+    });
   }
 
   async function locationJson(loc: { height: bigint; index: number }) {
-    const meta = await blockMeta(loc.height);
-    return { height: num(loc.height), index: loc.index, blockHash: meta?.hash ?? '' };
+    const b = await blockTxsAt(loc.height);
+    return { height: num(loc.height), index: loc.index, blockHash: b?.hash ?? '' };
   }
 
   /** Waits (bounded) for the block's commit certificate, which arrives after the block is written. */
@@ -241,8 +255,12 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     handler: async (req, reply) => {
       const hash = hexToBytes((req.params as z.output<typeof s.HashParam>).hash);
       const hashHex = toHex(hash);
-      const stored = await store.getTx(hash);
-      if (stored === null) {
+      // One point lookup for the location; the block's txs and tree come from txsCache.
+      const loc = store.getTxLocation(hash);
+      const b = loc === null ? null : await blockTxsAt(loc.height);
+      const encoded = loc === null ? null : (b?.tx(loc.index) ?? null);
+      const result = loc === null ? null : (b?.result(loc.index) ?? null);
+      if (loc === null || b === null || encoded === null || result === null) {
         const st = await node.txStatus(hash);
         if (st.state === 'committed') {
           // Committed between the two reads: answer from the node's location.
@@ -250,26 +268,21 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
         }
         return { hash: hashHex, status: st.state };
       }
-      const meta = await blockMeta(stored.height);
-      const proof = meta === null ? null : proofOf(meta.tree, stored.index);
+      const proof = proofOf(b.tree, loc.index);
       const body: z.output<typeof s.TxResponse> = {
         hash: hashHex,
         status: 'committed',
-        tx: txJson(decodeStored(stored.tx)) ?? undefined,
-        encoded: toHex(stored.tx),
-        location: { height: num(stored.height), index: stored.index, blockHash: meta?.hash ?? '' },
-        result: txResultJson(stored.result),
-        ...(proof === null || meta === null
-          ? {}
-          : {
-              proof: {
-                root: meta.txRoot,
-                leaf: hashHex,
-                index: proof.index,
-                leafCount: proof.leafCount,
-                siblings: proof.siblings.map(toHex),
-              },
-            }),
+        tx: txJson(decodeStored(encoded)) ?? undefined,
+        encoded: toHex(encoded),
+        location: { height: num(loc.height), index: loc.index, blockHash: b.hash },
+        result: txResultJson(result),
+        proof: {
+          root: b.txRoot,
+          leaf: hashHex,
+          index: proof.index,
+          leafCount: proof.leafCount,
+          siblings: proof.siblings.map(toHex),
+        },
       };
       // Hot read path: built to the schema's type above, so skip the schema's re-encoding.
       return sendJsonString(reply, JSON.stringify(body));

@@ -42,11 +42,14 @@ export interface ApiLimits {
   streamBufferBytesMax: number;
   streamHeartbeatMs: number;
   blockCacheEntries: number;
-  /** Total size of the cached rendered blocks (JSON characters). */
+  /** Total size of the cached rendered blocks (JSON bytes, held outside the JS heap). */
   blockCacheBytesMax: number;
-  blockMetaCacheEntries: number;
-  /** Total size of the cached Merkle trees, in 32-byte hashes (about 100 bytes each in memory). */
-  blockMetaCacheHashesMax: number;
+  /** Blocks whose txs, results and Merkle tree are kept for tx lookups. */
+  blockTxsCacheEntries: number;
+  /** Total size of those entries (about the blocks' encoded txs plus 2 hashes per tx). */
+  blockTxsCacheBytesMax: number;
+  /** Commit certificates whose verification result is remembered. */
+  certVerdictsEntries: number;
   /** Idle keep-alive connections are closed after this. */
   keepAliveTimeoutMs: number;
   /** A request must be fully received within this. */
@@ -64,10 +67,13 @@ export const API_LIMITS_DEFAULT: ApiLimits = {
   streamsMax: 256,
   streamBufferBytesMax: 1024 * 1024,
   streamHeartbeatMs: 15_000,
-  blockCacheEntries: 2048,
-  blockCacheBytesMax: 64 * 1024 * 1024,
-  blockMetaCacheEntries: 4096,
-  blockMetaCacheHashesMax: 500_000,
+  // 100 txs per block render to about 50 KB: 128 MB holds about 2,600 such blocks.
+  blockCacheEntries: 4096,
+  blockCacheBytesMax: 128 * 1024 * 1024,
+  // About 22 KB per 100-tx block: 64 MB holds about 3,000 such blocks (300k txs).
+  blockTxsCacheEntries: 4096,
+  blockTxsCacheBytesMax: 64 * 1024 * 1024,
+  certVerdictsEntries: 8192,
   keepAliveTimeoutMs: 72_000,
   requestTimeoutMs: 30_000,
   connectionsMax: 1024,
