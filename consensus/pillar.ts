@@ -7,7 +7,8 @@
 // TrInX ORDER counter values used here (see docs/consensus.md):
 //   (v, o + 2)  prepare (leader) or commit (follower) of order o in view v;
 //   (v, 0)      VIEW-CHANGE link to view v;   (v, 1)  NEW-VIEW-ACK link entering view v.
-// The TOP counter holds (0, top), one past the highest order certified; it is raised before
+// The TOP counter holds (view, top): the last view this replica certified in and one past the
+// highest order it certified there (at least that view's NEW-VIEW top). It is raised before
 // every prepare or commit of a new order, and a VIEW-CHANGE proves its current value.
 import { bytesEqual, toHex } from '../ledger/codec/binary.js';
 import { CheckpointVotes } from './checkpoints.js';
@@ -64,7 +65,7 @@ export class PillarCore {
 
   private view = 0n;
   private vcTarget: bigint | null = null;
-  /** Mirrors the TOP counter: one past the highest order this replica ever certified. */
+  /** Mirrors the TOP counter's order: one past the highest order certified in its view. */
   private top = 0n;
   /** The latest TOP certificate; it proves TOP covers every order below `top`, so it is reused. */
   private topCert: CounterCert | null = null;
@@ -114,7 +115,14 @@ export class PillarCore {
     this.pillar = o.pillar;
     this.trinx = o.trinx;
     this.f = faults(o.config);
-    this.v = new PillarVerifier(o.config, o.pillar, o.trinx, this.checksTopProof(), this.checksViewProofs());
+    this.v = new PillarVerifier(
+      o.config,
+      o.pillar,
+      o.trinx,
+      this.checksTopProof(),
+      this.checksViewProofs(),
+      this.checksLastView(),
+    );
     const perPillar = o.config.window / o.config.pillars;
     this.log = new PillarLog(perPillar, perPillar * o.config.n * 2);
     this.checkpoints = new CheckpointVotes(this.f);
@@ -133,7 +141,7 @@ export class PillarCore {
     }
     this.top = this.trinx.current(Counter.TOP).order;
     // State written before the TOP counter existed: raise TOP to the persisted top once.
-    if (s.top > this.top) this.topCertFor(s.top - 1n);
+    if (s.top > this.top) this.topCertFor(s.top - 1n, this.trinx.current(Counter.TOP).view);
     this.stable = s.stable;
     this.lw = s.stable === null ? 0n : s.stable.order + 1n;
     for (const [o, e] of s.entries) {
@@ -149,6 +157,11 @@ export class PillarCore {
       });
     }
     this.nextOrder = this.v.at(maxOf(this.top, this.lw));
+    const proof = this.proofs.get(s.view);
+    if (proof !== undefined && this.trinx.current(Counter.TOP).view !== s.view) {
+      // Proven but nothing certified here yet: `top` is an older view's; start at the NEW-VIEW.
+      this.nextOrder = this.v.at(maxOf(proof.firstOrder, this.lw));
+    }
     this.nextDeliver = this.v.at(maxOf(executedNext, this.lw));
     this.abandonView =
       s.viewChangeTarget === null && leaderOf(this.config, s.view) === this.id && !this.viewProven();
@@ -271,6 +284,11 @@ export class PillarCore {
     return true;
   }
 
+  /** The broken-variant tests override this to show what older-view reports in a VIEW-CHANGE allow. */
+  protected checksLastView(): boolean {
+    return true;
+  }
+
   /** Full check of a VIEW-CHANGE: content certificate, stable proof, proof of top, gap-free history. */
   viewChangeValid(vc: ViewChange, issuer: number): boolean {
     return this.viewChangeProblem(vc, issuer) === null;
@@ -303,13 +321,19 @@ export class PillarCore {
     this.out.push({ type: 'send', to, bytes: m instanceof Uint8Array ? m : encodeMessage(m) });
   }
   /**
-   * A TOP certificate covering `order`, raising the TOP counter first when needed. The
-   * prepare or commit is then certified over its MAC, so TOP provably moved before it.
+   * A TOP certificate at (view, > order), raising the TOP counter first when needed. The
+   * prepare or commit is then certified over its MAC, so TOP provably moved before it. The
+   * first raise into a view above 0 goes at least to its NEW-VIEW's top: a VIEW-CHANGE must
+   * then cover that whole range with entries of this view (see slotsReady).
    */
-  private topCertFor(order: bigint): CounterCert | null {
-    if (this.topCert !== null && this.topCert.value.order > order) return this.topCert;
+  private topCertFor(order: bigint, view = this.view): CounterCert | null {
+    const held = this.topCert;
+    if (held !== null && held.value.view === view && held.value.order > order) return held;
     const current = this.trinx.current(Counter.TOP);
-    const value = { view: 0n, order: maxOf(current.order, order + 1n) };
+    let floor = current.view === view ? maxOf(current.order, order + 1n) : order + 1n;
+    const vp = view > 0n ? this.proofs.get(view) : undefined;
+    if (vp !== undefined) floor = maxOf(floor, vp.top);
+    const value = { view, order: floor };
     const c = this.trinx.certifyContinuing(Counter.TOP, value, topDigest(this.pillar));
     if (!c.ok) return null;
     this.topCert = c.value;
@@ -395,8 +419,9 @@ export class PillarCore {
       return;
     }
     if (p.order >= this.windowEnd()) return;
-    if (p.order > this.nextOrder) {
+    if (p.order > this.nextOrder || !this.slotsReady(p)) {
       this.log.buffer(p);
+      this.acceptBuffered();
       return;
     }
     this.acceptPrepare(p);
@@ -406,10 +431,32 @@ export class PillarCore {
   private acceptBuffered(): void {
     const buffered = this.log.buffered;
     for (let next = buffered.get(this.nextOrder); next !== undefined; next = buffered.get(this.nextOrder)) {
+      if (next.view === this.view && !this.slotsReady(next)) break;
       buffered.delete(this.nextOrder);
       if (next.view !== this.view || this.nextOrder >= this.windowEnd()) break;
       this.acceptPrepare(next);
     }
+  }
+
+  /**
+   * Before its first certificate in a view above 0, a follower holds the leader's prepares for
+   * every NEW-VIEW slot from `p` on (each with the slot's batch) and takes them in one step:
+   * TOP jumps to the NEW-VIEW's top, and the log covers that range with this view's prepares
+   * at once, as a VIEW-CHANGE reporting this view must (docs/consensus.md).
+   */
+  private slotsReady(p: Prepare): boolean {
+    if (p.view === 0n || this.trinx.current(Counter.TOP).view === p.view) return true;
+    const vp = this.proofs.get(p.view);
+    if (vp === undefined) return true;
+    // The first certificate in the view is at the NEW-VIEW's first order (or the low watermark).
+    if (p.order > this.v.at(maxOf(vp.firstOrder, this.lw))) return false;
+    for (let o = p.order; o < vp.top; o += BigInt(this.config.pillars)) {
+      const q = o === p.order ? p : this.log.buffered.get(o);
+      if (q === undefined || q.view !== p.view) return false;
+      const slot = this.v.slotDigest(vp, o);
+      if (slot !== undefined && !bytesEqual(slot, this.v.digestOf(q.batch))) return false;
+    }
+    return true;
   }
 
   /** Whether the current view may be certified in: view 0, or a view whose proof is held. */
@@ -772,6 +819,7 @@ export class PillarCore {
   private buildViewChange(toView: bigint): ViewChange {
     return buildViewChange(this.v, toView, {
       lw: this.lw,
+      topView: this.trinx.current(Counter.TOP).view,
       top: this.top,
       stable: this.stable,
       link: this.vcLink!,
@@ -971,6 +1019,8 @@ export class PillarCore {
   private pruneProofs(): void {
     const used = new Set<bigint>();
     for (const e of this.log.entries.values()) used.add(e.prepare.view);
+    // A VIEW-CHANGE always carries the proof of the last certifying view.
+    used.add(this.trinx.current(Counter.TOP).view);
     for (const v of this.proofs.keys()) if (v < this.view && !used.has(v)) this.proofs.delete(v);
   }
 

@@ -27,6 +27,8 @@ export class PillarVerifier {
     readonly checksTopProof = true,
     /** Only the broken-variant tests turn this off, to show what unproven views allow. */
     readonly checksViewProofs = true,
+    /** Only the broken-variant tests turn this off, to show what older-view reports allow. */
+    readonly checksLastView = true,
   ) {
     this.f = faults(config);
   }
@@ -55,16 +57,17 @@ export class PillarVerifier {
   }
 
   /**
-   * A TOP certificate of `validator` showing its TOP counter covers `order`. The prepare or
-   * commit it travels with is certified over its MAC, so it was issued before that message.
+   * A TOP certificate of `validator` showing its TOP counter is at (view, > order): it was
+   * raised into the message's view (its last certifying view) and covers the order. The
+   * prepare or commit it travels with is certified over its MAC, so it was issued before.
    */
-  topCertValid(c: CounterCert, validator: number, order: bigint): boolean {
+  topCertValid(c: CounterCert, validator: number, view: bigint, order: bigint): boolean {
     return (
       c.issuer.validator === validator &&
       c.issuer.pillar === this.pillar &&
       c.counter === Counter.TOP &&
       c.prev !== null &&
-      c.value.view === 0n &&
+      c.value.view === view &&
       c.value.order > order &&
       this.trinx.verifyContinuing(c, topDigest(this.pillar))
     );
@@ -79,7 +82,7 @@ export class PillarVerifier {
       this.issuerIs(p.cert, leader) &&
       p.cert.prev === null &&
       counterEqual(p.cert.value, { view: p.view, order: p.order + 2n }) &&
-      this.topCertValid(p.topCert, leader, p.order) &&
+      this.topCertValid(p.topCert, leader, p.view, p.order) &&
       this.trinx.verifyIndependent(
         p.cert,
         prepareDigest(this.pillar, p.view, p.order, this.digestOf(p.batch), p.topCert.mac),
@@ -95,7 +98,7 @@ export class PillarVerifier {
       this.issuerIs(m.cert, from) &&
       m.cert.prev === null &&
       counterEqual(m.cert.value, { view: m.view, order: m.order + 2n }) &&
-      this.topCertValid(m.topCert, from, m.order) &&
+      this.topCertValid(m.topCert, from, m.view, m.order) &&
       this.trinx.verifyIndependent(
         m.cert,
         commitDigest(this.pillar, m.view, m.order, m.batchDigest, m.topCert.mac),

@@ -25,7 +25,8 @@ export interface RecomputedNewView {
 /** The replica state a VIEW-CHANGE reports. */
 export interface ViewChangeSource {
   readonly lw: bigint;
-  /** Equal to the TOP counter: one past the highest order this replica ever certified. */
+  /** The TOP counter (view, top): the last view this replica certified in and one past the highest order it certified there. */
+  readonly topView: bigint;
   readonly top: bigint;
   readonly stable: StableProof | null;
   /** The ORDER certificate on (toView, 0). */
@@ -54,6 +55,11 @@ export interface ViewContent {
 export function buildViewChange(v: PillarVerifier, toView: bigint, s: ViewChangeSource): ViewChange {
   const history: Prepare[] = [];
   const proofs = new Map<bigint, ViewProof>();
+  if (s.topView > 0n) {
+    // The proof of the last certifying view: its NEW-VIEW range is part of what must be covered.
+    const vp = s.proofOf(s.topView);
+    if (vp !== undefined) proofs.set(s.topView, vp);
+  }
   for (let o = v.at(s.lw); o < s.top; o += BigInt(v.config.pillars)) {
     const p = s.prepareAt(o);
     if (p === undefined) break;
@@ -111,19 +117,23 @@ export function viewChangeProblem(v: PillarVerifier, vc: ViewChange, issuer: num
     v.trinx.verifyContinuing(link, linkDigest(v.pillar, link.value, vc.top));
   if (!linkOk) return 'link';
   const digests = vc.history.map((p) => v.digestOf(p.batch));
-  const top = { view: 0n, order: vc.top };
+  const top = { view: proof.value.view, order: vc.top };
   const proofOk =
     proof.counter === Counter.TOP &&
     proof.prev !== null &&
-    (!v.checksTopProof || (counterEqual(proof.prev, top) && counterEqual(proof.value, top))) &&
+    (!v.checksTopProof ||
+      (top.view < vc.toView && counterEqual(proof.prev, top) && counterEqual(proof.value, top))) &&
     v.trinx.verifyContinuing(proof, viewChangeDigest(vc, digests));
   if (!proofOk) return 'top-proof';
   if (vc.stable !== null && !v.stableValid(vc.stable)) return 'stable-proof';
+  const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
   if (v.checksViewProofs) {
-    const problem = historyProofProblem(v, vc);
+    const problem = historyProofProblem(v, vc, lw);
     if (problem !== null) return problem;
   }
-  const lw = vc.stable === null ? 0n : vc.stable.order + 1n;
+  // Only entries of the last certifying view or later: that view's NEW-VIEW already decided
+  // everything decided before it, and an older prepare must not stand in for a newer one.
+  if (v.checksLastView && vc.history.some((p) => p.view < top.view)) return 'history-below-last-view';
   let expect = v.at(lw);
   for (const p of vc.history) {
     if (p.order !== expect) return 'history-gap';
@@ -138,7 +148,7 @@ export function viewChangeProblem(v: PillarVerifier, vc: ViewChange, issuer: num
  * that NEW-VIEW decided. A leader that certifies prepares without a NEW-VIEW, or other
  * batches than its NEW-VIEW's, cannot make them count.
  */
-function historyProofProblem(v: PillarVerifier, vc: ViewChange): string | null {
+function historyProofProblem(v: PillarVerifier, vc: ViewChange, lw: bigint): string | null {
   const byView = new Map<bigint, ViewProof>();
   let last = 0n;
   for (const vp of vc.proofs) {
@@ -148,6 +158,17 @@ function historyProofProblem(v: PillarVerifier, vc: ViewChange): string | null {
     last = vp.view;
   }
   const used = new Set<bigint>();
+  // The last certifying view (the TOP proof's view): its proof must come along, and the
+  // sender's top and low watermark must cover its NEW-VIEW's range (a correct replica raises
+  // TOP to at least that top and takes that stable checkpoint when it enters the view).
+  const lastView = vc.proof.value.view;
+  if (lastView > 0n) {
+    const vp = byView.get(lastView);
+    if (vp === undefined) return 'last-view-unproven';
+    if (vc.top < vp.top) return 'top-below-last-view';
+    if (v.at(lw) < vp.firstOrder) return 'stable-below-last-view';
+    used.add(lastView);
+  }
   for (const p of vc.history) {
     if (p.view === 0n) continue;
     const vp = byView.get(p.view);

@@ -219,8 +219,10 @@ describe('view change', () => {
     );
     const p2 = c.replicas[2]!.pillars[0]!;
     assert.equal(p2.viewChangeProblem(vc, 1), null);
-    // The TOP proof does not cover the view proofs (they verify on their own): only they are missing.
-    assert.equal(p2.viewChangeProblem({ ...vc, proofs: [] }, 1), 'history-unproven-view');
+    // The TOP proof does not cover the view proofs (they verify on their own): only they are
+    // missing, first the one of the last certifying view the TOP proof shows.
+    assert.equal(vc.proof.value.view, 1n);
+    assert.equal(p2.viewChangeProblem({ ...vc, proofs: [] }, 1), 'last-view-unproven');
     const proof = vc.proofs[0]!;
     const otherSlot = proof.slotDigests.map((d, i) => (i === 0 ? batchDigest(batch(99)) : d));
     assert.equal(
@@ -235,6 +237,44 @@ describe('view change', () => {
       p2.viewChangeProblem({ ...vc, proofs: [proof, { ...proof, view: 0n }] }, 1),
       'view-proof-order',
     );
+  });
+
+  it('rejects a view change that reports a prepare older than its last certifying view', () => {
+    const c = new LocalCluster(config);
+    c.tracing = true;
+    for (let i = 0; i < 3; i++) c.step(0, { type: 'propose', batch: batch(i) });
+    c.drain();
+    const first = decodeMessage(broadcasts(c, 'prepare')[0]!.bytes, config);
+    assert.ok(first.ok && first.value.type === 'prepare' && first.value.view === 0n);
+    c.isolated.add(0);
+    c.step(1, { type: 'request-timeout' });
+    c.step(2, { type: 'request-timeout' });
+    c.drain();
+    // Both certified the NEW-VIEW slots of view 1: TOP moved into view 1, up to its top.
+    assert.deepEqual(c.replicas[1]!.trinxes[0]!.current(Counter.TOP), { view: 1n, order: 3n });
+    assert.deepEqual(c.replicas[2]!.trinxes[0]!.current(Counter.TOP), { view: 1n, order: 3n });
+    c.trace.length = 0;
+    c.step(1, { type: 'request-timeout' });
+    const sent = decodeMessage(broadcasts(c, 'view-change').find((b) => b.v === 1)!.bytes, config);
+    assert.ok(sent.ok && sent.value.type === 'view-change');
+    const vc = sent.value;
+    assert.equal(vc.proof.value.view, 1n);
+    const p2 = c.replicas[2]!.pillars[0]!;
+    assert.equal(p2.viewChangeProblem(vc, 1), null);
+    // The view-0 prepare of order 0 in place of the view-1 one, with a fresh TOP proof.
+    const history = [first.value, ...vc.history.slice(1)];
+    const unsigned = { ...vc, history };
+    const trinx = c.replicas[1]!.trinxes[0]!;
+    const proof = trinx.certifyContinuing(
+      Counter.TOP,
+      trinx.current(Counter.TOP),
+      viewChangeDigest(
+        unsigned,
+        history.map((p) => batchDigest(p.batch)),
+      ),
+    );
+    assert.ok(proof.ok);
+    assert.equal(p2.viewChangeProblem({ ...unsigned, proof: proof.value }, 1), 'history-below-last-view');
   });
 
   it('certifies nothing in a new view before f + 1 ACCEPTs of its NEW-VIEW form the view proof', () => {

@@ -49,11 +49,26 @@ export class UncheckedTopPillar extends PillarCore {
 
 export const makeUncheckedTopPillar = (o: PillarOptions): PillarCore => new UncheckedTopPillar(o);
 
-/** Counts prepares of views above 0 in a VIEW-CHANGE without that view's proof (f + 1 ACCEPTs). */
+/**
+ * Counts prepares of views above 0 in a VIEW-CHANGE without that view's proof (f + 1 ACCEPTs),
+ * and so without the last-view rule, which rests on those proofs.
+ */
 export class UncheckedViewProofPillar extends PillarCore {
   protected override checksViewProofs(): boolean {
+    return false;
+  }
+  protected override checksLastView(): boolean {
     return false;
   }
 }
 
 export const makeUncheckedViewProofPillar = (o: PillarOptions): PillarCore => new UncheckedViewProofPillar(o);
+
+/** Counts prepares older than the sender's last certifying view in a VIEW-CHANGE. */
+export class UncheckedLastViewPillar extends PillarCore {
+  protected override checksLastView(): boolean {
+    return false;
+  }
+}
+
+export const makeUncheckedLastViewPillar = (o: PillarOptions): PillarCore => new UncheckedLastViewPillar(o);

@@ -20,6 +20,7 @@ import { viewChangeDigest } from '../../consensus/messages.js';
 import { PrepareFabricator } from './fabricate.js';
 import { LowerTopForger } from './lower-top.js';
 import type { Prng } from './prng.js';
+import { StalePrepareReporter } from './stale-prepare.js';
 
 export type BehaviourName =
   | 'equivocate'
@@ -29,13 +30,15 @@ export type BehaviourName =
   | 'bad-new-view'
   | 'garbage'
   | 'lower-top'
-  | 'fabricate-prepare';
+  | 'fabricate-prepare'
+  | 'stale-prepare';
 /** The random rotation: every behaviour. */
 export const BEHAVIOURS: readonly BehaviourName[] = [
   'equivocate',
   'replay-forge',
   'silent',
   'hide-history',
+  'stale-prepare',
   'bad-new-view',
   'garbage',
   'lower-top',
@@ -59,6 +62,8 @@ export interface ByzStats {
   lowerTopSent: number;
   /** VIEW-CHANGEs carrying prepares fabricated without a NEW-VIEW. */
   fabricatedSent: number;
+  /** VIEW-CHANGEs reporting older-view prepares in place of the replica's later ones. */
+  staleSent: number;
 }
 
 export const emptyByzStats = (): ByzStats => ({
@@ -71,6 +76,7 @@ export const emptyByzStats = (): ByzStats => ({
   garbageSent: 0,
   lowerTopSent: 0,
   fabricatedSent: 0,
+  staleSent: 0,
 });
 
 export class ByzantineWrapper {
@@ -78,6 +84,7 @@ export class ByzantineWrapper {
   private readonly equivocated = new Set<string>();
   private readonly lowerTop: LowerTopForger;
   private readonly fabricator: PrepareFabricator;
+  private readonly stale: StalePrepareReporter;
 
   constructor(
     readonly behaviour: BehaviourName,
@@ -89,12 +96,20 @@ export class ByzantineWrapper {
   ) {
     this.lowerTop = new LowerTopForger(config, trinxes);
     this.fabricator = new PrepareFabricator(config, id, trinxes);
+    this.stale = new StalePrepareReporter(config, trinxes);
   }
 
-  /** Records what others send, for replays (bounded). */
-  incoming(bytes: Uint8Array): void {
+  /** The virtual time, for behaviours that act on a schedule. */
+  setNow(nowMs: number): void {
+    this.stale.setNow(nowMs);
+  }
+
+  /** Records what others send, for replays (bounded); false hides the bytes from the core. */
+  incoming(bytes: Uint8Array): boolean {
     if (this.seen.length < 256) this.seen.push(bytes);
     else this.seen[this.rng.int(0, 255)] = bytes;
+    if (this.behaviour === 'stale-prepare') return this.stale.incoming(this.stale.decode(bytes));
+    return true;
   }
 
   /** Rewrites one broadcast (to = -1) or send of the wrapped correct replica. */
@@ -148,6 +163,17 @@ export class ByzantineWrapper {
           return fanOut(rewritten ?? bytes);
         }
         return fanOut(bytes);
+      case 'stale-prepare': {
+        let out = bytes;
+        if (m?.type === 'view-change') {
+          const rewritten = this.stale.rewrite(m);
+          if (rewritten !== null) {
+            this.stats.staleSent++;
+            out = rewritten;
+          }
+        }
+        return this.stale.keeps(m) ? fanOut(out) : [];
+      }
       case 'garbage': {
         const out = fanOut(bytes);
         if (this.rng.chance(0.3)) {

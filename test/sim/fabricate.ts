@@ -34,7 +34,8 @@ export class PrepareFabricator {
     if (mine === undefined && leaderOf(this.config, vc.toView) === this.id && vc.history.length > 0) {
       if (gated instanceof GatedTrinx) gated.close();
       mine = new Map();
-      const top = trinx.current(Counter.TOP);
+      // A prepare's TOP certificate must show the prepare's view: raise TOP into it.
+      const top = { view: vc.toView, order: trinx.current(Counter.TOP).order };
       const topCert = trinx.certifyContinuing(Counter.TOP, top, topDigest(vc.pillar));
       if (!topCert.ok) return null;
       for (const p of vc.history) {

@@ -35,3 +35,30 @@ export function lowerTopScenario(seed = 1): SimOptions {
 export function fabricatedPrepareScenario(seed = 1): SimOptions {
   return { ...lowerTopScenario(seed), behaviours: ['fabricate-prepare'] };
 }
+
+/**
+ * The `stale-prepare` attack, n = 3, Byzantine replica 1: replica 2 is cut off while leader 0
+ * and 1 commit; from 1300 ms replica 1 hides 0's prepares from its core and keeps them. Then 0
+ * is cut off, 1 and 2 change view without it and commit other batches at those orders. Then
+ * 2 is cut off and 0 comes back: 0 and 1 change to a view led by 0, built from 0's and 1's
+ * view changes, where 1 reports the kept view-0 prepares instead of its later ones.
+ */
+export function stalePrepareScenario(seed = 1): SimOptions {
+  return {
+    seed,
+    n: 3,
+    pillars: 1,
+    byzantine: true,
+    behaviours: ['stale-prepare'],
+    byzantineIds: [1],
+    faults: false,
+    isolations: [
+      { node: 2, fromMs: 0, untilMs: 1500 },
+      { node: 0, fromMs: 1500, untilMs: 6000 },
+      { node: 2, fromMs: 6000, untilMs: 14_000 },
+    ],
+    healMs: 14_000,
+    livenessMs: 6000,
+    stepsMax: 400_000,
+  };
+}

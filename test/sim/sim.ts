@@ -348,7 +348,8 @@ export class Simulation {
   private onMessage(from: number, to: number, bytes: Uint8Array): void {
     const node = this.nodes[to]!;
     if (!this.up(node)) return;
-    node.byz?.incoming(bytes);
+    node.byz?.setNow(this.now);
+    if (node.byz !== null && !node.byz.incoming(bytes)) return;
     this.step(node, { type: 'receive', from, bytes });
   }
 
@@ -360,6 +361,7 @@ export class Simulation {
       }
       return;
     }
+    node.byz?.setNow(this.now);
     this.step(node, { type: 'tick', nowMs: this.now });
     this.retryTransfer(node);
     this.proposeFromMempool(node);
