@@ -112,7 +112,13 @@ describe('ledger/store and executor', () => {
     assert.equal(loc.index, 0);
     assert.deepEqual(loc.result, { ok: true });
     assert.equal(await store.getTx(sha256(bytes('nope'))), null);
+    // The synchronous point lookup the API's tx-by-hash uses agrees, and survives a reopen.
+    assert.deepEqual(store.getTxLocation(txHash(tx)), { height: 1n, index: 0 });
+    assert.equal(store.getTxLocation(sha256(bytes('nope'))), null);
     await store.close();
+    const reopened = await open();
+    assert.deepEqual(reopened.getTxLocation(txHash(tx)), { height: 1n, index: 0 });
+    await reopened.close();
   });
 
   it('pages blocks and account txs newest first with cursors', async () => {
