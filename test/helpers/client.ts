@@ -104,3 +104,13 @@ export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, w
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Waits until every validator reports ready (consensus started, caught up). */
+export async function waitAllReady(apiUrls: readonly string[], timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () =>
+      (await Promise.all(apiUrls.map(async (u) => (await status(u)).ready === true))).every(Boolean),
+    timeoutMs,
+    'all validators ready',
+  );
+}

@@ -4,7 +4,16 @@
 // identical chains at the end. Run on both transports.
 import assert from 'node:assert/strict';
 import { rdmaAvailable } from '../../rdma-native/native.js';
-import { type Account, getJson, loadAccounts, status, submit, transfer, waitFor } from '../helpers/client.js';
+import {
+  type Account,
+  getJson,
+  loadAccounts,
+  status,
+  submit,
+  transfer,
+  waitAllReady,
+  waitFor,
+} from '../helpers/client.js';
 import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
@@ -92,12 +101,7 @@ for (const transport of ['tcp', 'rdma'] as const) {
       net = await startTestnet({ validators: 3, transport, testnetArgs: ['--accounts', '5'] });
       accounts = loadAccounts(net.dir);
       recipient = (accounts.pop() as Account).address;
-      await waitFor(
-        async () =>
-          (await Promise.all(net.apiUrls.map(async (u) => (await status(u)).ready === true))).every(Boolean),
-        30_000,
-        'all validators ready',
-      );
+      await waitAllReady(net.apiUrls);
     });
 
     after(async () => {

@@ -3,7 +3,16 @@
 // identical blocks everywhere, and a view change after the leader is SIGKILLed, then
 // the leader restarting from its persisted pillar state (restored inside the workers).
 import assert from 'node:assert/strict';
-import { type Account, getJson, loadAccounts, status, submit, transfer, waitFor } from '../helpers/client.js';
+import {
+  type Account,
+  getJson,
+  loadAccounts,
+  status,
+  submit,
+  transfer,
+  waitAllReady,
+  waitFor,
+} from '../helpers/client.js';
 import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
@@ -40,12 +49,7 @@ describe(`integration: 3 validators with ${PILLARS} pillars in worker threads`, 
     });
     accounts = loadAccounts(net.dir);
     recipient = (accounts.pop() as Account).address;
-    await waitFor(
-      async () =>
-        (await Promise.all(net.apiUrls.map(async (u) => (await status(u)).ready === true))).every(Boolean),
-      30_000,
-      'all validators ready',
-    );
+    await waitAllReady(net.apiUrls);
   });
 
   after(async () => {
