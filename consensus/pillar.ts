@@ -103,6 +103,10 @@ export class PillarCore {
   private retransmitRound = 0;
   private vcDeadlineMs = 0;
   private vcTimeoutMs: number;
+  /** The timeout armed for the current view-change target (re-armed when its wait ends). */
+  private vcWaitMs: number;
+  /** Timed out ahead of everyone else: waiting for other validators to reach or pass the target. */
+  private vcAwaiting = false;
 
   private out: Action[] = [];
   private dirty = false;
@@ -127,6 +131,7 @@ export class PillarCore {
     this.log = new PillarLog(perPillar, perPillar * o.config.n * 2);
     this.checkpoints = new CheckpointVotes(this.f);
     this.vcTimeoutMs = o.config.viewTimeoutMs;
+    this.vcWaitMs = o.config.viewTimeoutMs;
     this.nextOrder = BigInt(o.pillar);
     this.nextDeliver = BigInt(o.pillar);
     if (o.snapshot !== undefined) this.restore(o.snapshot, o.executedNext ?? 0n);
@@ -702,7 +707,7 @@ export class PillarCore {
     if (nowMs < this.nowMs) return;
     this.nowMs = nowMs;
     if (this.abandonView && this.vcTarget === null) this.startViewChange(this.view + 1n);
-    if (this.vcTarget !== null && nowMs >= this.vcDeadlineMs) this.onViewChangeTimeout();
+    if (this.vcTarget !== null && !this.vcAwaiting && nowMs >= this.vcDeadlineMs) this.onViewChangeTimeout();
     if (nowMs - this.lastRetransmitMs < this.config.retransmitMs) return;
     this.lastRetransmitMs = nowMs;
     this.retransmitRound++;
@@ -783,11 +788,36 @@ export class PillarCore {
       .sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
     const joinable = views[this.f];
     if (joinable !== undefined && joinable > current) this.startViewChange(joinable);
+    else if (this.vcAwaiting && this.vcTarget !== null && !this.aheadAlone(this.vcTarget)) {
+      // Others caught up with (or passed) our target: give its view change a full timeout.
+      this.vcAwaiting = false;
+      this.vcDeadlineMs = this.nowMs + this.vcWaitMs;
+    }
+  }
+
+  /**
+   * Whether fewer than f + 1 validators (this one included) are at `target` and none shows a
+   * higher view. Moving on from there would only run further ahead of the others, who can
+   * then never gather at a view together with its leader; the replicas behind move up
+   * instead (they see this one above them), and the view forms once they arrive.
+   */
+  private aheadAlone(target: bigint): boolean {
+    let at = 1;
+    for (const [v, w] of this.evidence) {
+      if (v === this.id) continue;
+      if (w > target) return false;
+      if (w === target) at++;
+    }
+    return at < this.f + 1;
   }
 
   private onViewChangeTimeout(): void {
     // Move to the lowest view that, with our vote, has f + 1 votes; at least the next one.
     const target = this.vcTarget!;
+    if (this.aheadAlone(target)) {
+      this.vcAwaiting = true;
+      return;
+    }
     const others = [...this.evidence.entries()]
       .filter(([v, w]) => v !== this.id && w > target)
       .map(([, w]) => w)
@@ -805,6 +835,8 @@ export class PillarCore {
     this.abandonView = false;
     this.pendingSlots = null;
     this.dirty = true;
+    this.vcAwaiting = false;
+    this.vcWaitMs = this.vcTimeoutMs;
     this.vcDeadlineMs = this.nowMs + this.vcTimeoutMs;
     this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.config.viewTimeoutMsMax);
     this.log.buffered.clear();
@@ -921,6 +953,7 @@ export class PillarCore {
     this.pendingTop = plan.top;
     this.nextOrder = this.v.at(maxOf(asLeader ? plan.top : content.firstOrder, this.lw));
     this.vcDeadlineMs = 0;
+    this.vcAwaiting = false;
     this.out.push({ type: 'view-changed', pillar: this.pillar, view, leader: leaderOf(this.config, view) });
     const digest = this.v.viewContentDigestOf(content);
     const accept: Accept = {

@@ -8,10 +8,12 @@ import {
   encodeMessage,
   makeConfig,
   type NewView,
+  SoftwareTrinx,
   type ViewChange,
 } from '../../consensus/index.js';
 import { viewChangeDigest } from '../../consensus/messages.js';
 import { LocalCluster } from '../sim/cluster.js';
+import { GatedTrinx } from '../sim/lower-top.js';
 
 const config = makeConfig({
   n: 3,
@@ -340,17 +342,58 @@ describe('view change', () => {
   });
 
   it('doubles the view-change timeout on each consecutive failure, capped at the maximum', () => {
-    const c = new LocalCluster(config);
+    // Nobody can certify a NEW-VIEW, so every view change fails; 1 and 2 change views together.
+    const c = new LocalCluster(config, {
+      makeTrinx: (key, v, p, s) =>
+        new GatedTrinx(new SoftwareTrinx(key, { validator: v, pillar: p }, s), 3, true),
+    });
     c.isolated.add(0);
-    c.isolated.add(1);
     const started: number[] = [];
     const record = (t: number, actions: readonly Action[]): void => {
       if (actions.some((a) => a.type === 'view-change-started')) started.push(t);
     };
+    c.step(1, { type: 'request-timeout' });
     record(0, c.step(2, { type: 'request-timeout' }));
-    for (let t = 5; t <= 3500; t += 5) record(t, c.step(2, { type: 'tick', nowMs: t }));
+    c.drain();
+    for (let t = 5; t <= 3500; t += 5) {
+      c.step(1, { type: 'tick', nowMs: t });
+      record(t, c.step(2, { type: 'tick', nowMs: t }));
+      c.drain();
+    }
     const gaps = started.slice(1).map((t, i) => t - started[i]!);
     assert.deepEqual(gaps.slice(0, 5), [100, 200, 400, 800, 800]);
+  });
+
+  it('waits at its target when it timed out ahead of everyone, and the view forms once the others arrive', () => {
+    // Moving on alone would only carry it further from the others (simulator seed 245).
+    const c = new LocalCluster(config);
+    c.isolated.add(0);
+    c.isolated.add(1);
+    const started: number[] = [];
+    c.step(2, { type: 'request-timeout' });
+    for (let t = 5; t <= 3000; t += 5) {
+      if (c.step(2, { type: 'tick', nowMs: t }).some((a) => a.type === 'view-change-started'))
+        started.push(t);
+    }
+    assert.deepEqual(started, []);
+    assert.equal(c.replicas[2]!.pillars[0]!.inViewChange, true);
+    // Replica 1 (the leader of view 1) times out too; 2's retransmitted VIEW-CHANGE completes the view.
+    c.isolated.delete(1);
+    c.step(1, { type: 'tick', nowMs: 3000 });
+    c.step(1, { type: 'request-timeout' });
+    c.drain();
+    for (let t = 3005; t <= 3200; t += 5) {
+      for (const v of [1, 2]) c.step(v, { type: 'tick', nowMs: t });
+      c.drain();
+    }
+    for (const v of [1, 2]) assert.equal(c.replicas[v]!.pillars[0]!.currentView, 1n);
+    c.step(1, { type: 'propose', batch: batch(7) });
+    c.drain();
+    assert.deepEqual(
+      c.executed[2]!.map((e) => e.batch),
+      [batch(7)],
+    );
+    assert.deepEqual(c.rejects, []);
   });
 
   it('resets the view-change timeout after progress in a new view', () => {
@@ -364,6 +407,11 @@ describe('view change', () => {
     c.step(2, { type: 'tick', nowMs: t0 });
     if (c.step(2, { type: 'request-timeout' }).some((a) => a.type === 'view-change-started'))
       started.push(t0);
+    // Replica 0 (cut off, never a leader here) shows a view above 2's target, so 2 moves on at its deadline.
+    const p0 = c.replicas[0]!.pillars[0]!;
+    const vc = p0.step({ type: 'sync-view', view: 3n }).find((a) => a.type === 'broadcast');
+    assert.ok(vc?.type === 'broadcast');
+    c.step(2, { type: 'receive', from: 0, bytes: vc.bytes });
     for (let t = t0 + 5; t <= t0 + 400; t += 5) {
       if (c.step(2, { type: 'tick', nowMs: t }).some((a) => a.type === 'view-change-started'))
         started.push(t);

@@ -45,6 +45,14 @@ export const BEHAVIOURS: readonly BehaviourName[] = [
   'fabricate-prepare',
 ];
 
+/**
+ * Behaviours whose core never leads (its TrInX refuses prepares and NEW-VIEWs in views it
+ * leads): their attack needs a view change the replica cannot win. Closing only when the
+ * attack starts is too late: a core whose view change already has f + 1 votes certifies
+ * its NEW-VIEW in the same step, before the wrapper sees the VIEW-CHANGE it rewrites.
+ */
+export const NEVER_LEADS: ReadonlySet<BehaviourName> = new Set(['lower-top', 'fabricate-prepare']);
+
 export interface Outgoing {
   readonly to: number;
   readonly bytes: Uint8Array;

@@ -39,7 +39,10 @@ export class GatedTrinx implements Trinx {
   constructor(
     readonly raw: Trinx,
     private readonly n: number,
-  ) {}
+    closed = false,
+  ) {
+    this.noLeading = closed;
+  }
 
   close(): void {
     this.noLeading = true;

@@ -23,6 +23,7 @@ import {
   ByzantineWrapper,
   type ByzStats,
   emptyByzStats,
+  NEVER_LEADS,
 } from './byzantine.js';
 import { GatedTrinx } from './lower-top.js';
 import { Prng } from './prng.js';
@@ -258,6 +259,7 @@ export class Simulation {
   private boot(node: SimNode): void {
     const snapshots = node.disk.map((d) => d ?? undefined);
     const makeTrinx = this.o.replicaOptions?.makeTrinx ?? makeSoftwareTrinx;
+    const byz = node.byz;
     node.replica = new Replica({
       config: this.config,
       validator: node.id,
@@ -266,11 +268,11 @@ export class Simulation {
       executedNext: BigInt(node.ledger.length),
       ...this.o.replicaOptions,
       // A Byzantine replica decides what its core may ask of its TrInX.
-      ...(node.byz === null
+      ...(byz === null
         ? {}
         : {
             makeTrinx: (key: Uint8Array, v: number, p: number, s?: TrinxState) =>
-              new GatedTrinx(makeTrinx(key, v, p, s), this.o.n),
+              new GatedTrinx(makeTrinx(key, v, p, s), this.o.n, NEVER_LEADS.has(byz.behaviour)),
           }),
     });
   }
