@@ -16,9 +16,8 @@ import {
   type Trinx,
   type ViewChange,
 } from '../../consensus/index.js';
-import { viewChangeDigest } from '../../consensus/messages.js';
 import { PrepareFabricator } from './fabricate.js';
-import { LowerTopForger } from './lower-top.js';
+import { LowerTopForger, reproveViewChange } from './lower-top.js';
 import type { Prng } from './prng.js';
 import { StalePrepareReporter } from './stale-prepare.js';
 
@@ -252,16 +251,8 @@ export class ByzantineWrapper {
       );
       if (relinked.ok) link = relinked.value;
     }
-    const unsigned = { ...vc, history, top, link };
-    const proof = trinx.certifyContinuing(
-      Counter.TOP,
-      trinx.current(Counter.TOP),
-      viewChangeDigest(
-        unsigned,
-        history.map((p) => batchDigest(p.batch)),
-      ),
-    );
-    return encodeMessage({ ...unsigned, proof: proof.ok ? proof.value : vc.proof });
+    const doctored = { ...vc, history, top, link };
+    return encodeMessage(reproveViewChange(trinx, doctored) ?? doctored);
   }
 
   private corruptNewView(nv: Extract<Message, { type: 'new-view' }>): Uint8Array {

@@ -13,8 +13,7 @@ import {
   type Trinx,
   type ViewChange,
 } from '../../consensus/index.js';
-import { viewChangeDigest } from '../../consensus/messages.js';
-import { GatedTrinx } from './lower-top.js';
+import { GatedTrinx, reproveViewChange } from './lower-top.js';
 
 export class PrepareFabricator {
   private readonly fabricated = new Map<number, Map<bigint, Prepare>>();
@@ -56,15 +55,7 @@ export class PrepareFabricator {
       const f = mine.get(p.order);
       return f !== undefined && f.view < vc.toView && f.view > p.view ? f : p;
     });
-    const unsigned = { ...vc, history };
-    const proof = trinx.certifyContinuing(
-      Counter.TOP,
-      trinx.current(Counter.TOP),
-      viewChangeDigest(
-        unsigned,
-        history.map((p) => batchDigest(p.batch)),
-      ),
-    );
-    return proof.ok ? encodeMessage({ ...unsigned, proof: proof.value }) : null;
+    const reproved = reproveViewChange(trinx, { ...vc, history });
+    return reproved ? encodeMessage(reproved) : null;
   }
 }

@@ -128,3 +128,19 @@ export class LowerTopForger {
     return encodeMessage({ ...unsigned, proof: this.attempts % 2 === 0 ? edited : proof.value });
   }
 }
+
+/**
+ * A doctored VIEW-CHANGE with a fresh TOP proof over its new content: a faulty replica's own
+ * TrInX signs whatever it is given at the counter's current value (null if it refuses).
+ */
+export function reproveViewChange(trinx: Trinx, vc: ViewChange): ViewChange | null {
+  const proof = trinx.certifyContinuing(
+    Counter.TOP,
+    trinx.current(Counter.TOP),
+    viewChangeDigest(
+      vc,
+      vc.history.map((p) => batchDigest(p.batch)),
+    ),
+  );
+  return proof.ok ? { ...vc, proof: proof.value } : null;
+}

@@ -1,18 +1,5 @@
-// The `stale-prepare` attack on the reporter's choice among its own prepares
-// (docs/consensus.md, "Last certifying view"). A faulty replica keeps view-0 prepares of the
-// view-0 leader that it hid from its own core (so its core never certified them and its top
-// stays below them), lets its core certify other batches at those orders in a later view u
-// (which a correct replica commits), and then reports the hidden view-0 prepares instead of
-// its view-u ones in its VIEW-CHANGEs. A leader that builds its NEW-VIEW from this and the
-// view-0 leader's view change (both reporting view 0 at those orders) re-proposes the old
-// batches where the correct replica already executed the view-u ones.
-//
-// The replica's host also hides checkpoints from its core and withholds its own (so the low
-// watermark stays below the attacked orders) and, once it attacks, stops its core from leading.
-import { batchDigest } from '../../consensus/digest.js';
 import {
   type ConsensusConfig,
-  Counter,
   decodeMessage,
   encodeMessage,
   type Message,
@@ -21,9 +8,8 @@ import {
   type ViewChange,
   type ViewProof,
 } from '../../consensus/index.js';
-import { viewChangeDigest } from '../../consensus/messages.js';
 import { bytesEqual } from '../../ledger/codec/binary.js';
-import { GatedTrinx } from './lower-top.js';
+import { GatedTrinx, reproveViewChange } from './lower-top.js';
 
 /** Virtual time from which the replica hides view-0 prepares from its core. */
 export const STALE_FREEZE_MS = 1300;
@@ -83,17 +69,9 @@ export class StalePrepareReporter {
     // Proofs of the views still reported, and of the last certifying view the TOP proof shows.
     const used = new Set([...history.map((p) => p.view), vc.proof.value.view]);
     const proofs: ViewProof[] = vc.proofs.filter((vp) => used.has(vp.view));
-    const unsigned = { ...vc, history, proofs };
     const trinx = gated instanceof GatedTrinx ? gated.raw : gated;
-    const proof = trinx.certifyContinuing(
-      Counter.TOP,
-      trinx.current(Counter.TOP),
-      viewChangeDigest(
-        unsigned,
-        history.map((p) => batchDigest(p.batch)),
-      ),
-    );
-    return proof.ok ? encodeMessage({ ...unsigned, proof: proof.value }) : null;
+    const reproved = reproveViewChange(trinx, { ...vc, history, proofs });
+    return reproved ? encodeMessage(reproved) : null;
   }
 
   decode(bytes: Uint8Array): Message | null {
