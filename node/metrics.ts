@@ -16,6 +16,7 @@ export interface NodeMetrics {
   batchesCommitted: Counter;
   stateTransferBlocks: Counter;
   proposalsWithheld: Counter;
+  pillarThreads: Gauge;
 }
 
 export function createMetrics(
@@ -29,6 +30,11 @@ export function createMetrics(
     registry,
     height: new Gauge({ name: 'hybster_height', help: 'Height of the last block written', registers }),
     view: new Gauge({ name: 'hybster_view', help: 'Current consensus view', registers }),
+    pillarThreads: new Gauge({
+      name: 'hybster_pillar_threads',
+      help: 'Pillars running in worker threads (0: all in the main thread)',
+      registers,
+    }),
     proposalsWithheld: new Counter({
       name: 'hybster_proposals_withheld_total',
       help: "PREPAREs not committed because the leader's batch timestamp ran ahead of this clock",

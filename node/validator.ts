@@ -6,7 +6,7 @@
 // committed batches to the executor in order, and sends the rest. Blocks are signed
 // after they are written; f+1 signatures form a block's commit certificate.
 import { performance } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type {
   NodePort,
   NodeStatus,
@@ -234,14 +234,7 @@ export class Validator implements NodePort {
     } else {
       this.replica = new Replica(replicaOptions);
     }
-    const threadsGauge =
-      (this.m.registry.getSingleMetric('hybster_pillar_threads') as Gauge | undefined) ??
-      new Gauge({
-        name: 'hybster_pillar_threads',
-        help: 'Pillars running in worker threads (0: all in the main thread)',
-        registers: [this.m.registry],
-      });
-    threadsGauge.set(this.threaded?.threads ?? 0);
+    this.m.pillarThreads.set(this.threaded?.threads ?? 0);
     this.executor = new Executor({
       store: this.store,
       chainId: this.chainId,
