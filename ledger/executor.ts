@@ -8,11 +8,9 @@
 // overlaps n+1's signature checks and execution with n's disk write.
 import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
-import { toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
-import { applyTxs, type PrecheckedTx, precheckTx, precheckTxs, touchedKeys } from './state.js';
+import { applyTxs, type PrecheckedTx, precheckTxs, touchedKeys } from './state.js';
 import type { LedgerStore } from './store.js';
-import { decodeTx, txHash } from './tx.js';
 
 export interface ExecutorOptions {
   store: LedgerStore;
@@ -87,24 +85,7 @@ export class Executor {
   }
 
   private precheck(txs: Uint8Array[]): PrecheckedTx[] {
-    const known = this.signatureVerified;
-    if (known === undefined) return precheckTxs(txs, this.chainId);
-    return txs.map((bytes) => {
-      const hash = txHash(bytes);
-      if (!known(toHex(hash))) return precheckTx(bytes, this.chainId);
-      const dec = decodeTx(bytes);
-      // Verified bytes always decode (and for this chain); anything else takes the full path.
-      if (!dec.ok || dec.value.chainId !== this.chainId) return precheckTx(bytes, this.chainId);
-      const tx = dec.value;
-      return {
-        bytes,
-        hash,
-        tx,
-        rejection: null,
-        fromHex: toHex(tx.from),
-        ...(tx.payload.type === 'transfer' ? { toHex: toHex(tx.payload.to) } : {}),
-      };
-    });
+    return precheckTxs(txs, this.chainId, this.signatureVerified);
   }
 
   /** Resolves once every batch submitted so far is applied and durable. */

@@ -74,8 +74,16 @@ export interface BlockOutcome {
 export const STATE_DIGEST_DOMAIN = new TextEncoder().encode('hybster/state/v1');
 const ZERO_DIGEST = new Uint8Array(32);
 
-/** Decode, chain-id and signature checks for one tx. Stateless, so it can run ahead of execution. */
-export function precheckTx(bytes: Uint8Array, chainId: string): PrecheckedTx {
+/**
+ * Decode, chain-id and signature checks for one tx. Stateless, so it can run ahead of execution.
+ * `signatureVerified(hashHex)` names txs whose signature was already checked (the mempool's):
+ * the tx hash covers every byte, signature included, so those skip the Ed25519 verify.
+ */
+export function precheckTx(
+  bytes: Uint8Array,
+  chainId: string,
+  signatureVerified?: (hashHex: string) => boolean,
+): PrecheckedTx {
   const hash = txHash(bytes);
   const dec = decodeTx(bytes);
   if (!dec.ok) return { bytes, hash, tx: null, rejection: failure('malformed', dec.error.message) };
@@ -88,7 +96,8 @@ export function precheckTx(bytes: Uint8Array, chainId: string): PrecheckedTx {
       rejection: failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`),
     };
   }
-  if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
+  const known = signatureVerified?.(toHex(hash)) === true;
+  if (!known && !verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
     return { bytes, hash, tx, rejection: failure('bad-signature', 'signature does not verify against from') };
   }
   const pl = tx.payload;
@@ -102,8 +111,11 @@ export function precheckTx(bytes: Uint8Array, chainId: string): PrecheckedTx {
   };
 }
 
-export const precheckTxs = (txs: Uint8Array[], chainId: string): PrecheckedTx[] =>
-  txs.map((b) => precheckTx(b, chainId));
+export const precheckTxs = (
+  txs: Uint8Array[],
+  chainId: string,
+  signatureVerified?: (hashHex: string) => boolean,
+): PrecheckedTx[] => txs.map((b) => precheckTx(b, chainId, signatureVerified));
 
 /** Hex keys every tx of the block may touch, so a store can load them in one read. */
 export function touchedKeys(txs: PrecheckedTx[]): { accounts: Set<string>; kv: Set<string> } {
