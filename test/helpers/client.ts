@@ -114,3 +114,18 @@ export async function waitAllReady(apiUrls: readonly string[], timeoutMs = 30_00
     'all validators ready',
   );
 }
+
+export async function heightOf(apiUrl: string): Promise<number> {
+  return Number((await status(apiUrl)).height);
+}
+
+/** A Prometheus metric of one validator, summed over its series; null when it has none. */
+export async function metric(apiUrl: string, name: string): Promise<number | null> {
+  const text = await (await fetch(`${apiUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  let total: number | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}

@@ -4,7 +4,7 @@
 // replace it by a view change.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { getJson, loadAccounts, status, submit, transfer } from '../helpers/client.js';
+import { getJson, loadAccounts, metric, status, submit, transfer } from '../helpers/client.js';
 import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
@@ -14,12 +14,6 @@ const FAKETIME_LIBS = [
   '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
   '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
 ];
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
 
 describe('a leader whose clock runs ahead (real processes, libfaketime)', function () {
   this.timeout(120_000);
@@ -56,8 +50,8 @@ describe('a leader whose clock runs ahead (real processes, libfaketime)', functi
     const st = await status(honest);
     assert.ok(Number(st.view) >= 1, `view ${st.view}: the fast leader was replaced`);
     const withheld =
-      (await metric(net.apiUrls[1]!, 'hybster_proposals_withheld_total')) +
-      (await metric(net.apiUrls[2]!, 'hybster_proposals_withheld_total'));
+      ((await metric(net.apiUrls[1]!, 'hybster_proposals_withheld_total')) ?? 0) +
+      ((await metric(net.apiUrls[2]!, 'hybster_proposals_withheld_total')) ?? 0);
     assert.ok(withheld > 0, 'the followers withheld commits for the fast leader’s batches');
     // What the guard cannot stop: batches the fast leader prepared before it was replaced
     // travel in its VIEW-CHANGE and must be carried over by the NEW-VIEW (another follower

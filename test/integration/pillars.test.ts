@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import {
   type Account,
   getJson,
+  heightOf,
   loadAccounts,
+  metric,
   status,
   submit,
   transfer,
@@ -17,17 +19,6 @@ import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
 const PILLARS = 2;
-
-async function metric(url: string, name: string): Promise<number | null> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return null;
-}
-
-const heightOf = async (url: string): Promise<number> => Number((await status(url)).height);
 
 async function commitAt(url: string, from: Account, to: Uint8Array): Promise<string> {
   const r = await submit(url, transfer(CHAIN_ID, from, to, 1n).hex, 'commit', 20_000);
