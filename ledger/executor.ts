@@ -1,7 +1,8 @@
 // The executor turns committed batches into persisted blocks, strictly in order.
 //
-// Pipelining: executeBatch does the stateless, CPU-bound part (batch decoding, tx decoding,
-// Ed25519 verification of txs the caller did not verify already, hashing) synchronously when called; applying a block waits only for
+// Pipelining: executeBatch starts the stateless, CPU-bound part when called (batch and tx
+// decoding and hashing on the spot; Ed25519 verification of txs the caller did not verify
+// already on libuv's thread pool, off the event loop); applying a block waits only for
 // the previous block to be applied (its state is staged in the store's cache), not written.
 // The store chains the LevelDB writes, one atomic batch per block, in order, so a crash
 // leaves a prefix of blocks. A caller that submits block n+1 before block n resolved thus
@@ -9,7 +10,7 @@
 import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
 import { merkleRoot } from './merkle.js';
-import { applyTxs, type PrecheckedTx, precheckTxs, touchedKeys } from './state.js';
+import { applyTxs, type PrecheckedTx, precheckTxsAsync, touchedKeys } from './state.js';
 import type { LedgerStore } from './store.js';
 
 export interface ExecutorOptions {
@@ -74,18 +75,14 @@ export class Executor {
     this.nextOrder += 1n;
     const dec = decodeBatch(input.batch, this.limits);
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
-    const prechecked = this.precheck(batch.txs);
-    const applied = this.applyTail.then(() => this.apply(input, batch.timestampMs, prechecked));
+    const prechecked = precheckTxsAsync(batch.txs, this.chainId, this.signatureVerified);
+    const applied = this.applyTail.then(async () => this.apply(input, batch.timestampMs, await prechecked));
     this.applyTail = applied;
     applied.catch(() => undefined); // failures surface through the returned promise
     return applied.then(async (r) => {
       await r.durable;
       return r.block;
     });
-  }
-
-  private precheck(txs: Uint8Array[]): PrecheckedTx[] {
-    return precheckTxs(txs, this.chainId, this.signatureVerified);
   }
 
   /** Resolves once every batch submitted so far is applied and durable. */

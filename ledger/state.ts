@@ -18,7 +18,7 @@
 
 import { failure, type TxResult } from './block.js';
 import { bytesEqual, toHex, Writer } from './codec/binary.js';
-import { sha256 as sha256Of, verify } from './keys.js';
+import { sha256 as sha256Of, verify, verifyAsync } from './keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, txHash, U64_MAX } from './tx.js';
 
 export interface Account {
@@ -79,29 +79,39 @@ const ZERO_DIGEST = new Uint8Array(32);
  * `signatureVerified(hashHex)` names txs whose signature was already checked (the mempool's):
  * the tx hash covers every byte, signature included, so those skip the Ed25519 verify.
  */
-export function precheckTx(
+/** A decoded tx whose signature may still need checking (`verifyNeeded`). */
+interface Decoded {
+  pre: PrecheckedTx;
+  verifyNeeded: boolean;
+}
+
+const badSignature = (pre: PrecheckedTx): PrecheckedTx => ({
+  bytes: pre.bytes,
+  hash: pre.hash,
+  tx: pre.tx,
+  rejection: failure('bad-signature', 'signature does not verify against from'),
+});
+
+/** Everything precheckTx does but the signature check. */
+function decodeForPrecheck(
   bytes: Uint8Array,
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
-): PrecheckedTx {
+): Decoded {
   const hash = txHash(bytes);
   const dec = decodeTx(bytes);
-  if (!dec.ok) return { bytes, hash, tx: null, rejection: failure('malformed', dec.error.message) };
+  if (!dec.ok)
+    return {
+      pre: { bytes, hash, tx: null, rejection: failure('malformed', dec.error.message) },
+      verifyNeeded: false,
+    };
   const tx = dec.value;
   if (tx.chainId !== chainId) {
-    return {
-      bytes,
-      hash,
-      tx,
-      rejection: failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`),
-    };
-  }
-  const known = signatureVerified?.(toHex(hash)) === true;
-  if (!known && !verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
-    return { bytes, hash, tx, rejection: failure('bad-signature', 'signature does not verify against from') };
+    const rejection = failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`);
+    return { pre: { bytes, hash, tx, rejection }, verifyNeeded: false };
   }
   const pl = tx.payload;
-  return {
+  const pre: PrecheckedTx = {
     bytes,
     hash,
     tx,
@@ -109,6 +119,26 @@ export function precheckTx(
     fromHex: toHex(tx.from),
     ...(pl.type === 'transfer' ? { toHex: toHex(pl.to) } : {}),
   };
+  return { pre, verifyNeeded: signatureVerified?.(toHex(hash)) !== true };
+}
+
+const signatureArgs = (d: Decoded & { pre: { tx: SignedTx } }): [Uint8Array, Uint8Array, Uint8Array] => [
+  d.pre.tx.signature,
+  signingBytesOfEncoded(d.pre.bytes),
+  d.pre.tx.from,
+];
+
+const needsCheck = (d: Decoded): d is Decoded & { pre: { tx: SignedTx } } =>
+  d.verifyNeeded && d.pre.tx !== null;
+
+export function precheckTx(
+  bytes: Uint8Array,
+  chainId: string,
+  signatureVerified?: (hashHex: string) => boolean,
+): PrecheckedTx {
+  const d = decodeForPrecheck(bytes, chainId, signatureVerified);
+  if (needsCheck(d) && !verify(...signatureArgs(d))) return badSignature(d.pre);
+  return d.pre;
 }
 
 export const precheckTxs = (
@@ -116,6 +146,22 @@ export const precheckTxs = (
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
 ): PrecheckedTx[] => txs.map((b) => precheckTx(b, chainId, signatureVerified));
+
+/**
+ * precheckTxs with the signatures checked in parallel on libuv's thread pool: the event
+ * loop stays free for reads and consensus while a block's txs are verified.
+ */
+export async function precheckTxsAsync(
+  txs: Uint8Array[],
+  chainId: string,
+  signatureVerified?: (hashHex: string) => boolean,
+): Promise<PrecheckedTx[]> {
+  const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
+  const verdicts = await Promise.all(
+    decoded.map((d) => (needsCheck(d) ? verifyAsync(...signatureArgs(d)) : true)),
+  );
+  return decoded.map((d, i) => (verdicts[i] ? d.pre : badSignature(d.pre)));
+}
 
 /** Hex keys every tx of the block may touch, so a store can load them in one read. */
 export function touchedKeys(txs: PrecheckedTx[]): { accounts: Set<string>; kv: Set<string> } {

@@ -5,7 +5,7 @@
 // removes what a written block contains. Txs handed to a proposal stay here, marked
 // in flight, so a view change can hand them to the next leader again.
 import { toHex } from '../ledger/codec/binary.js';
-import { verify } from '../ledger/keys.js';
+import { verifyAsync } from '../ledger/keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
 
 export interface MempoolLimits {
@@ -65,6 +65,8 @@ export class Mempool {
   private inflightCount = 0;
   /** Hex hashes of txs whose exact bytes passed signature verification here (bounded, FIFO). */
   private readonly verified = new Set<string>();
+  /** Verifications in flight by tx hash (bounded by the adds in flight). */
+  private readonly verifying = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly chainId: string,
@@ -91,6 +93,39 @@ export class Mempool {
    */
   signatureVerified(hashHex: string): boolean {
     return this.verified.has(hashHex);
+  }
+
+  /**
+   * Verifies the signatures of txs not held or verified yet, in parallel, and remembers the
+   * good ones, so adding them one by one afterwards (in their order) costs no verification.
+   */
+  async verifyAhead(txs: readonly Uint8Array[]): Promise<void> {
+    const checks: Promise<unknown>[] = [];
+    for (const bytes of txs) {
+      if (bytes.length > TX_BYTES_MAX) continue;
+      const d = decodeTx(bytes);
+      if (!d.ok || d.value.chainId !== this.chainId) continue;
+      const hashHex = toHex(txHash(bytes));
+      if (this.byHash.has(hashHex) || this.verified.has(hashHex)) continue;
+      checks.push(
+        this.verifyOnce(hashHex, d.value, bytes).then((ok) => ok && this.rememberVerified(hashHex)),
+      );
+    }
+    await Promise.all(checks);
+  }
+
+  /**
+   * Verifies off the event loop; concurrent adds of one tx (a client retry racing its own
+   * gossip) share one verification.
+   */
+  private verifyOnce(hashHex: string, tx: SignedTx, bytes: Uint8Array): Promise<boolean> {
+    let v = this.verifying.get(hashHex);
+    if (v === undefined) {
+      v = verifyAsync(tx.signature, signingBytesOfEncoded(bytes), tx.from);
+      this.verifying.set(hashHex, v);
+      void v.then(() => this.verifying.delete(hashHex));
+    }
+    return v;
   }
 
   private rememberVerified(hashHex: string): void {
@@ -143,7 +178,7 @@ export class Mempool {
     const hashHex = toHex(hash);
     if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
     if (opts.verifySignature && !this.verified.has(hashHex)) {
-      if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
+      if (!(await this.verifyOnce(hashHex, tx, bytes))) {
         return {
           kind: 'rejected',
           code: 'bad-signature',

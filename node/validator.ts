@@ -674,10 +674,13 @@ export class Validator implements NodePort {
   }
 
   private async onGossip(txs: Uint8Array[]): Promise<void> {
+    if (this.stopping) return;
+    // Verified here too: a Byzantine validator could otherwise gossip a forged tx that takes
+    // an honest account's next nonce in our mempool and blocks the real one. The signatures
+    // are checked in parallel off the event loop first; the adds then keep the gossip order.
+    await this.pool.verifyAhead(txs);
     for (const tx of txs) {
       if (this.stopping) return;
-      // Verified here too: a Byzantine validator could otherwise gossip a forged tx that takes
-      // an honest account's next nonce in our mempool and blocks the real one.
       await this.pool.add(tx, { verifySignature: true, local: false });
     }
     this.updateMempoolGauges();
