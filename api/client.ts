@@ -120,19 +120,29 @@ export class ApiClient {
     tx: Uint8Array | SignedTx | TxJson,
     opts: { mode?: 'async' | 'commit'; timeoutMs?: number } = {},
   ): Promise<RouteOutput<'submitTx'>> {
-    const body =
-      tx instanceof Uint8Array
-        ? Buffer.from(tx.buffer, tx.byteOffset, tx.byteLength).toString('hex')
-        : 'signature' in tx && tx.signature instanceof Uint8Array
-          ? txToJson(tx as SignedTx)
-          : (tx as TxJson);
     const mode = opts.mode ?? 'async';
     const wait = mode === 'commit' ? (opts.timeoutMs ?? 10_000) : 0;
     return this.call(
       'submitTx',
-      { body: { tx: body, mode, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) } },
+      {
+        body: {
+          tx: txBody(tx),
+          mode,
+          ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+        },
+      },
       this.timeoutMs + wait,
     );
+  }
+
+  /**
+   * Submits many txs in one request (POST /v1/txs/batch, async). The answer has one result
+   * per tx, in order: `{ hash, status }` or `{ error: { code, message, field? } }` with the
+   * code POST /v1/txs would give; `retryAfterMs` is set when some were refused as
+   * mempool-full or unavailable. Only whole-request problems throw (empty, too many, too large).
+   */
+  submitTxs(txs: readonly (Uint8Array | SignedTx | TxJson)[]): Promise<RouteOutput<'submitTxs'>> {
+    return this.call('submitTxs', { body: { txs: txs.map(txBody), mode: 'async' } });
   }
 
   tx(hash: string): Promise<RouteOutput<'getTx'>> {
@@ -235,4 +245,10 @@ export class ApiClient {
       if (!opts.signal.aborted) throw e;
     }
   }
+}
+
+/** A tx as the submit routes take it: encoded bytes as hex, or the tx as JSON. */
+function txBody(tx: Uint8Array | SignedTx | TxJson): string | TxJson {
+  if (tx instanceof Uint8Array) return Buffer.from(tx.buffer, tx.byteOffset, tx.byteLength).toString('hex');
+  return 'signature' in tx && tx.signature instanceof Uint8Array ? txToJson(tx as SignedTx) : (tx as TxJson);
 }

@@ -1,6 +1,7 @@
 // Route handlers for the JSON routes in api/routes.ts. Reads go straight to the
 // LevelDB store; writes go through the node (mempool). Each handler either returns
 // a value matching its response schema or throws an ApiError.
+import assert from 'node:assert/strict';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
@@ -9,9 +10,9 @@ import { toHex } from '../ledger/codec/binary.js';
 import { decodeTx, encodeTx, TX_BYTES_MAX, txFromJson, txHash } from '../ledger/tx.js';
 import { BlockTxs } from './block-txs.js';
 import { CertVerdicts } from './cert-verdicts.js';
-import { ApiError, rejectionToApiError } from './errors.js';
+import { ApiError, type ApiErrorBody, rejectionToApiError } from './errors.js';
 import { Lru } from './lru.js';
-import type { NodePort, TxStatus } from './node-port.js';
+import type { NodePort, SubmitOutcome, TxStatus } from './node-port.js';
 import { proofOf } from './proofs.js';
 import { type RouteDef, routes } from './routes.js';
 import * as s from './schemas.js';
@@ -31,6 +32,10 @@ import {
 
 export interface HandlerLimits {
   pageLimitMax: number;
+  /** Most txs in one POST /v1/txs/batch. */
+  batchTxsMax: number;
+  /** Body limit of POST /v1/txs/batch. */
+  batchBodyBytesMax: number;
   commitTimeoutMsDefault: number;
   commitTimeoutMsMax: number;
   /** Rendered JSON (UTF-8 bytes) of blocks that have their commit certificate (immutable from then on). */
@@ -148,36 +153,55 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
 
   // ---- transactions ------------------------------------------------------------------
 
-  function encodedFromBody(body: z.output<typeof s.SubmitTxBody>): Uint8Array {
-    if (typeof body.tx !== 'string') {
-      const parsed = txFromJson(body.tx);
+  /** The encoded bytes of one submitted tx (string or JSON), or the error POST /v1/txs answers for it. */
+  function encodedFromItem(tx: unknown, encoding: 'hex' | 'base64'): Uint8Array | ApiError {
+    if (typeof tx !== 'string') {
+      const parsed = txFromJson(tx);
       if (!parsed.ok) {
         const field = parsed.error.field ? `tx.${parsed.error.field}` : 'tx';
-        throw new ApiError('schema-violation', parsed.error.message, field);
+        return new ApiError('schema-violation', parsed.error.message, field);
       }
       try {
         return encodeTx(parsed.value);
       } catch (e) {
-        throw new ApiError('too-large', (e as Error).message, 'tx');
+        return new ApiError('too-large', (e as Error).message, 'tx');
       }
     }
-    const text = body.tx;
-    if (body.encoding === 'hex') {
-      const h = strip0x(text);
-      if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) {
-        throw new ApiError('malformed', 'tx: not hex (use encoding: "base64" for base64)', 'tx');
+    if (encoding === 'hex') {
+      const h = strip0x(tx);
+      if (h.length < 2 || h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) {
+        return new ApiError('malformed', 'tx: not hex (use encoding: "base64" for base64)', 'tx');
       }
       if (h.length / 2 > TX_BYTES_MAX) {
-        throw new ApiError('too-large', `tx: ${h.length / 2} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
+        return new ApiError('too-large', `tx: ${h.length / 2} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
       }
       return hexToBytes(h);
     }
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) throw new ApiError('malformed', 'tx: not base64', 'tx');
-    const bytes = new Uint8Array(Buffer.from(text, 'base64'));
+    if (tx.length < 2 || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(tx)) {
+      return new ApiError('malformed', 'tx: not base64', 'tx');
+    }
+    const bytes = new Uint8Array(Buffer.from(tx, 'base64'));
     if (bytes.length > TX_BYTES_MAX) {
-      throw new ApiError('too-large', `tx: ${bytes.length} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
+      return new ApiError('too-large', `tx: ${bytes.length} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
     }
     return bytes;
+  }
+
+  /** The checks the API makes before the node sees a tx: it decodes and names this chain. */
+  function precheck(encoded: Uint8Array): ApiError | null {
+    const decoded = decodeTx(encoded);
+    if (!decoded.ok) {
+      const field = decoded.error.field === undefined ? 'tx' : `tx.${decoded.error.field}`;
+      return new ApiError('malformed', `tx: ${decoded.error.message}`, field);
+    }
+    if (decoded.value.chainId !== node.chainId) {
+      return new ApiError(
+        'wrong-chain',
+        `chainId "${decoded.value.chainId}" is not this network's "${node.chainId}"`,
+        'tx.chainId',
+      );
+    }
+    return null;
   }
 
   r.route({
@@ -186,19 +210,10 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     schema: schemaOf(routes.submitTx),
     handler: async (req, reply) => {
       const body = req.body as z.output<typeof s.SubmitTxBody>;
-      const encoded = encodedFromBody(body);
-      const decoded = decodeTx(encoded);
-      if (!decoded.ok) {
-        const field = decoded.error.field === undefined ? 'tx' : `tx.${decoded.error.field}`;
-        throw new ApiError('malformed', `tx: ${decoded.error.message}`, field);
-      }
-      if (decoded.value.chainId !== node.chainId) {
-        throw new ApiError(
-          'wrong-chain',
-          `chainId "${decoded.value.chainId}" is not this network's "${node.chainId}"`,
-          'tx.chainId',
-        );
-      }
+      const encoded = encodedFromItem(body.tx, body.encoding);
+      if (encoded instanceof ApiError) throw encoded;
+      const refused = precheck(encoded);
+      if (refused !== null) throw refused;
       const hash = txHash(encoded);
       const hashHex = toHex(hash);
       const timeoutMs = Math.min(body.timeoutMs ?? limits.commitTimeoutMsDefault, limits.commitTimeoutMsMax);
@@ -245,6 +260,82 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
         result: txResultJson(loc.result),
         commit: cert(commit),
       });
+    },
+  });
+
+  /** Nodes without a batch path take the txs one by one, in order (the port's contract). */
+  async function submitAll(encoded: readonly Uint8Array[]): Promise<SubmitOutcome[]> {
+    if (node.submitTxs !== undefined) return node.submitTxs(encoded);
+    const out: SubmitOutcome[] = [];
+    for (const e of encoded) out.push(await node.submitTx(e));
+    return out;
+  }
+
+  r.route({
+    method: 'POST',
+    url: routes.submitTxs.url,
+    schema: schemaOf(routes.submitTxs),
+    bodyLimit: limits.batchBodyBytesMax,
+    handler: async (req, reply) => {
+      const body = req.body as z.output<typeof s.SubmitTxsBody>;
+      if (body.txs.length > limits.batchTxsMax) {
+        throw new ApiError(
+          'too-large',
+          `${body.txs.length} txs in one batch; at most ${limits.batchTxsMax}`,
+          'txs',
+        );
+      }
+      type Item = z.output<typeof s.SubmitTxsAccepted> | ApiErrorBody;
+      const results: (Item | undefined)[] = new Array(body.txs.length);
+      // The txs that pass the API's own checks go to the node in one call; `slots` maps them back.
+      const toNode: Uint8Array[] = [];
+      const slots: number[] = [];
+      body.txs.forEach((item, i) => {
+        const encoded = encodedFromItem(item, body.encoding);
+        const refused = encoded instanceof ApiError ? encoded : precheck(encoded);
+        if (refused !== null) {
+          results[i] = refused.toBody();
+          return;
+        }
+        toNode.push(encoded as Uint8Array);
+        slots.push(i);
+      });
+      const outcomes = toNode.length === 0 ? [] : await submitAll(toNode);
+      assert.equal(outcomes.length, toNode.length, 'the node answers every tx of a batch');
+      let retryAfterMs: number | undefined;
+      let unavailable = 0;
+      for (let k = 0; k < outcomes.length; k++) {
+        const o = outcomes[k] as SubmitOutcome;
+        const i = slots[k] as number;
+        if (o.kind === 'rejected') {
+          const e = rejectionToApiError(o);
+          if (e.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, e.retryAfterMs);
+          if (o.code === 'unavailable') unavailable++;
+          results[i] = e.toBody();
+        } else if (o.kind === 'known' && o.status.state === 'committed') {
+          const loc = o.status.location;
+          results[i] = {
+            hash: toHex(o.hash),
+            status: 'committed',
+            location: await locationJson(loc),
+            result: txResultJson(loc.result),
+          };
+        } else {
+          results[i] = { hash: toHex(o.hash), status: o.kind === 'accepted' ? 'accepted' : 'known' };
+        }
+      }
+      // A node that takes nothing (starting, stopping) answers as the single route does, so
+      // clients and load balancers that retry on 503 need no special case.
+      if (unavailable > 0 && unavailable === body.txs.length) {
+        throw new ApiError('unavailable', 'node is not accepting txs', undefined, retryAfterMs);
+      }
+      if (retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
+      const out: z.output<typeof s.SubmitTxsResponse> = {
+        results: results as Item[],
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
+      // Built to the schema's type above; a batch answer is large, so skip re-encoding it.
+      return sendJsonString(reply, JSON.stringify(out));
     },
   });
 

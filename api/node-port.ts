@@ -98,6 +98,14 @@ export interface NodePort {
 
   /** Check and enter an encoded signed tx into the mempool. Never throws for bad input. */
   submitTx(encoded: Uint8Array): Promise<SubmitOutcome>;
+  /**
+   * The same for many txs at once (POST /v1/txs/batch): one outcome per tx, in order,
+   * checked in order (so of two txs with the same sender and nonce the first wins). A tx
+   * already committed answers `known` with its location, like submitTx. Never throws for
+   * bad input. Optional so a node without a batch path still serves the route (the API
+   * then calls submitTx once per tx, in order); node/submit-batch.ts implements it.
+   */
+  submitTxs?(encoded: readonly Uint8Array[]): Promise<SubmitOutcome[]>;
   txStatus(hash: Uint8Array): Promise<TxStatus>;
   /** Resolves when the tx is committed (its location), or null after timeoutMs. */
   waitForTx(hash: Uint8Array, timeoutMs: number): Promise<TxLocation | null>;

@@ -31,6 +31,16 @@ export const routes = {
     response: { 200: s.SubmitTxResponse, 202: s.SubmitTxResponse },
     errors: [...common, 409, 413, 415, 422, 503],
   },
+  submitTxs: {
+    method: 'POST',
+    url: '/v1/txs/batch',
+    summary:
+      'Submit many signed transactions in one request (async): one result per tx, in order, each a status or a typed error',
+    tags: ['txs'],
+    body: s.SubmitTxsBody,
+    response: { 200: s.SubmitTxsResponse },
+    errors: [...common, 413, 415, 503],
+  },
   getTx: {
     method: 'GET',
     url: '/v1/txs/:hash',

@@ -94,6 +94,27 @@ export const SubmitTxBody = z
   })
   .strict();
 
+export const SubmitTxsBody = z
+  .object({
+    txs: z
+      .array(
+        z
+          .union([z.string(), z.record(z.string(), z.unknown())])
+          .describe('A tx as in POST /v1/txs: encoded (hex, or base64 with encoding: "base64") or as JSON'),
+      )
+      .min(1)
+      .describe(
+        "The txs, checked in order; at most the server's batch limit (413 above it). A tx that " +
+          'does not parse is refused on its own, as an item error',
+      ),
+    encoding: z.enum(['hex', 'base64']).default('hex').describe('How the string items are written'),
+    mode: z
+      .enum(['async'])
+      .default('async')
+      .describe('async only: each tx is answered once it is checked and accepted into the mempool'),
+  })
+  .strict();
+
 export const TxResultJson = z
   .object({ ok: z.boolean(), code: z.string().optional(), message: z.string().optional() })
   .describe('Execution result: ok, or a typed failure code');
@@ -132,6 +153,29 @@ export const SubmitTxResponse = z.object({
   location: TxLocationJson.optional(),
   result: TxResultJson.optional(),
   commit: CommitCertificateJson.nullable().optional(),
+});
+
+/** One tx of a batch that was taken (or had been before: idempotent). */
+export const SubmitTxsAccepted = z.object({
+  hash: z.string(),
+  status: z
+    .enum(['accepted', 'known', 'committed'])
+    .describe(
+      'accepted: entered the mempool now; known: already pending; committed: already in a block (location, result)',
+    ),
+  location: TxLocationJson.optional(),
+  result: TxResultJson.optional(),
+});
+
+export const SubmitTxsResponse = z.object({
+  results: z
+    .array(z.union([SubmitTxsAccepted, ErrorBody]))
+    .describe('One per submitted tx, in order: a status, or the typed error POST /v1/txs would answer'),
+  retryAfterMs: z
+    .number()
+    .int()
+    .optional()
+    .describe('Set (and the Retry-After header) when some txs were refused as mempool-full or unavailable'),
 });
 
 export const TxResponse = z.object({
@@ -315,4 +359,5 @@ export type BlockResponseT = z.output<typeof BlockResponse>;
 export type StatusResponseT = z.output<typeof StatusResponse>;
 export type TxResponseT = z.output<typeof TxResponse>;
 export type SubmitTxResponseT = z.output<typeof SubmitTxResponse>;
+export type SubmitTxsResponseT = z.output<typeof SubmitTxsResponse>;
 export type AccountTxJsonT = z.output<typeof AccountTxJson>;

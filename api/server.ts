@@ -32,6 +32,10 @@ import { registerStreams } from './stream.js';
 export interface ApiLimits {
   /** Request bodies above this are refused with 413 before being read whole. */
   bodyBytesMax: number;
+  /** Most txs one POST /v1/txs/batch may carry (413 above it). */
+  batchTxsMax: number;
+  /** The body limit of POST /v1/txs/batch (the other routes keep bodyBytesMax). */
+  batchBodyBytesMax: number;
   /** Largest `limit` a paginated route honours (larger requests get this many). */
   pageLimitMax: number;
   commitTimeoutMsDefault: number;
@@ -61,6 +65,10 @@ export interface ApiLimits {
 export const API_LIMITS_DEFAULT: ApiLimits = {
   // A TX_BYTES_MAX tx as hex inside JSON, with room for the envelope.
   bodyBytesMax: 2 * TX_BYTES_MAX + 16 * 1024,
+  // A transfer is about 330 hex characters in JSON: 256 of them take about 90 KB. Larger txs
+  // (kv values up to 32 KB) fit fewer per request; the client splits by bytes too.
+  batchTxsMax: 256,
+  batchBodyBytesMax: 2 * 1024 * 1024,
   pageLimitMax: 100,
   commitTimeoutMsDefault: 10_000,
   commitTimeoutMsMax: 60_000,

@@ -79,8 +79,24 @@ function detachBytes(actions: Action[], transfer: ArrayBuffer[]): Action[] {
   });
 }
 
+/**
+ * Test-only fault, inert unless the environment names it: HYBSTER_TEST_FAULTS holding
+ * `pillar-worker-crash=<pillar>@<order>` makes that pillar's worker die by an uncaught
+ * exception (not a reported failure) once its core delivers an order number at or above
+ * <order>, without answering the events that did it. It lets an integration test kill a
+ * worker inside a real validator process (test/integration/pillar-worker-crash.test.ts).
+ */
+function crashOrderFromEnv(pillar: number): bigint | null {
+  for (const fault of (process.env.HYBSTER_TEST_FAULTS ?? '').split(',')) {
+    const m = /^pillar-worker-crash=(\d+)@(\d+)$/.exec(fault.trim());
+    if (m !== null && Number(m[1]) === pillar) return BigInt(m[2] as string);
+  }
+  return null;
+}
+
 function serve(port: NonNullable<typeof parentPort>): void {
   let core: PillarCore | null = null;
+  let crashOrder: bigint | null = null;
   const fail = (e: unknown): void => {
     const err = e instanceof Error ? e : new Error(String(e));
     const msg: FromPillarWorker = { type: 'failed', message: `${err.message}\n${err.stack ?? ''}` };
@@ -89,6 +105,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     port.close();
   };
   port.on('message', (m: ToPillarWorker) => {
+    let crash: Error | null = null;
     try {
       if (m.type === 'init') {
         if (core !== null) throw new Error('pillar worker initialized twice');
@@ -98,6 +115,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
           m.snapshot?.trinx,
         );
         m.trinxKey.fill(0);
+        crashOrder = crashOrderFromEnv(m.pillar);
         core = new PillarCore({
           config: m.config,
           validator: m.validator,
@@ -117,11 +135,18 @@ function serve(port: NonNullable<typeof parentPort>): void {
         actions: detachBytes(c.step(ev), transfer),
         role: roleOf(c),
       }));
-      const out: FromPillarWorker = { type: 'stepped', results };
-      port.postMessage(out, transfer);
+      const at = crashOrder;
+      if (at !== null && results.some((r) => r.actions.some((a) => a.type === 'deliver' && a.order >= at))) {
+        crash = new Error(`test fault: pillar worker crashed at order ${at} (HYBSTER_TEST_FAULTS)`);
+      } else {
+        const out: FromPillarWorker = { type: 'stepped', results };
+        port.postMessage(out, transfer);
+      }
     } catch (e) {
       fail(e);
     }
+    // Thrown outside the try: the thread dies the way a real crash kills it, unreported.
+    if (crash !== null) throw crash;
   });
 }
 
