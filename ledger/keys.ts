@@ -6,7 +6,6 @@
 // SHA-256 of 65 bytes 331k/s vs 274k/s with createHash, about twice that with crypto.hash). Building a KeyObject from raw bytes costs about as
 // much as a verification, so public KeyObjects are cached (bounded) by key bytes.
 import crypto from 'node:crypto';
-import os from 'node:os';
 
 export interface KeyPair {
   /** 32-byte Ed25519 public key; also the account address. */
@@ -88,62 +87,6 @@ export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Ui
   } catch {
     return false;
   }
-}
-
-/**
- * Verifications handed to libuv's thread pool at once. The pool also runs LevelDB's reads
- * and synced writes, first come first served: with a whole gossip message (hundreds of
- * txs) queued there, a consensus fsync would wait behind all of them. A few per core keep
- * the cores busy and put at most this many jobs ahead of any disk operation.
- */
-const VERIFY_INFLIGHT_MAX = 2 * Math.max(1, os.availableParallelism());
-let verifyInflight = 0;
-const verifyQueue: (() => void)[] = [];
-
-function startVerify(
-  signature: Uint8Array,
-  message: Uint8Array,
-  key: crypto.KeyObject,
-  done: (ok: boolean) => void,
-): void {
-  verifyInflight++;
-  const finish = (ok: boolean): void => {
-    verifyInflight--;
-    verifyQueue.shift()?.();
-    done(ok);
-  };
-  try {
-    crypto.verify(null, message, key, signature, (e, ok) => finish(e === null && ok));
-  } catch {
-    finish(false);
-  }
-}
-
-/**
- * verify on libuv's thread pool (node:crypto's callback form): the event loop only pays
- * the dispatch, about a sixth of a synchronous verification measured here, so API reads
- * and consensus messages are not stuck behind a block's worth of signature checks, and
- * the pool's threads use the other cores. One verification takes a little longer (about
- * 120 us against 100 us alone), so callers use it for work that can wait a round trip.
- * Never rejects: malformed keys or signatures simply do not verify.
- */
-export function verifyAsync(
-  signature: Uint8Array,
-  message: Uint8Array,
-  publicKey: Uint8Array,
-): Promise<boolean> {
-  if (signature.length !== SIGNATURE_BYTES || publicKey.length !== PUBLIC_KEY_BYTES)
-    return Promise.resolve(false);
-  let key: crypto.KeyObject;
-  try {
-    key = publicKeyObject(publicKey);
-  } catch {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    if (verifyInflight < VERIFY_INFLIGHT_MAX) startVerify(signature, message, key, resolve);
-    else verifyQueue.push(() => startVerify(signature, message, key, resolve));
-  });
 }
 
 // crypto.hash (one-shot, Node >= 20.12) measured about 2x faster than createHash() for the

@@ -18,8 +18,9 @@
 
 import { failure, type TxResult } from './block.js';
 import { bytesEqual, toHex, Writer } from './codec/binary.js';
-import { sha256 as sha256Of, verify, verifyAsync } from './keys.js';
+import { sha256 as sha256Of, verify } from './keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, txHash, U64_MAX } from './tx.js';
+import { verifyMany } from './verify-pool.js';
 
 export interface Account {
   balance: bigint;
@@ -122,14 +123,15 @@ function decodeForPrecheck(
   return { pre, verifyNeeded: signatureVerified?.(toHex(hash)) !== true };
 }
 
-const signatureArgs = (d: Decoded & { pre: { tx: SignedTx } }): [Uint8Array, Uint8Array, Uint8Array] => [
+type Checkable = Decoded & { pre: { tx: SignedTx } };
+
+const signatureArgs = (d: Checkable): [Uint8Array, Uint8Array, Uint8Array] => [
   d.pre.tx.signature,
   signingBytesOfEncoded(d.pre.bytes),
   d.pre.tx.from,
 ];
 
-const needsCheck = (d: Decoded): d is Decoded & { pre: { tx: SignedTx } } =>
-  d.verifyNeeded && d.pre.tx !== null;
+const needsCheck = (d: Decoded): d is Checkable => d.verifyNeeded && d.pre.tx !== null;
 
 export function precheckTx(
   bytes: Uint8Array,
@@ -148,8 +150,8 @@ export const precheckTxs = (
 ): PrecheckedTx[] => txs.map((b) => precheckTx(b, chainId, signatureVerified));
 
 /**
- * precheckTxs with the signatures checked in parallel on libuv's thread pool: the event
- * loop stays free for reads and consensus while a block's txs are verified.
+ * precheckTxs with the signatures that need checking verified together by the verify
+ * pool (ledger/verify-pool.ts): a block's worth of checks does not stall the event loop.
  */
 export async function precheckTxsAsync(
   txs: Uint8Array[],
@@ -157,10 +159,15 @@ export async function precheckTxsAsync(
   signatureVerified?: (hashHex: string) => boolean,
 ): Promise<PrecheckedTx[]> {
   const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
-  const verdicts = await Promise.all(
-    decoded.map((d) => (needsCheck(d) ? verifyAsync(...signatureArgs(d)) : true)),
+  const toCheck = decoded.filter((d): d is Checkable => needsCheck(d));
+  const verdicts = await verifyMany(
+    toCheck.map((d) => {
+      const [signature, message, publicKey] = signatureArgs(d);
+      return { signature, message, publicKey };
+    }),
   );
-  return decoded.map((d, i) => (verdicts[i] ? d.pre : badSignature(d.pre)));
+  const bad = new Set<Decoded>(toCheck.filter((_, i) => !verdicts[i]));
+  return decoded.map((d) => (bad.has(d) ? badSignature(d.pre) : d.pre));
 }
 
 /** Hex keys every tx of the block may touch, so a store can load them in one read. */

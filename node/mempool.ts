@@ -5,8 +5,9 @@
 // removes what a written block contains. Txs handed to a proposal stay here, marked
 // in flight, so a view change can hand them to the next leader again.
 import { toHex } from '../ledger/codec/binary.js';
-import { verifyAsync } from '../ledger/keys.js';
+import { verify } from '../ledger/keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
+import { type SignatureCheck, verifyMany } from '../ledger/verify-pool.js';
 
 export interface MempoolLimits {
   txCountMax: number;
@@ -65,8 +66,6 @@ export class Mempool {
   private inflightCount = 0;
   /** Hex hashes of txs whose exact bytes passed signature verification here (bounded, FIFO). */
   private readonly verified = new Set<string>();
-  /** Verifications in flight by tx hash (bounded by the adds in flight). */
-  private readonly verifying = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly chainId: string,
@@ -96,36 +95,32 @@ export class Mempool {
   }
 
   /**
-   * Verifies the signatures of txs not held or verified yet, in parallel, and remembers the
-   * good ones, so adding them one by one afterwards (in their order) costs no verification.
+   * Verifies the signatures of txs not held or verified yet, together on the verify pool
+   * (off the event loop), and remembers the good ones, so adding them one by one
+   * afterwards (in their order) costs no verification.
    */
   async verifyAhead(txs: readonly Uint8Array[]): Promise<void> {
-    const checks: Promise<unknown>[] = [];
+    const hashes: string[] = [];
+    const checks: SignatureCheck[] = [];
+    const seen = new Set<string>();
     for (const bytes of txs) {
       if (bytes.length > TX_BYTES_MAX) continue;
       const d = decodeTx(bytes);
       if (!d.ok || d.value.chainId !== this.chainId) continue;
       const hashHex = toHex(txHash(bytes));
-      if (this.byHash.has(hashHex) || this.verified.has(hashHex)) continue;
-      checks.push(
-        this.verifyOnce(hashHex, d.value, bytes).then((ok) => ok && this.rememberVerified(hashHex)),
-      );
+      if (seen.has(hashHex) || this.byHash.has(hashHex) || this.verified.has(hashHex)) continue;
+      seen.add(hashHex);
+      hashes.push(hashHex);
+      checks.push({
+        signature: d.value.signature,
+        message: signingBytesOfEncoded(bytes),
+        publicKey: d.value.from,
+      });
     }
-    await Promise.all(checks);
-  }
-
-  /**
-   * Verifies off the event loop; concurrent adds of one tx (a client retry racing its own
-   * gossip) share one verification.
-   */
-  private verifyOnce(hashHex: string, tx: SignedTx, bytes: Uint8Array): Promise<boolean> {
-    let v = this.verifying.get(hashHex);
-    if (v === undefined) {
-      v = verifyAsync(tx.signature, signingBytesOfEncoded(bytes), tx.from);
-      this.verifying.set(hashHex, v);
-      void v.then(() => this.verifying.delete(hashHex));
-    }
-    return v;
+    const ok = await verifyMany(checks);
+    hashes.forEach((h, i) => {
+      if (ok[i]) this.rememberVerified(h);
+    });
   }
 
   private rememberVerified(hashHex: string): void {
@@ -178,7 +173,8 @@ export class Mempool {
     const hashHex = toHex(hash);
     if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
     if (opts.verifySignature && !this.verified.has(hashHex)) {
-      if (!(await this.verifyOnce(hashHex, tx, bytes))) {
+      // Inline: one verification costs less than handing it to another thread and back.
+      if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
         return {
           kind: 'rejected',
           code: 'bad-signature',

@@ -42,7 +42,7 @@ import {
 } from '../ledger/block.js';
 import { bytesEqual, fromHex, toHex } from '../ledger/codec/binary.js';
 import { Executor } from '../ledger/executor.js';
-import { verifyAsync } from '../ledger/keys.js';
+import { verify } from '../ledger/keys.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { decodeTx, txHash } from '../ledger/tx.js';
 import type { ChainSpec } from './chain-spec.js';
@@ -606,12 +606,11 @@ export class Validator implements NodePort {
     if (height + SIG_HEIGHTS_AHEAD_MAX < tip || height > tip + SIG_HEIGHTS_AHEAD_MAX) return;
     if (this.certified.has(height)) return;
     const pk = this.o.spec.validators[from]?.publicKey;
-    if (!pk) return;
-    // Off the event loop: at low load every block costs a verification, as much as its txs.
-    void verifyAsync(signature, commitSigningBytes(height, hash), pk).then((ok) => {
-      if (!ok) this.log.warn({ from, height: Number(height) }, 'bad block signature');
-      else this.addSignature(height, hash, from, signature);
-    });
+    if (!pk || !verify(signature, commitSigningBytes(height, hash), pk)) {
+      this.log.warn({ from, height: Number(height) }, 'bad block signature');
+      return;
+    }
+    this.addSignature(height, hash, from, signature);
   }
 
   // ------------------------------------------------------------------ replica messages

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { verify } from '../../ledger/keys.js';
+import { precheckTxs, precheckTxsAsync } from '../../ledger/state.js';
+import { signingBytesOfEncoded } from '../../ledger/tx.js';
+import { INLINE_SIGNATURES_MAX, type SignatureCheck, VerifyPool } from '../../ledger/verify-pool.js';
+import { CHAIN, seedKey, signed, transfer } from './helpers.js';
+
+const a = seedKey(0);
+const b = seedKey(1);
+
+/** 200 checks: good ones, flipped bits, the wrong key, a short key and a short signature. */
+function mixedChecks(): SignatureCheck[] {
+  return Array.from({ length: 200 }, (_, i) => {
+    const bytes = signed(a, BigInt(i + 1), transfer(b, 1n));
+    const message = signingBytesOfEncoded(bytes);
+    let signature = bytes.slice(bytes.length - 64);
+    if (i % 3 === 1) signature[i % 64]! ^= 1;
+    if (i % 13 === 5) signature = signature.subarray(1);
+    const publicKey = i % 7 === 2 ? b.publicKey : i % 11 === 3 ? a.publicKey.subarray(1) : a.publicKey;
+    return { signature, message, publicKey };
+  });
+}
+
+describe('ledger/verify-pool', () => {
+  let pool: VerifyPool;
+  beforeEach(() => {
+    pool = new VerifyPool(2);
+  });
+  afterEach(() => pool.close());
+
+  it('agrees with verify on every check, in order, across several jobs and workers', async () => {
+    const checks = mixedChecks();
+    const want = checks.map((c) => verify(c.signature, c.message, c.publicKey));
+    assert.ok(want.some((w) => w) && want.some((w) => !w), 'both outcomes are exercised');
+    assert.deepEqual(await pool.verifyMany(checks), want);
+    // Concurrent calls get their own answers.
+    const [x, y] = await Promise.all([
+      pool.verifyMany(checks.slice(0, 100)),
+      pool.verifyMany(checks.slice(100)),
+    ]);
+    assert.deepEqual([...x, ...y], want);
+  });
+
+  it('checks a few signatures inline and an empty list at once', async () => {
+    const few = mixedChecks().slice(0, INLINE_SIGNATURES_MAX);
+    assert.deepEqual(
+      await pool.verifyMany(few),
+      few.map((c) => verify(c.signature, c.message, c.publicKey)),
+    );
+    assert.deepEqual(await pool.verifyMany([]), []);
+  });
+
+  it('still answers correctly, inline, once its workers are gone', async () => {
+    const checks = mixedChecks();
+    await pool.verifyMany(checks); // starts the workers
+    await pool.close();
+    assert.deepEqual(
+      await pool.verifyMany(checks),
+      checks.map((c) => verify(c.signature, c.message, c.publicKey)),
+    );
+  });
+});
+
+describe('ledger/state precheckTxsAsync', () => {
+  it('gives exactly what precheckTxs gives, skipping txs the caller already verified', async () => {
+    const bad = signed(a, 2n, transfer(b, 1n));
+    bad[bad.length - 1]! ^= 1;
+    const many = Array.from({ length: 40 }, (_, i) => signed(b, BigInt(i + 1), transfer(a, 1n)));
+    const txs = [
+      signed(a, 1n, transfer(b, 1n)),
+      bad,
+      signed(a, 3n, transfer(b, 1n), 'other'),
+      new Uint8Array([1]),
+      ...many,
+    ];
+    assert.deepEqual(await precheckTxsAsync(txs, CHAIN), precheckTxs(txs, CHAIN));
+    assert.equal((await precheckTxsAsync(txs, CHAIN))[1]?.rejection?.ok, false);
+    // A caller's word that a tx verified is taken (the hash covers the signature): the forged one passes.
+    const trusted = (): boolean => true;
+    const got = await precheckTxsAsync(txs, CHAIN, trusted);
+    assert.equal(got[1]?.rejection, null);
+    assert.deepEqual(got, precheckTxs(txs, CHAIN, trusted));
+  });
+});
