@@ -6,6 +6,9 @@
 //               a bounded backlog ahead of the commits (a real client backs off; an
 //               unbounded backlog only measures how the mempool ages), plus the CPU the
 //               validators and the load generator used per committed tx (/proc, Linux);
+//               twice: one tx per request (POST /v1/txs, one client per account), and
+//               batched (POST /v1/txs/batch, each request carrying the next tx of each of
+//               its client's accounts), which spreads the HTTP cost over the batch;
 //   latency     commit latency p50/p99 at 50% of that rate and at a low fixed rate
 //               (commit-mode submissions, open loop): as the validators measure it (tx
 //               enters the mempool of the validator it was sent to -> its block is written
@@ -125,6 +128,18 @@ interface TransportResult {
   cpuMsPerTx: { validators: number[]; loadGenerator: number } | null;
   /** CPU cores busy during the window: each validator, and the load generator. */
   cpuCoresUsed: { validators: number[]; loadGenerator: number } | null;
+  /** The same saturation measure with POST /v1/txs/batch. */
+  saturationBatchTxPerSec: number;
+  batchWindowSec: number;
+  /** Txs per request (one per account of the client) and closed-loop batch clients. */
+  batchTxsPerRequest: number;
+  batchClients: number;
+  /** Txs answered mempool-full or unavailable (retried in a later batch). */
+  batchRejectedFull: number;
+  /** Txs refused for any other reason (should be 0: the bench signs valid transfers). */
+  batchItemErrors: number;
+  batchCpuMsPerTx: { validators: number[]; loadGenerator: number } | null;
+  batchCpuCoresUsed: { validators: number[]; loadGenerator: number } | null;
   latencyRateTxPerSec: number;
   latencyTxs: number;
   nodeCommitLatencyMs: { p50: number; p99: number; samples: number };
@@ -133,23 +148,35 @@ interface TransportResult {
   viewChanges: number;
 }
 
-/**
- * Closed loop: each account submits its next transfer as soon as the previous one was
- * accepted, while the txs accepted but not committed (network-wide, from validator 0's
- * counter) stay under `backlogMax`.
- */
-async function saturate(
-  net: Testnet,
-  accounts: Account[],
-  txs: Presigned,
-  seconds: number,
-  backlogMax: number,
-): Promise<{
+interface Saturation {
   txPerSec: number;
   rejectedFull: number;
   cpuMsPerTx: TransportResult['cpuMsPerTx'];
   cpuCoresUsed: TransportResult['cpuCoresUsed'];
-}> {
+}
+
+/** What a closed-loop load sees of the phase it runs in. */
+interface LoadContext {
+  running(): boolean;
+  /** Waits while `n` more txs would put the backlog (accepted, not committed) over its bound. */
+  room(n: number): Promise<void>;
+  accepted(n: number): void;
+  rejectedFull(n: number): void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs the closed-loop `load` (its promises end once ctx.running() is false) and measures
+ * committed tx/s and CPU over `seconds` after a warm-up, on validator 0's committed counter.
+ * The txs accepted but not committed (network-wide) stay under `backlogMax`.
+ */
+async function saturate(
+  net: Testnet,
+  seconds: number,
+  backlogMax: number,
+  load: (ctx: LoadContext) => Promise<void>[],
+): Promise<Saturation> {
   let running = true;
   let rejectedFull = 0;
   let accepted = 0;
@@ -159,40 +186,33 @@ async function saturate(
   const poller = (async () => {
     while (running) {
       committed = await committedTotal(url0).catch(() => committed);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   })();
-  const http = net.apiUrls.map((u) => new HttpLoadClient(u, accounts.length));
-  const loops = accounts.map(async (_a, i) => {
-    const client = http[i % http.length] as HttpLoadClient;
-    while (running) {
-      while (running && accepted - (committed - base) >= backlogMax) {
-        await new Promise((res) => setTimeout(res, 5));
-      }
-      const hex = txs.take(i);
-      for (;;) {
-        const r = await submitTx(client, hex, 'async');
-        if (r && (r.status === 202 || r.status === 200)) break;
-        if (r?.status === 503) rejectedFull++;
-        if (!running) return;
-        await new Promise((res) => setTimeout(res, 20));
-      }
-      accepted++;
-    }
+  const loops = load({
+    running: () => running,
+    room: async (n) => {
+      while (running && accepted - (committed - base) + n > backlogMax) await sleep(5);
+    },
+    accepted: (n) => {
+      accepted += n;
+    },
+    rejectedFull: (n) => {
+      rejectedFull += n;
+    },
   });
   // Warm up (JIT, batches filling), then measure on validator 0's committed counter.
-  await new Promise((r) => setTimeout(r, Math.min(3000, seconds * 300)));
+  await sleep(Math.min(3000, seconds * 300));
   const pids = [...net.validators.map((v) => v.process?.pid), process.pid];
   const cpu0 = pids.map(cpuSeconds);
   const c0 = await committedTotal(url0);
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   const c1 = await committedTotal(url0);
   const cpu1 = pids.map(cpuSeconds);
   const dt = (performance.now() - t0) / 1000;
   running = false;
   await Promise.all([...loops, poller]);
-  for (const c of http) c.close();
   const used = cpu0.map((c, i) => {
     const d = cpu1[i];
     return c === null || d === null || d === undefined ? null : d - c;
@@ -211,6 +231,88 @@ async function saturate(
     cpuCoresUsed: ok
       ? { validators: used.slice(0, -1).map(cores), loadGenerator: cores(used.at(-1) ?? null) }
       : null,
+  };
+}
+
+/** One client per account, each submitting its next transfer once the previous one was accepted. */
+function singleTxLoad(net: Testnet, accounts: Account[], txs: Presigned) {
+  return (ctx: LoadContext): Promise<void>[] => {
+    const http = net.apiUrls.map((u) => new HttpLoadClient(u, accounts.length));
+    const loops = accounts.map(async (_a, i) => {
+      const client = http[i % http.length] as HttpLoadClient;
+      while (ctx.running()) {
+        await ctx.room(1);
+        const hex = txs.take(i);
+        for (;;) {
+          const r = await submitTx(client, hex, 'async');
+          if (r && (r.status === 202 || r.status === 200)) break;
+          if (r?.status === 503) ctx.rejectedFull(1);
+          if (!ctx.running()) return;
+          await sleep(20);
+        }
+        ctx.accepted(1);
+      }
+    });
+    return [
+      Promise.all(loops).then(() => {
+        for (const c of http) c.close();
+      }),
+    ];
+  };
+}
+
+/**
+ * `clients` closed loops, each owning `perRequest` accounts and sending one POST
+ * /v1/txs/batch with the next tx of each of them; a tx refused as full is sent again in
+ * the next batch (one tx per account per batch keeps each account's nonces in order).
+ */
+function batchLoad(
+  net: Testnet,
+  txs: Presigned,
+  clients: number,
+  perRequest: number,
+  counts: { itemErrors: number },
+) {
+  return (ctx: LoadContext): Promise<void>[] => {
+    const http = net.apiUrls.map((u) => new HttpLoadClient(u, clients));
+    const loops = Array.from({ length: clients }, async (_, g) => {
+      const client = http[g % http.length] as HttpLoadClient;
+      const mine = Array.from({ length: perRequest }, (_, k) => g * perRequest + k);
+      const current = mine.map((i) => txs.take(i));
+      while (ctx.running()) {
+        await ctx.room(perRequest);
+        const r = await client.postJson('/v1/txs/batch', JSON.stringify({ txs: current })).catch(() => null);
+        if (r?.status !== 200) {
+          if (r?.status === 503) ctx.rejectedFull(perRequest);
+          if (!ctx.running()) return;
+          await sleep(20);
+          continue;
+        }
+        const { results } = JSON.parse(r.body) as { results: { error?: { code: string } }[] };
+        let taken = 0;
+        let full = 0;
+        results.forEach((x, k) => {
+          const code = x.error?.code;
+          if (code === 'mempool-full' || code === 'unavailable') {
+            full++;
+            return;
+          }
+          if (code === undefined) taken++;
+          else counts.itemErrors++;
+          current[k] = txs.take(mine[k] as number);
+        });
+        ctx.accepted(taken);
+        if (full > 0) {
+          ctx.rejectedFull(full);
+          await sleep(20);
+        }
+      }
+    });
+    return [
+      Promise.all(loops).then(() => {
+        for (const c of http) c.close();
+      }),
+    ];
   };
 }
 
@@ -256,6 +358,11 @@ async function atRate(
 
 /** Txs accepted but not committed that the saturation load keeps at most (two full batches). */
 const BACKLOG_MAX = 2000;
+/** Txs per POST /v1/txs/batch request in the batched phase (quick: fewer accounts to sign for). */
+const BATCH_TXS = 64;
+const BATCH_TXS_QUICK = 32;
+/** Closed-loop batch clients: two per validator, so each has a request to parse while one is answered. */
+const BATCH_CLIENTS = 6;
 const LOW_LOAD_TX_PER_SEC = 50;
 const LOW_LOAD_SECONDS = 11;
 
@@ -336,7 +443,12 @@ export async function measure(
   quick: boolean,
   ceilingTxPerSec: number,
 ): Promise<TransportResult> {
-  const accountsN = quick ? 48 : 96;
+  // One client per account for single txs; the batched phase uses more accounts, one tx
+  // of each per request (the accounts are only funded keys in genesis).
+  const singleN = quick ? 48 : 96;
+  const perRequest = quick ? BATCH_TXS_QUICK : BATCH_TXS;
+  const batchClients = BATCH_CLIENTS;
+  const accountsN = Math.max(singleN, batchClients * perRequest);
   // e.g. HYBSTER_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile each validator.
   const nodeArgs = (process.env.HYBSTER_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
   const net = await startTestnet({
@@ -347,24 +459,43 @@ export async function measure(
     nodeArgs,
   });
   try {
-    const accounts = loadAccounts(net.dir);
-    const to = (accounts.pop() as Account).address;
+    const all = loadAccounts(net.dir);
+    const to = (all.pop() as Account).address;
+    const accounts = all.slice(0, singleN);
     // Wait until the network formed (every validator connected and ready).
     for (let i = 0; i < 300; i++) {
       const ss = await Promise.all(net.apiUrls.map((u) => status(u).catch(() => null)));
       if (ss.every((s) => s?.ready === true)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    const satSeconds = quick ? 6 : 15;
+    const satSeconds = quick ? 4 : 10;
     const warmSeconds = Math.min(3, satSeconds * 0.3);
     // Enough presigned txs for the whole phase at 75% of the ceiling; past that they are signed live.
     const satPerAccount = Math.ceil((0.75 * ceilingTxPerSec * (warmSeconds + satSeconds)) / accounts.length);
     const sat = await saturate(
       net,
-      accounts,
-      new Presigned(accounts, to, satPerAccount),
       satSeconds,
       BACKLOG_MAX,
+      singleTxLoad(net, accounts, new Presigned(accounts, to, satPerAccount)),
+    );
+    // Batched, from an empty pipeline and nonces no pending tx holds; presigned for the
+    // whole ceiling (batching should get closer to it).
+    await waitDrained(net, DRAIN_TIMEOUT_MS);
+    const batchAccounts = all.slice(0, batchClients * perRequest);
+    await syncNonces(net, batchAccounts);
+    const batchPerAccount = Math.ceil((ceilingTxPerSec * (warmSeconds + satSeconds)) / batchAccounts.length);
+    const batchCounts = { itemErrors: 0 };
+    const batched = await saturate(
+      net,
+      satSeconds,
+      BACKLOG_MAX,
+      batchLoad(
+        net,
+        new Presigned(batchAccounts, to, batchPerAccount),
+        batchClients,
+        perRequest,
+        batchCounts,
+      ),
     );
     // Each latency phase first lets the backlog drain, so it starts from an empty pipeline
     // and from nonces no pending tx holds.
@@ -384,6 +515,14 @@ export async function measure(
       rejectedFull: sat.rejectedFull,
       cpuMsPerTx: sat.cpuMsPerTx,
       cpuCoresUsed: sat.cpuCoresUsed,
+      saturationBatchTxPerSec: Math.round(batched.txPerSec),
+      batchWindowSec: satSeconds,
+      batchTxsPerRequest: perRequest,
+      batchClients,
+      batchRejectedFull: batched.rejectedFull,
+      batchItemErrors: batchCounts.itemErrors,
+      batchCpuMsPerTx: batched.cpuMsPerTx,
+      batchCpuCoresUsed: batched.cpuCoresUsed,
       latencyRateTxPerSec: half.rateTxPerSec,
       latencyTxs: half.txs,
       nodeCommitLatencyMs: half.nodeCommitLatencyMs,
@@ -432,6 +571,8 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       ...r,
       saturationVsCeiling: Math.round((r.saturationTxPerSec / ceiling) * 1000) / 1000,
       saturationGoalMet: r.saturationTxPerSec >= 0.5 * ceiling,
+      saturationBatchVsCeiling: Math.round((r.saturationBatchTxPerSec / ceiling) * 1000) / 1000,
+      saturationBatchGoalMet: r.saturationBatchTxPerSec >= 0.5 * ceiling,
       latencyGoalMet: r.lowLoad.nodeCommitLatencyMs.p50 < 2,
     })),
     ...(rdmaNote ? { note: rdmaNote } : {}),
@@ -455,6 +596,12 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       `${name.padEnd(17)} ${String(r.saturationTxPerSec).padStart(8)}  ${r.saturationVsCeiling.toFixed(2).padStart(7)}  ${cpu.padStart(27)}   ${row('(50% of saturation)', r.latencyRateTxPerSec, r)}`,
     );
     console.log(`${' '.repeat(67)}${row('(low load)', r.lowLoad.rateTxPerSec, r.lowLoad)}`);
+    const bcpu = r.batchCpuMsPerTx
+      ? `${r.batchCpuMsPerTx.validators.join(' ')} | ${r.batchCpuMsPerTx.loadGenerator}`
+      : 'n/a';
+    console.log(
+      `${`  batch x${r.batchTxsPerRequest}`.padEnd(17)} ${String(r.saturationBatchTxPerSec).padStart(8)}  ${r.saturationBatchVsCeiling.toFixed(2).padStart(7)}  ${bcpu.padStart(27)}`,
+    );
   }
   if (rdmaNote) console.log(rdmaNote);
   const dir = join(repoRoot(), 'bench', 'results');

@@ -58,6 +58,7 @@ import {
 } from './pillar-threads.js';
 import { decodeProposal, encodeProposal, PROPOSAL_OVERHEAD_BYTES } from './proposal.js';
 import type { ReplicaNetwork } from './replicas.js';
+import { submitBatch } from './submit-batch.js';
 import { checkPrepareTimestamp } from './timestamp-guard.js';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
 
@@ -954,43 +955,32 @@ export class Validator implements NodePort {
 
   // ------------------------------------------------------------------ NodePort
 
+  /** NodePort.submitTx (POST /v1/txs): a batch of one, so both routes share one set of rules. */
   async submitTx(encoded: Uint8Array): Promise<SubmitOutcome> {
-    if (this.stopping || !this.started) {
-      return { kind: 'rejected', code: 'unavailable', message: 'node is shutting down', retryAfterMs: 1000 };
-    }
-    const r = await this.pool.add(encoded, { verifySignature: true, local: true });
-    // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
-    // ledger asked (an index read per submission would sit on the hot path for nothing).
-    if (r.kind === 'rejected' && r.code === 'stale-nonce') {
-      const stored = await this.store.getTx(txHash(encoded));
-      if (stored) {
-        return {
-          kind: 'known',
-          hash: stored.hash,
-          status: {
-            state: 'committed',
-            location: { height: stored.height, index: stored.index, result: stored.result },
-          },
-        };
-      }
-    }
-    switch (r.kind) {
-      case 'accepted':
-        this.gossip(encoded);
-        this.updateMempoolGauges();
-        this.scheduleCut();
-        return { kind: 'accepted', hash: r.hash };
-      case 'known':
-        return { kind: 'known', hash: r.hash, status: { state: 'pending' } };
-      case 'rejected':
-        return {
-          kind: 'rejected',
-          code: r.code,
-          message: r.message,
-          ...(r.field ? { field: r.field } : {}),
-          ...(r.code === 'mempool-full' ? { retryAfterMs: 500 } : {}),
-        };
-    }
+    const [outcome] = await this.submitTxs([encoded]);
+    return outcome as SubmitOutcome;
+  }
+
+  /** NodePort.submitTxs (POST /v1/txs/batch): one call for the whole batch; rules in node/submit-batch.ts. */
+  submitTxs(encoded: readonly Uint8Array[]): Promise<SubmitOutcome[]> {
+    return submitBatch(
+      {
+        accepting: () => !this.stopping && this.started,
+        room: () => this.o.mempool.txCountMax - this.pool.size,
+        verifyAhead: (txs) => this.pool.verifyAhead(txs),
+        add: (tx) => this.pool.add(tx, { verifySignature: true, local: true }),
+        committed: async (hash) => {
+          const stored = await this.store.getTx(hash);
+          return stored && { height: stored.height, index: stored.index, result: stored.result };
+        },
+        accepted: (txs) => {
+          for (const tx of txs) this.gossip(tx);
+          this.updateMempoolGauges();
+          this.scheduleCut();
+        },
+      },
+      encoded,
+    );
   }
 
   async txStatus(hash: Uint8Array): Promise<TxStatus> {

@@ -1,0 +1,101 @@
+// Intake of many client txs in one call (NodePort.submitTxs, POST /v1/txs/batch). The
+// validator hands in the few hooks it has (its mempool, its store, its gossip); this
+// module keeps the batch rules in one place so a single tx is just a batch of one.
+import type { SubmitOutcome, TxLocation } from '../api/node-port.js';
+import { txHash } from '../ledger/tx.js';
+import type { AddOutcome } from './mempool.js';
+
+export interface BatchIntakeHooks {
+  /** False while the node starts or stops: every tx is answered `unavailable`. */
+  accepting(): boolean;
+  /** Txs the mempool can still take (by count): only these are verified ahead. */
+  room(): number;
+  /** Verifies signatures in parallel off the event loop and remembers them (Mempool.verifyAhead). */
+  verifyAhead(encoded: readonly Uint8Array[]): Promise<void>;
+  /** Checks and adds one client tx (signature verified, marked local). */
+  add(encoded: Uint8Array): Promise<AddOutcome>;
+  /** Where a committed tx sits, or null; asked only for txs the mempool calls stale. */
+  committed(hash: Uint8Array): Promise<TxLocation | null>;
+  /** Once per call, with the txs that entered the mempool, in order: gossip, gauges, batch cut. */
+  accepted(encoded: readonly Uint8Array[]): void;
+}
+
+/** What the client is told to wait before retrying a tx refused because the mempool is full. */
+export const MEMPOOL_FULL_RETRY_MS = 500;
+/** The same for a node that is starting or shutting down. */
+export const UNAVAILABLE_RETRY_MS = 1000;
+
+/**
+ * One outcome per tx, in order. Txs are checked one after another, so of two txs with the
+ * same sender and nonce the first one wins and the second is a duplicate nonce.
+ * Once the mempool answers full, the rest of the batch is answered full without being
+ * checked: a full mempool means the node is overloaded, and verifying signatures of txs
+ * it cannot take would only deepen that (the client retries them after Retry-After).
+ */
+export async function submitBatch(
+  hooks: BatchIntakeHooks,
+  encoded: readonly Uint8Array[],
+): Promise<SubmitOutcome[]> {
+  if (!hooks.accepting()) {
+    return encoded.map(() => ({
+      kind: 'rejected',
+      code: 'unavailable',
+      message: 'node is not accepting txs (starting or shutting down)',
+      retryAfterMs: UNAVAILABLE_RETRY_MS,
+    }));
+  }
+  // Signatures first, all at once on the thread pool (the other core works too); the adds
+  // below then keep the batch's order and find them verified. Txs beyond the mempool's
+  // room would only be refused, so they are not verified.
+  const room = Math.max(0, Math.min(encoded.length, hooks.room()));
+  if (room > 0) await hooks.verifyAhead(encoded.slice(0, room));
+  const out: SubmitOutcome[] = [];
+  const entered: Uint8Array[] = [];
+  let full = false;
+  for (const tx of encoded) {
+    if (full) {
+      out.push(mempoolFull('mempool is full, retry later'));
+      continue;
+    }
+    const r = await hooks.add(tx);
+    switch (r.kind) {
+      case 'accepted':
+        entered.push(tx);
+        out.push({ kind: 'accepted', hash: r.hash });
+        break;
+      case 'known':
+        out.push({ kind: 'known', hash: r.hash, status: { state: 'pending' } });
+        break;
+      case 'rejected': {
+        if (r.code === 'mempool-full') {
+          full = true;
+          out.push(mempoolFull(r.message));
+          break;
+        }
+        // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
+        // ledger asked, which makes a resubmitted committed tx answer where it sits.
+        if (r.code === 'stale-nonce') {
+          const hash = txHash(tx);
+          const location = await hooks.committed(hash);
+          if (location !== null) {
+            out.push({ kind: 'known', hash, status: { state: 'committed', location } });
+            break;
+          }
+        }
+        out.push({
+          kind: 'rejected',
+          code: r.code,
+          message: r.message,
+          ...(r.field === undefined ? {} : { field: r.field }),
+        });
+        break;
+      }
+    }
+  }
+  if (entered.length > 0) hooks.accepted(entered);
+  return out;
+}
+
+function mempoolFull(message: string): SubmitOutcome {
+  return { kind: 'rejected', code: 'mempool-full', message, retryAfterMs: MEMPOOL_FULL_RETRY_MS };
+}
