@@ -11,5 +11,6 @@ export {
   RdmaTransport,
   type RdmaTransportOptions,
   type RdmaViolation,
+  rmaSafe,
 } from './transport.js';
 export { formatEndpoint, parseEndpoint } from './wire.js';

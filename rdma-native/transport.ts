@@ -11,7 +11,9 @@
 // bytes as credits. Data path `msg`: a chunk is one two-sided send into a pre-posted
 // buffer, with a per-connection window of chunks as credits. Credits ride on data going
 // the other way, or on a CREDIT message once a quarter of the ring (half the window)
-// is owed, which cannot deadlock since a chunk never needs more than that.
+// is owed, which cannot deadlock since a chunk never needs more than that. Over
+// tcp;ofi_rxm only the msg path runs: libfabric's tcp provider crashes the receiver when a
+// connection ends mid-write (see rmaSafe).
 //
 // Anything a peer does outside these rules (a bad offset, length, credit or frame)
 // closes that peer's connection with 'ring-violation', deregisters its ring (revoking
@@ -103,6 +105,10 @@ export const RDMA_LIMITS_DEFAULT: RdmaLimits = {
 
 export interface RdmaTransportOptions {
   provider?: RdmaProvider;
+  /**
+   * Default 'rma'. Over a provider that cannot carry RMA safely (see rmaSafe) the transport
+   * runs 'msg' instead; `RdmaTransport.dataPath` says which path is in use.
+   */
   dataPath?: DataPath;
   /** Default 'event-loop' (one wake-up per burst, no spinning; see CompletionMode). */
   completion?: CompletionMode;
@@ -129,6 +135,22 @@ export interface RdmaViolation {
 }
 
 const AUTO_PROVIDERS: readonly string[] = ['verbs;ofi_rxm', 'tcp;ofi_rxm', 'shm'];
+
+/**
+ * Whether the rma data path is safe over `provider`. Not over tcp;ofi_rxm: libfabric's tcp
+ * provider (1.17, the Debian 12 package) emulates RMA in software, and when a connection
+ * ends (the peer dies, or either side removes the other's address) while a remote write
+ * with remote CQ data is only partly received, it reports that write as a cancelled
+ * completion with a NULL context, which ofi_rxm then dereferences (rxm_handle_comp_error):
+ * the receiving process dies with SIGSEGV inside libfabric. Any peer granted a ring could
+ * do that on purpose, so over tcp no ring is granted at all and the msg path (two-sided
+ * sends into receive buffers ofi_rxm owns, which it cancels safely) runs instead. RDMA
+ * NICs (verbs) and shm carry remote writes without that software state.
+ */
+export function rmaSafe(provider: string): boolean {
+  return !provider.startsWith('tcp');
+}
+
 const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
 const HEARTBEAT_MS_DEFAULT = 1_000;
 const PEER_TIMEOUT_MS_DEFAULT = 5_000;
@@ -565,7 +587,9 @@ export class RdmaConnection implements TransportConnection {
 export class RdmaTransport implements Transport {
   readonly kind: TransportKind = 'rdma';
   readonly limits: RdmaLimits;
-  readonly dataPath: DataPath;
+  /** The data path in use: the one asked for, or 'msg' where rma is unsafe (see rmaSafe). */
+  dataPath: DataPath;
+  private readonly dataPathWanted: DataPath;
   /** The completion mode in use ('event-loop' falls back to 'thread' without a wait fd). */
   completion: CompletionMode;
   private readonly spinUs: number;
@@ -609,12 +633,15 @@ export class RdmaTransport implements Transport {
     events: 0,
     /** Busy-poll: times the poll loop went idle (parked on the wait fd or a timer). */
     pollParks: 0,
+    /** HELLOs asking for the rma path over a provider where it is unsafe (see rmaSafe). */
+    refusedRma: 0,
   };
 
   constructor(options: RdmaTransportOptions = {}) {
     this.limits = resolveLimits(options.limits);
     this.providerWanted = options.provider ?? 'auto';
-    this.dataPath = options.dataPath ?? 'rma';
+    this.dataPathWanted = options.dataPath ?? 'rma';
+    this.dataPath = this.dataPathWanted;
     this.completion = options.completion ?? 'event-loop';
     this.spinUs =
       options.spinUs ??
@@ -855,6 +882,7 @@ export class RdmaTransport implements Transport {
     }
     if (!this.fabric)
       throw new TransportError('connect-failed', `no libfabric provider usable: ${errors.join('; ')}`);
+    if (this.dataPathWanted === 'rma' && !rmaSafe(this.providerName)) this.dataPath = 'msg';
     const deliver = (events: NativeEvent[]) => {
       try {
         this.handleEvents(events);
@@ -1099,6 +1127,12 @@ export class RdmaTransport implements Transport {
       conn.fail(new TransportError('connect-failed', `refused ${remote}`));
     };
     if (this.conns.size > this.limits.connectionsMax) {
+      refuse();
+      return;
+    }
+    if (h.dataPath === 'rma' && !rmaSafe(this.providerName)) {
+      // No ring for anyone over this provider: one partly received write is enough to crash us.
+      this.stats.refusedRma++;
       refuse();
       return;
     }

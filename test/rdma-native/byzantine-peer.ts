@@ -19,6 +19,7 @@ import {
   encodeHello,
   MSG_ACCEPT,
   MSG_DATA,
+  MSG_REJECT,
   parseEndpoint,
 } from '../../rdma-native/wire.js';
 
@@ -53,6 +54,8 @@ export interface ByzantineConfig {
 
 export type ByzantineReport =
   | { type: 'done'; writeErrors: number; writesCompleted: number }
+  /** The victim answered the HELLO with REJECT (it grants no ring over this provider). */
+  | { type: 'refused' }
   | { type: 'error'; message: string };
 
 /** Far more DATA messages than the 32 credits granted, sent without waiting for any credit. */
@@ -102,7 +105,7 @@ class RawPeer {
     }
   }
 
-  async handshake(dataPath: 'rma' | 'msg'): Promise<Accept> {
+  async handshake(dataPath: 'rma' | 'msg'): Promise<Accept | 'refused'> {
     const ring = this.fabric.openRing(1 << 20);
     await this.send(
       encodeHello({
@@ -115,6 +118,7 @@ class RawPeer {
     );
     for (let i = 0; i < 300; i++) {
       await this.progress(10);
+      if (this.events.some((e) => e.kind === EVENT_RECV && e.data?.[0] === MSG_REJECT)) return 'refused';
       const ev = this.events.find((e) => e.kind === EVENT_RECV && e.data?.[0] === MSG_ACCEPT);
       if (ev) {
         const accept = decodeAccept(ev.data!);
@@ -170,6 +174,10 @@ async function main(): Promise<void> {
   if (cfg.attack === 'bad-mac') return badMac(cfg);
   const peer = new RawPeer(cfg);
   const accept = await peer.handshake(cfg.dataPath);
+  if (accept === 'refused') {
+    report({ type: 'refused' });
+    return;
+  }
   const ring = accept.ring;
   const id = accept.serverConnId;
   const token = ring.token;

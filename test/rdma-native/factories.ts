@@ -12,7 +12,7 @@ const make =
   (limits: Partial<TransportLimits> = {}): RdmaTransport =>
     new RdmaTransport({ ...TEST_TIMING, ...options, limits: { ...options.limits, ...limits } });
 
-/** The node's configuration: rma path, completions drained by the event loop. */
+/** The node's configuration: rma asked for (msg runs over tcp, see rmaSafe), event-loop completions. */
 export const rdmaTcpRmaEventLoop = make({
   provider: 'tcp;ofi_rxm',
   dataPath: 'rma',
