@@ -30,15 +30,17 @@ export const configSchema = z
         listen: z.string().min(1).max(256).default('127.0.0.1:0'),
         /** libfabric provider for kind=rdma (e.g. "tcp;ofi_rxm", "verbs;ofi_rxm", "shm"). */
         provider: z.string().min(1).default('tcp;ofi_rxm'),
-        /** kind=rdma: one-sided writes into a per-peer ring (rma) or two-sided send/recv (msg). */
+        /**
+         * kind=rdma: one-sided writes into a per-peer ring (rma) or two-sided send/recv (msg).
+         * Over tcp;ofi_rxm the transport runs msg whatever is asked (rdma-native rmaSafe).
+         */
         dataPath: z.enum(['rma', 'msg']).default('rma'),
         /**
-         * kind=rdma: how completions reach the node. thread (a native progress thread),
-         * event-loop (libuv watches the completion queue's fd; fewer wake-ups, but a validator
-         * crashed inside libfabric in it when a peer restarted, so it is opt-in for now),
-         * busy-poll (lowest latency, burns a core while busy).
+         * kind=rdma: how completions reach the node. event-loop (libuv watches the completion
+         * queue's fd: one wake-up per burst, nothing when idle), thread (a native progress
+         * thread), busy-poll (lowest latency, burns a core while busy).
          */
-        completion: z.enum(['event-loop', 'thread', 'busy-poll']).default('thread'),
+        completion: z.enum(['event-loop', 'thread', 'busy-poll']).default('event-loop'),
         /** kind=rdma: µs to keep spinning after the last completion before parking (busy-poll, thread). */
         spinUs: z.number().int().min(0).max(1_000_000).optional(),
         messageBytesMax: z
