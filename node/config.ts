@@ -103,7 +103,7 @@ export const configSchema = z
     batch: z
       .object({
         /** How long the leader waits for more txs before cutting a non-full batch, ms. */
-        delayMs: z.number().min(0).max(1000).default(1),
+        delayMs: z.number().min(0).max(1000).default(0),
         /** Batches the leader keeps in flight (proposed, not yet committed). */
         inflightMax: z.number().int().min(1).max(1024).default(8),
       })
