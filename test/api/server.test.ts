@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { ApiClient, ApiRequestError } from '../../api/client.js';
+import { ApiClient } from '../../api/client.js';
 import { createApiServer } from '../../api/server.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { verifyMerkleProof } from '../../ledger/merkle.js';
 import { TX_BYTES_MAX, txHash } from '../../ledger/tx.js';
+import { rejects } from './fixtures/rejects.js';
 import { type SingleNode, startSingleNode } from './fixtures/single-node.js';
 
 const hex = (b: Uint8Array): string => toHex(b);
@@ -32,24 +33,6 @@ async function post(url: string, body: string, contentType = 'application/json')
     headers: res.headers,
     json: (await res.json()) as { error?: { code: string; field?: string } },
   };
-}
-
-async function rejects(
-  p: Promise<unknown>,
-  status: number,
-  code: string,
-  field?: string,
-): Promise<ApiRequestError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ApiRequestError, `expected ApiRequestError, got ${e}`);
-    assert.equal(e.status, status, `status for ${code}: ${e.message}`);
-    assert.equal(e.code, code, e.message);
-    if (field !== undefined) assert.equal(e.field, field);
-    return e;
-  }
-  assert.fail(`expected ${status} ${code}`);
 }
 
 describe('REST API', function () {

@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { ApiClient, ApiRequestError } from '../../api/client.js';
+import { ApiClient } from '../../api/client.js';
 import type { NodePort } from '../../api/node-port.js';
 import { createApiServer } from '../../api/server.js';
 import { blockHash } from '../../ledger/block.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { decodeTx, encodeTx, signTx, TX_BYTES_MAX, txHash, txToJson } from '../../ledger/tx.js';
+import { rejects } from './fixtures/rejects.js';
 import { type SingleNode, startSingleNode } from './fixtures/single-node.js';
 
 const BATCH_TXS_MAX = 16;
@@ -32,19 +33,6 @@ async function postBatch(url: string, body: string) {
     retryAfter: res.headers.get('retry-after'),
     json: (await res.json()) as { error?: { code: string; field?: string } },
   };
-}
-
-async function rejects(p: Promise<unknown>, status: number, code: string, field?: string) {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ApiRequestError, `expected ApiRequestError, got ${e}`);
-    assert.equal(e.status, status, `status for ${code}: ${e.message}`);
-    assert.equal(e.code, code, e.message);
-    if (field !== undefined) assert.equal(e.field, field);
-    return e;
-  }
-  assert.fail(`expected ${status} ${code}`);
 }
 
 type Item = { hash?: string; status?: string; error?: { code: string; field?: string } };
