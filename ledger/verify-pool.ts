@@ -44,10 +44,12 @@ export class VerifyPool {
   private start(): void {
     for (let i = 0; i < this.threads; i++) {
       const w = new Worker(WORKER_URL);
-      // Idle workers must not keep a process alive that has nothing else to do.
+      // An idle worker must not keep a process alive that has nothing else to do; a busy one
+      // must (a caller awaiting its answer may have nothing else keeping the loop running).
       w.unref();
       w.on('message', (a: VerifyAnswer) => {
         this.load[i] = (this.load[i] ?? 1) - 1;
+        if (this.load[i] === 0) w.unref();
         const done = this.pending.get(a.id);
         this.pending.delete(a.id);
         done?.(a.ok);
@@ -113,6 +115,7 @@ export class VerifyPool {
     // The least loaded worker takes the job.
     let w = 0;
     for (let i = 1; i < this.workers.length; i++) if ((this.load[i] ?? 0) < (this.load[w] ?? 0)) w = i;
+    if ((this.load[w] ?? 0) === 0) this.workers[w]!.ref();
     this.load[w] = (this.load[w] ?? 0) + 1;
     const id = this.nextId++;
     const job: VerifyJob = { id, signatures, keys, messages, ends };

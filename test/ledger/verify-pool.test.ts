@@ -82,3 +82,35 @@ describe('ledger/state precheckTxsAsync', () => {
     assert.deepEqual(got, precheckTxs(txs, CHAIN, trusted));
   });
 });
+
+describe('ledger/verify-pool in a process with nothing else to do', () => {
+  it('answers a job in a process whose only work it is, and lets that process exit', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const pool = fileURLToPath(new URL('../../ledger/verify-pool.js', import.meta.url));
+    const keys = fileURLToPath(new URL('../../ledger/keys.js', import.meta.url));
+    // The child's only pending work is the pool's job; it must print the answer and exit
+    // (idle workers are unref'd, so a hang here would time the test out).
+    const script = `
+      const { verifyMany } = await import(${JSON.stringify(pool)});
+      const { generateKeyPair, sign } = await import(${JSON.stringify(keys)});
+      const kp = generateKeyPair();
+      const checks = Array.from({ length: 64 }, (_, i) => {
+        const message = new TextEncoder().encode('m' + i);
+        return { message, signature: sign(message, kp.secretKey), publicKey: kp.publicKey };
+      });
+      await verifyMany(checks); // the workers are up and idle (unref'd) now
+      verifyMany(checks).then((ok) => console.log('verified', ok.filter(Boolean).length));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { timeout: 20_000 },
+        (e, stdout) => (e ? reject(e) : resolve(stdout)),
+      );
+      child.stdin?.end();
+    });
+    assert.equal(out.trim(), 'verified 64');
+  });
+});
