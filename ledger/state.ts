@@ -20,7 +20,7 @@ import { failure, type TxResult } from './block.js';
 import { bytesEqual, toHex, Writer } from './codec/binary.js';
 import { sha256 as sha256Of, verify } from './keys.js';
 import { decodeTx, type SignedTx, signingBytesOfEncoded, txHash, U64_MAX } from './tx.js';
-import { verifyMany } from './verify-pool.js';
+import { type SignatureCheck, verifyMany } from './verify-pool.js';
 
 export interface Account {
   balance: bigint;
@@ -75,11 +75,6 @@ export interface BlockOutcome {
 export const STATE_DIGEST_DOMAIN = new TextEncoder().encode('hybster/state/v1');
 const ZERO_DIGEST = new Uint8Array(32);
 
-/**
- * Decode, chain-id and signature checks for one tx. Stateless, so it can run ahead of execution.
- * `signatureVerified(hashHex)` names txs whose signature was already checked (the mempool's):
- * the tx hash covers every byte, signature included, so those skip the Ed25519 verify.
- */
 /** A decoded tx whose signature may still need checking (`verifyNeeded`). */
 interface Decoded {
   pre: PrecheckedTx;
@@ -125,21 +120,29 @@ function decodeForPrecheck(
 
 type Checkable = Decoded & { pre: { tx: SignedTx } };
 
-const signatureArgs = (d: Checkable): [Uint8Array, Uint8Array, Uint8Array] => [
-  d.pre.tx.signature,
-  signingBytesOfEncoded(d.pre.bytes),
-  d.pre.tx.from,
-];
+const signatureCheck = (d: Checkable): SignatureCheck => ({
+  signature: d.pre.tx.signature,
+  message: signingBytesOfEncoded(d.pre.bytes),
+  publicKey: d.pre.tx.from,
+});
 
 const needsCheck = (d: Decoded): d is Checkable => d.verifyNeeded && d.pre.tx !== null;
 
+/**
+ * Decode, chain-id and signature checks for one tx. Stateless, so it can run ahead of execution.
+ * `signatureVerified(hashHex)` names txs whose signature was already checked (the mempool's):
+ * the tx hash covers every byte, signature included, so those skip the Ed25519 verify.
+ */
 export function precheckTx(
   bytes: Uint8Array,
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
 ): PrecheckedTx {
   const d = decodeForPrecheck(bytes, chainId, signatureVerified);
-  if (needsCheck(d) && !verify(...signatureArgs(d))) return badSignature(d.pre);
+  if (needsCheck(d)) {
+    const c = signatureCheck(d);
+    if (!verify(c.signature, c.message, c.publicKey)) return badSignature(d.pre);
+  }
   return d.pre;
 }
 
@@ -159,13 +162,8 @@ export async function precheckTxsAsync(
   signatureVerified?: (hashHex: string) => boolean,
 ): Promise<PrecheckedTx[]> {
   const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
-  const toCheck = decoded.filter((d): d is Checkable => needsCheck(d));
-  const verdicts = await verifyMany(
-    toCheck.map((d) => {
-      const [signature, message, publicKey] = signatureArgs(d);
-      return { signature, message, publicKey };
-    }),
-  );
+  const toCheck = decoded.filter(needsCheck);
+  const verdicts = await verifyMany(toCheck.map(signatureCheck));
   const bad = new Set<Decoded>(toCheck.filter((_, i) => !verdicts[i]));
   return decoded.map((d) => (bad.has(d) ? badSignature(d.pre) : d.pre));
 }
