@@ -9,6 +9,7 @@
 // overlaps n+1's signature checks and execution with n's disk write.
 import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
+import { toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
 import { applyTxs, type PrecheckedTx, precheckTxsAsync, touchedKeys } from './state.js';
 import type { LedgerStore } from './store.js';
@@ -37,6 +38,20 @@ export interface ExecuteInput {
   view: bigint;
   proposer: number;
   batch: Uint8Array;
+}
+
+/**
+ * A block as executeBatchDetailed hands it back, with what the executor computed on the way
+ * that its caller needs too (the node removes the txs from its mempool and signs the hash):
+ * computing them again per tx was a measurable share of a validator's CPU.
+ */
+export interface ExecutedBlock {
+  block: Block;
+  hash: Uint8Array;
+  /** Hex of each tx's hash, in block order. */
+  txHashesHex: string[];
+  /** Hex of the sender of every tx that decoded (whatever its result). */
+  sendersHex: Set<string>;
 }
 
 export class ExecutorError extends Error {
@@ -69,6 +84,11 @@ export class Executor {
    * Rejects with ExecutorError on an out-of-order call or when a previous write failed.
    */
   executeBatch(input: ExecuteInput): Promise<Block> {
+    return this.executeBatchDetailed(input).then((e) => e.block);
+  }
+
+  /** executeBatch, also handing back the block hash, the tx hashes and the senders. */
+  executeBatchDetailed(input: ExecuteInput): Promise<ExecutedBlock> {
     if (input.order !== this.nextOrder) {
       return Promise.reject(new ExecutorError(`order ${input.order} submitted, expected ${this.nextOrder}`));
     }
@@ -81,7 +101,7 @@ export class Executor {
     applied.catch(() => undefined); // failures surface through the returned promise
     return applied.then(async (r) => {
       await r.durable;
-      return r.block;
+      return r.executed;
     });
   }
 
@@ -95,7 +115,7 @@ export class Executor {
     input: ExecuteInput,
     proposedMs: bigint,
     txs: PrecheckedTx[],
-  ): Promise<{ block: Block; durable: Promise<void> }> {
+  ): Promise<{ executed: ExecutedBlock; durable: Promise<void> }> {
     const store = this.store;
     const tip = store.latestTip();
     const height = input.order + 1n;
@@ -138,16 +158,20 @@ export class Executor {
       const p = t.tx.payload;
       return p.type === 'transfer' && Buffer.compare(p.to, t.tx.from) !== 0 ? [t.tx.from, p.to] : [t.tx.from];
     });
+    const hash = blockHash(header);
     const durable = store.writeBlock({
       block,
-      hash: blockHash(header),
+      hash,
       txHashes,
       txAccounts,
       accountWrites: out.accountWrites.values(),
       kvLog: out.kvLog,
     });
     durable.catch(() => undefined); // awaited by executeBatch's caller
-    return { block, durable };
+    const sendersHex = new Set<string>();
+    for (const t of txs) if (t.tx !== null) sendersHex.add(t.fromHex ?? toHex(t.tx.from));
+    const txHashesHex = txs.map((t) => t.hashHex ?? toHex(t.hash));
+    return { executed: { block, hash, txHashesHex, sendersHex }, durable };
   }
 }
 

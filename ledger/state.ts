@@ -48,6 +48,8 @@ export interface PrecheckedTx {
   tx: SignedTx | null;
   /** Set when the tx failed a stateless check; it will be recorded as failed. */
   rejection: TxResult | null;
+  /** Hex of the tx hash, computed once for the verified-set lookup and the node's bookkeeping. */
+  hashHex?: string;
   /** Hex of the sender and (transfers) recipient, computed once for the cache lookups. */
   fromHex?: string;
   toHex?: string;
@@ -84,6 +86,7 @@ interface Decoded {
 const badSignature = (pre: PrecheckedTx): PrecheckedTx => ({
   bytes: pre.bytes,
   hash: pre.hash,
+  ...(pre.hashHex === undefined ? {} : { hashHex: pre.hashHex }),
   tx: pre.tx,
   rejection: failure('bad-signature', 'signature does not verify against from'),
 });
@@ -95,27 +98,29 @@ function decodeForPrecheck(
   signatureVerified?: (hashHex: string) => boolean,
 ): Decoded {
   const hash = txHash(bytes);
+  const hashHex = toHex(hash);
   const dec = decodeTx(bytes);
   if (!dec.ok)
     return {
-      pre: { bytes, hash, tx: null, rejection: failure('malformed', dec.error.message) },
+      pre: { bytes, hash, hashHex, tx: null, rejection: failure('malformed', dec.error.message) },
       verifyNeeded: false,
     };
   const tx = dec.value;
   if (tx.chainId !== chainId) {
     const rejection = failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`);
-    return { pre: { bytes, hash, tx, rejection }, verifyNeeded: false };
+    return { pre: { bytes, hash, hashHex, tx, rejection }, verifyNeeded: false };
   }
   const pl = tx.payload;
   const pre: PrecheckedTx = {
     bytes,
     hash,
+    hashHex,
     tx,
     rejection: null,
     fromHex: toHex(tx.from),
     ...(pl.type === 'transfer' ? { toHex: toHex(pl.to) } : {}),
   };
-  return { pre, verifyNeeded: signatureVerified?.(toHex(hash)) !== true };
+  return { pre, verifyNeeded: signatureVerified?.(hashHex) !== true };
 }
 
 type Checkable = Decoded & { pre: { tx: SignedTx } };

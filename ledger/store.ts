@@ -135,7 +135,19 @@ const u32be = (v: number): Buffer => {
   b.writeUInt32BE(v);
   return b;
 };
-const key = (prefix: number, ...parts: Uint8Array[]): Buffer => Buffer.concat([Buffer.of(prefix), ...parts]);
+/** One allocation per key: a block writes a few keys per tx, and Buffer.concat made two. */
+const key = (prefix: number, ...parts: Uint8Array[]): Buffer => {
+  let n = 1;
+  for (const p of parts) n += p.length;
+  const b = Buffer.allocUnsafe(n);
+  b[0] = prefix;
+  let off = 1;
+  for (const p of parts) {
+    b.set(p, off);
+    off += p.length;
+  }
+  return b;
+};
 /** LevelDB hands back Buffers; callers get plain Uint8Arrays (deepEqual-able, no Buffer API leaks). */
 const plain = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const readU64 = (b: Uint8Array, off = 0): bigint =>
@@ -326,6 +338,18 @@ export class LedgerStore {
     const hex = toHex(address);
     await this.prefetch([hex], []);
     return { ...(this.accounts.get(hex) ?? { balance: 0n, nonce: 0n }) };
+  }
+
+  /**
+   * Balance and nonce from the state cache, without I/O; undefined when the account is not
+   * cached (ask getAccount then). Mempool intake and the pruning after each block find nearly
+   * every account cached and skip an await and two key conversions per tx.
+   */
+  cachedAccount(hex: string): Account | undefined {
+    this.assertOpen();
+    const a = this.accounts.get(hex);
+    if (a === undefined) return undefined;
+    return a === null ? { balance: 0n, nonce: 0n } : { ...a };
   }
 
   /** The current entry (value null = deleted, version keeps counting), or null if never written. */

@@ -37,6 +37,17 @@ export type AddOutcome =
   | { kind: 'known'; hash: Uint8Array; hashHex: string }
   | { kind: 'rejected'; code: AddRejectCode; message: string; field?: string };
 
+/** A client or gossiped tx, hashed and decoded once by Mempool.prepare. */
+export interface IntakeTx {
+  bytes: Uint8Array;
+  hash: Uint8Array;
+  hashHex: string;
+  tx: SignedTx;
+}
+
+/** What Mempool.prepare found: a tx to verify and add, or already the answer. */
+export type Prepared = { kind: 'ready'; tx: IntakeTx } | { kind: 'done'; outcome: AddOutcome };
+
 export interface MempoolEntry {
   bytes: Uint8Array;
   hash: Uint8Array;
@@ -54,8 +65,8 @@ export interface MempoolEntry {
   regossipMs: number;
 }
 
-/** Committed nonce of an account (0 for a new account). */
-export type NonceReader = (fromHex: string, from: Uint8Array) => Promise<bigint>;
+/** Committed nonce of an account (0 for a new account); a plain value when it is at hand (cached). */
+export type NonceReader = (fromHex: string, from: Uint8Array) => bigint | Promise<bigint>;
 
 export class Mempool {
   private readonly byHash = new Map<string, MempoolEntry>();
@@ -95,28 +106,65 @@ export class Mempool {
   }
 
   /**
-   * Verifies the signatures of txs not held or verified yet, together on the verify pool
-   * (off the event loop), and remembers the good ones, so adding them one by one
+   * The stateless half of intake: size, hash, already held, format, chain id. Each tx is
+   * hashed and decoded once here and the result handed to verifyAhead and addPrepared, so a
+   * tx costs one decode and one hash on its way in, and a tx already held (re-gossip, a client
+   * retry) costs only the hash.
+   */
+  prepare(bytes: Uint8Array): Prepared {
+    if (bytes.length > TX_BYTES_MAX) {
+      return {
+        kind: 'done',
+        outcome: {
+          kind: 'rejected',
+          code: 'too-large',
+          message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}`,
+        },
+      };
+    }
+    const hash = txHash(bytes);
+    const hashHex = toHex(hash);
+    // A held tx decoded with this chain id when it entered, and the hash covers every byte.
+    if (this.byHash.has(hashHex)) return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
+    const d = decodeTx(bytes);
+    if (!d.ok)
+      return { kind: 'done', outcome: { kind: 'rejected', code: 'malformed', message: d.error.message } };
+    const tx: SignedTx = d.value;
+    if (tx.chainId !== this.chainId) {
+      return {
+        kind: 'done',
+        outcome: {
+          kind: 'rejected',
+          code: 'wrong-chain',
+          message: `chainId "${tx.chainId}" is not "${this.chainId}"`,
+          field: 'chainId',
+        },
+      };
+    }
+    return { kind: 'ready', tx: { bytes, hash, hashHex, tx } };
+  }
+
+  /**
+   * Verifies the signatures of prepared txs not held or verified yet, together on the verify
+   * pool (off the event loop), and remembers the good ones, so adding them one by one
    * afterwards (in their order) costs no verification.
    */
-  async verifyAhead(txs: readonly Uint8Array[]): Promise<void> {
+  async verifyAhead(txs: readonly IntakeTx[]): Promise<void> {
     const hashes: string[] = [];
     const checks: SignatureCheck[] = [];
     const seen = new Set<string>();
-    for (const bytes of txs) {
-      if (bytes.length > TX_BYTES_MAX) continue;
-      const d = decodeTx(bytes);
-      if (!d.ok || d.value.chainId !== this.chainId) continue;
-      const hashHex = toHex(txHash(bytes));
+    for (const t of txs) {
+      const hashHex = t.hashHex;
       if (seen.has(hashHex) || this.byHash.has(hashHex) || this.verified.has(hashHex)) continue;
       seen.add(hashHex);
       hashes.push(hashHex);
       checks.push({
-        signature: d.value.signature,
-        message: signingBytesOfEncoded(bytes),
-        publicKey: d.value.from,
+        signature: t.tx.signature,
+        message: signingBytesOfEncoded(t.bytes),
+        publicKey: t.tx.from,
       });
     }
+    if (checks.length === 0) return;
     const ok = await verifyMany(checks);
     hashes.forEach((h, i) => {
       if (ok[i]) this.rememberVerified(h);
@@ -149,28 +197,14 @@ export class Mempool {
    * bulk loads that already checked a tx may skip it.
    */
   async add(bytes: Uint8Array, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
-    if (bytes.length > TX_BYTES_MAX) {
-      return {
-        kind: 'rejected',
-        code: 'too-large',
-        message: `tx is ${bytes.length} bytes, limit ${TX_BYTES_MAX}`,
-      };
-    }
-    // Decode and hash first: a tx already held (re-gossip, a client retry) costs a hash,
-    // not an Ed25519 verification, which is the most expensive step of intake.
-    const d = decodeTx(bytes);
-    if (!d.ok) return { kind: 'rejected', code: 'malformed', message: d.error.message };
-    const tx: SignedTx = d.value;
-    if (tx.chainId !== this.chainId) {
-      return {
-        kind: 'rejected',
-        code: 'wrong-chain',
-        message: `chainId "${tx.chainId}" is not "${this.chainId}"`,
-        field: 'chainId',
-      };
-    }
-    const hash = txHash(bytes);
-    const hashHex = toHex(hash);
+    const p = this.prepare(bytes);
+    return p.kind === 'done' ? p.outcome : this.addPrepared(p.tx, opts);
+  }
+
+  /** The stateful half of intake, for a tx from prepare: signature (unless verified ahead), nonce, room. */
+  async addPrepared(t: IntakeTx, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
+    const { bytes, hash, hashHex, tx } = t;
+    // Prepared earlier: the same tx may have entered since (twice in one batch, a retry).
     if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
     if (opts.verifySignature && !this.verified.has(hashHex)) {
       // Inline: one verification costs less than handing it to another thread and back.
@@ -185,8 +219,9 @@ export class Mempool {
       this.rememberVerified(hashHex);
     }
     const fromHex = toHex(tx.from);
-    const committed = await this.committedNonce(fromHex, tx.from);
-    // Re-check after the await: another add of the same tx may have completed meanwhile.
+    const read = this.committedNonce(fromHex, tx.from);
+    const committed = typeof read === 'bigint' ? read : await read;
+    // Re-check after a possible await: another add of the same tx may have completed meanwhile.
     if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
     if (tx.nonce <= committed) {
       return {
@@ -332,14 +367,16 @@ export class Mempool {
   /**
    * Like olderThan, but skips txs re-gossiped less than `ageMs` ago and marks those it
    * returns: under a backlog every pending tx is old, and sending the same ones to the
-   * leader every round would cost it decoding and bandwidth for nothing.
+   * leader every round would cost it decoding and bandwidth for nothing. Only txs that
+   * entered before `enteredBeforeMs` are taken (entries are in entry order, so the scan
+   * stops at the first later one).
    */
-  takeForRegossip(ageMs: number, max: number): MempoolEntry[] {
+  takeForRegossip(ageMs: number, max: number, enteredBeforeMs = Number.POSITIVE_INFINITY): MempoolEntry[] {
     const out: MempoolEntry[] = [];
     const now = this.now();
     const cutoff = now - ageMs;
     for (const e of this.byHash.values()) {
-      if (out.length >= max || e.addedMs > cutoff) break;
+      if (out.length >= max || e.addedMs > cutoff || e.enteredMs >= enteredBeforeMs) break;
       if (e.inflight || e.regossipMs > cutoff) continue;
       e.regossipMs = now;
       out.push(e);

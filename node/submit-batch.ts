@@ -2,18 +2,19 @@
 // validator hands in the few hooks it has (its mempool, its store, its gossip); this
 // module keeps the batch rules in one place so a single tx is just a batch of one.
 import type { SubmitOutcome, TxLocation } from '../api/node-port.js';
-import { txHash } from '../ledger/tx.js';
-import type { AddOutcome } from './mempool.js';
+import type { AddOutcome, IntakeTx, Prepared } from './mempool.js';
 
 export interface BatchIntakeHooks {
   /** False while the node starts or stops: every tx is answered `unavailable`. */
   accepting(): boolean;
   /** Txs the mempool can still take (by count): only these are verified ahead. */
   room(): number;
+  /** Hashes and decodes one tx, once; answers at once what needs no state (Mempool.prepare). */
+  prepare(encoded: Uint8Array): Prepared;
   /** Verifies signatures in parallel off the event loop and remembers them (Mempool.verifyAhead). */
-  verifyAhead(encoded: readonly Uint8Array[]): Promise<void>;
-  /** Checks and adds one client tx (signature verified, marked local). */
-  add(encoded: Uint8Array): Promise<AddOutcome>;
+  verifyAhead(txs: readonly IntakeTx[]): Promise<void>;
+  /** Checks and adds one prepared client tx (signature verified, marked local). */
+  add(tx: IntakeTx): Promise<AddOutcome>;
   /** Where a committed tx sits, or null; asked only for txs the mempool calls stale. */
   committed(hash: Uint8Array): Promise<TxLocation | null>;
   /** Once per call, with the txs that entered the mempool, in order: gossip, gauges, batch cut. */
@@ -44,23 +45,26 @@ export async function submitBatch(
       retryAfterMs: UNAVAILABLE_RETRY_MS,
     }));
   }
-  // Signatures first, all at once on the thread pool (the other core works too); the adds
-  // below then keep the batch's order and find them verified. Txs beyond the mempool's
-  // room would only be refused, so they are not verified.
+  // Each tx is hashed and decoded once, here. Signatures next, all at once on the thread pool
+  // (the other core works too); the adds below then keep the batch's order and find them
+  // verified. Txs beyond the mempool's room would only be refused, so they are not verified.
+  const prepared = encoded.map((tx) => hooks.prepare(tx));
   const room = Math.max(0, Math.min(encoded.length, hooks.room()));
-  if (room > 0) await hooks.verifyAhead(encoded.slice(0, room));
+  const ahead: IntakeTx[] = [];
+  for (const p of prepared.slice(0, room)) if (p.kind === 'ready') ahead.push(p.tx);
+  if (ahead.length > 0) await hooks.verifyAhead(ahead);
   const out: SubmitOutcome[] = [];
   const entered: Uint8Array[] = [];
   let full = false;
-  for (const tx of encoded) {
+  for (const [i, p] of prepared.entries()) {
     if (full) {
       out.push(mempoolFull('mempool is full, retry later'));
       continue;
     }
-    const r = await hooks.add(tx);
+    const r = p.kind === 'done' ? p.outcome : await hooks.add(p.tx);
     switch (r.kind) {
       case 'accepted':
-        entered.push(tx);
+        entered.push(encoded[i] as Uint8Array);
         out.push({ kind: 'accepted', hash: r.hash });
         break;
       case 'known':
@@ -74,8 +78,8 @@ export async function submitBatch(
         }
         // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
         // ledger asked, which makes a resubmitted committed tx answer where it sits.
-        if (r.code === 'stale-nonce') {
-          const hash = txHash(tx);
+        if (r.code === 'stale-nonce' && p.kind === 'ready') {
+          const hash = p.tx.hash;
           const location = await hooks.committed(hash);
           if (location !== null) {
             out.push({ kind: 'known', hash, status: { state: 'committed', location } });

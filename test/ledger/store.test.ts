@@ -76,6 +76,60 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('hands back the block hash, tx hashes and senders it computed, equal to computing them again', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const good = signed(a, 1n, transfer(c, 10n));
+    const stale = signed(b, 5n, transfer(c, 1n));
+    const garbage = bytes('not a tx');
+    const e = await exec.executeBatchDetailed({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([good, stale, garbage]),
+    });
+    assert.deepEqual(e.hash, blockHash(e.block.header));
+    assert.deepEqual(
+      e.txHashesHex,
+      e.block.txs.map((tx) => toHex(txHash(tx))),
+    );
+    assert.deepEqual(
+      [...e.sendersHex].sort(),
+      [toHex(a.publicKey), toHex(b.publicKey)].sort(),
+      'every sender of a tx that decoded, whatever its result; none for undecodable bytes',
+    );
+    await store.close();
+  });
+
+  it('answers cached accounts without I/O and leaves the others to getAccount', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    assert.equal(store.cachedAccount(toHex(a.publicKey)), undefined, 'nothing read yet');
+    await exec.executeBatch({
+      order: 0n,
+      view: 0n,
+      proposer: 0,
+      batch: batch([signed(a, 1n, transfer(c, 10n))]),
+    });
+    assert.deepEqual(store.cachedAccount(toHex(a.publicKey)), { balance: 990n, nonce: 1n });
+    assert.deepEqual(store.cachedAccount(toHex(c.publicKey)), { balance: 10n, nonce: 0n });
+    assert.equal(store.cachedAccount(toHex(b.publicKey)), undefined);
+    assert.deepEqual(await store.getAccount(b.publicKey), { balance: 1_000n, nonce: 0n });
+    assert.deepEqual(
+      store.cachedAccount(toHex(b.publicKey)),
+      { balance: 1_000n, nonce: 0n },
+      'cached once read',
+    );
+    assert.deepEqual(store.cachedAccount(toHex(seedKey(9).publicKey)), undefined);
+    await store.getAccount(seedKey(9).publicKey);
+    assert.deepEqual(
+      store.cachedAccount(toHex(seedKey(9).publicKey)),
+      { balance: 0n, nonce: 0n },
+      'an account known to be absent is a zero account',
+    );
+    await store.close();
+  });
+
   it('refuses a data directory made with another genesis', async () => {
     const store = await open();
     await store.close();

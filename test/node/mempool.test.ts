@@ -165,4 +165,43 @@ describe('node/mempool', () => {
     p.takeBatch(1, 1 << 20);
     assert.equal(p.takeForRegossip(500, 10).length, 1, 'the in-flight one stays');
   });
+
+  it('re-gossips only txs that entered before the given time, oldest first', async () => {
+    let now = 1_000;
+    const p = new Mempool(
+      chainId,
+      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+      async () => 0n,
+      () => now,
+    );
+    const first = await p.add(tx(1n), { verifySignature: true, local: true });
+    now += 100;
+    await p.add(tx(2n), { verifySignature: true, local: false });
+    now += 1_000;
+    assert.equal(p.takeForRegossip(500, 10, 1_000).length, 0, 'nothing entered before 1000');
+    const taken = p.takeForRegossip(500, 10, 1_050);
+    assert.deepEqual(
+      taken.map((e) => e.hashHex),
+      [first.kind === 'accepted' ? first.hashHex : ''],
+      'only the one that entered at 1000',
+    );
+    assert.equal(p.takeForRegossip(500, 10).length, 1, 'without a bound, the other one too');
+  });
+
+  it('answers a tx it already holds from its hash alone, before decoding or verifying it', async () => {
+    const p = new Mempool(
+      chainId,
+      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+      async () => 0n,
+    );
+    const bytes = tx(1n);
+    const added = await p.add(bytes, { verifySignature: true, local: true });
+    assert.equal(added.kind, 'accepted');
+    const again = p.prepare(bytes);
+    assert.equal(again.kind, 'done');
+    if (again.kind === 'done') assert.equal(again.outcome.kind, 'known');
+    const other = p.prepare(tx(2n));
+    assert.equal(other.kind, 'ready', 'a new tx is handed on decoded');
+    if (other.kind === 'ready') assert.equal(other.tx.tx.nonce, 2n);
+  });
 });

@@ -34,13 +34,14 @@ function intake(txCountMax = 100) {
   const hooks: BatchIntakeHooks = {
     accepting: () => accepting,
     room: () => txCountMax - pool.size,
+    prepare: (e) => pool.prepare(e),
     verifyAhead: (txs) => {
       verifiedAhead.push(txs.length);
       return pool.verifyAhead(txs);
     },
     add: (e) => {
       adds++;
-      return pool.add(e, { verifySignature: true, local: true });
+      return pool.addPrepared(e, { verifySignature: true, local: true });
     },
     committed: async (hash) => committed.get(toHex(hash)) ?? null,
     accepted: (txs) => gossiped.push([...txs]),
