@@ -2,15 +2,23 @@
 // LevelDB store; writes go through the node (mempool). Each handler either returns
 // a value matching its response schema or throws an ApiError.
 import assert from 'node:assert/strict';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { Block, CommitCertificate } from '../ledger/block.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { decodeTx, encodeTx, TX_BYTES_MAX, txFromJson, txHash } from '../ledger/tx.js';
+import { SecondLookupAdmission } from './admission.js';
 import { BlockTxs } from './block-txs.js';
 import { CertVerdicts } from './cert-verdicts.js';
 import { ApiError, type ApiErrorBody, rejectionToApiError } from './errors.js';
+import {
+  AnswerSlabs,
+  answerBytes,
+  type ImmutableAnswer,
+  immutableAnswer,
+  sendImmutable,
+} from './immutable.js';
 import { Lru } from './lru.js';
 import type { NodePort, SubmitOutcome, TxStatus } from './node-port.js';
 import { proofOf } from './proofs.js';
@@ -44,6 +52,9 @@ export interface HandlerLimits {
   /** Per-block txs, results, hash and Merkle tree, for tx lookups and proofs (api/block-txs.ts). */
   blockTxsCacheEntries: number;
   blockTxsCacheBytesMax: number;
+  /** Rendered answers of GET /v1/txs/:hash for committed txs (immutable), by tx hash. */
+  txAnswerCacheEntries: number;
+  txAnswerCacheBytesMax: number;
   /** Remembered commit-certificate verdicts (api/cert-verdicts.ts). */
   certVerdictsEntries: number;
 }
@@ -77,10 +88,21 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   const validatorKeys = node.validators.map((v) => v.publicKey);
   // Rendered blocks are kept as UTF-8 bytes: sent without re-encoding a 50 KB string per
   // request, and held outside the JS heap, where the garbage collector need not mark them.
-  const blockCache = new Lru<bigint, Buffer>(
+  // Keyed by height as a number: a request's height then needs no BigInt to look up.
+  const blockCache = new Lru<number, ImmutableAnswer>(
     limits.blockCacheEntries,
     limits.blockCacheBytesMax,
-    (j) => j.length,
+    answerBytes,
+  );
+  // A committed tx's answer never changes: a hit skips the LevelDB lookup and the rendering.
+  // Keyed by the hash as lowercase hex without 0x; a tx gets in on its second lookup.
+  const txAdmission = new SecondLookupAdmission();
+  const txSlabs = new AnswerSlabs();
+  const txAnswers = new Lru<string, ImmutableAnswer>(
+    limits.txAnswerCacheEntries,
+    limits.txAnswerCacheBytesMax,
+    answerBytes,
+    txSlabs.moved,
   );
   const txsCache = new Lru<bigint, BlockTxs>(
     limits.blockTxsCacheEntries,
@@ -90,7 +112,7 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   const verdicts = new CertVerdicts(limits.certVerdictsEntries, validatorKeys, node.f);
   // Requests that miss a cache for the same block share one read and render: when a new
   // block arrives, every explorer watching asks for it at once.
-  const rendering = new Map<bigint, Promise<Buffer>>();
+  const rendering = new Map<bigint, Promise<RenderedBlock>>();
   const loadingTxs = new Map<bigint, Promise<BlockTxs | null>>();
   function shared<V>(inflight: Map<bigint, Promise<V>>, height: bigint, make: () => Promise<V>): Promise<V> {
     const running = inflight.get(height);
@@ -103,25 +125,43 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
 
   const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f, verdicts.verify);
 
-  function renderBlock(block: Block): Promise<Buffer> {
+  /** A block's JSON; an ImmutableAnswer once the block has its commit certificate. */
+  type RenderedBlock = ImmutableAnswer | Buffer;
+
+  function renderBlock(block: Block): Promise<RenderedBlock> {
     const height = block.header.height;
-    const cached = blockCache.get(height);
+    const cached = blockCache.get(num(height));
     if (cached !== undefined) return Promise.resolve(cached);
     return shared(rendering, height, async () => {
       const commit = await store.getCommitCertificate(height);
-      const json = Buffer.from(
-        JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify)),
-      );
-      if (commit !== null) blockCache.set(height, json);
-      return json;
+      const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify));
+      // Without its certificate the answer still changes (commit: null now): not cached.
+      if (commit === null) return Buffer.from(json);
+      const answer = immutableAnswer(json);
+      blockCache.set(num(height), answer);
+      return answer;
     });
   }
 
-  async function blockAt(height: bigint): Promise<Buffer | null> {
-    const cached = blockCache.get(height);
+  async function blockAt(height: bigint): Promise<RenderedBlock | null> {
+    // Heights past 2^53 (the route admits 16 digits) are never cached, and never stored.
+    const n = Number(height);
+    const cached = Number.isSafeInteger(n) ? blockCache.get(n) : undefined;
     if (cached !== undefined) return cached;
     const block = await store.getBlock(height);
     return block === null ? null : renderBlock(block);
+  }
+
+  /** Sends a block: with its ETag and as immutable once final, plain otherwise (or when `plain`). */
+  function sendBlock(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    rendered: RenderedBlock,
+    plain = false,
+  ): FastifyReply {
+    if (Buffer.isBuffer(rendered)) return sendJsonString(reply, rendered);
+    if (plain) return sendJsonString(reply, rendered.body);
+    return sendImmutable(req.headers['if-none-match'], reply, rendered);
   }
 
   /** What tx lookups need from a block (txs, results, hash, Merkle tree), cached per height. */
@@ -339,44 +379,73 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     },
   });
 
+  /**
+   * A committed tx's answer is a function of where it committed: the block (by hash) and
+   * its index there. So its ETag is taken from those instead of a digest of the body (a
+   * digest on every first lookup cost about as much as the rest of the caching); weak,
+   * because a later API version may render the same tx with more fields.
+   */
+  const txEtag = (blockHashHex: string, index: number): string => `W/"${blockHashHex.slice(0, 32)}.${index}"`;
+
+  /** GET /v1/txs/:hash when the answer is not cached: pending, unknown, or committed (then cached). */
+  async function txAnswer(hashHex: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const hash = hexToBytes(hashHex);
+    // One point lookup for the location; the block's txs and tree come from txsCache.
+    const loc = store.getTxLocation(hash);
+    const b = loc === null ? null : await blockTxsAt(loc.height);
+    const encoded = loc === null ? null : (b?.tx(loc.index) ?? null);
+    const result = loc === null ? null : (b?.result(loc.index) ?? null);
+    if (loc === null || b === null || encoded === null || result === null) {
+      const st = await node.txStatus(hash);
+      if (st.state === 'committed') {
+        // Committed between the two reads: answer from the node's location.
+        return reply.send({
+          hash: hashHex,
+          status: 'committed' as const,
+          location: await locationJson(st.location),
+        });
+      }
+      return reply.send({ hash: hashHex, status: st.state });
+    }
+    const proof = proofOf(b.tree, loc.index);
+    const body: z.output<typeof s.TxResponse> = {
+      hash: hashHex,
+      status: 'committed',
+      tx: txJson(decodeStored(encoded)) ?? undefined,
+      encoded: toHex(encoded),
+      location: { height: num(loc.height), index: loc.index, blockHash: b.hash },
+      result: txResultJson(result),
+      proof: {
+        root: b.txRoot,
+        leaf: hashHex,
+        index: proof.index,
+        leafCount: proof.leafCount,
+        siblings: proof.siblings.map(toHex),
+      },
+    };
+    // Built to the schema's type above, so the schema's re-encoding is skipped.
+    const json = JSON.stringify(body);
+    const etag = txEtag(b.hash, loc.index);
+    if (txAnswers.entriesMax === 0 || !txAdmission.admit(hashHex)) {
+      return sendImmutable(req.headers['if-none-match'], reply, { body: json, etag });
+    }
+    const answer = immutableAnswer(json, { etag, slabs: txSlabs });
+    txAnswers.set(hashHex, answer);
+    return sendImmutable(req.headers['if-none-match'], reply, answer);
+  }
+
   r.route({
     method: 'GET',
     url: routes.getTx.url,
     schema: schemaOf(routes.getTx),
-    handler: async (req, reply) => {
-      const hash = hexToBytes((req.params as z.output<typeof s.HashParam>).hash);
-      const hashHex = toHex(hash);
-      // One point lookup for the location; the block's txs and tree come from txsCache.
-      const loc = store.getTxLocation(hash);
-      const b = loc === null ? null : await blockTxsAt(loc.height);
-      const encoded = loc === null ? null : (b?.tx(loc.index) ?? null);
-      const result = loc === null ? null : (b?.result(loc.index) ?? null);
-      if (loc === null || b === null || encoded === null || result === null) {
-        const st = await node.txStatus(hash);
-        if (st.state === 'committed') {
-          // Committed between the two reads: answer from the node's location.
-          return { hash: hashHex, status: 'committed' as const, location: await locationJson(st.location) };
-        }
-        return { hash: hashHex, status: st.state };
-      }
-      const proof = proofOf(b.tree, loc.index);
-      const body: z.output<typeof s.TxResponse> = {
-        hash: hashHex,
-        status: 'committed',
-        tx: txJson(decodeStored(encoded)) ?? undefined,
-        encoded: toHex(encoded),
-        location: { height: num(loc.height), index: loc.index, blockHash: b.hash },
-        result: txResultJson(result),
-        proof: {
-          root: b.txRoot,
-          leaf: hashHex,
-          index: proof.index,
-          leafCount: proof.leafCount,
-          siblings: proof.siblings.map(toHex),
-        },
-      };
-      // Hot read path: built to the schema's type above, so skip the schema's re-encoding.
-      return sendJsonString(reply, JSON.stringify(body));
+    // Not async: a cache hit is answered without a promise and a microtask.
+    handler: (req, reply) => {
+      // The schema admits 0x and upper case; toHex writes lower case, so this is toHex(hash).
+      const hashHex = strip0x((req.params as z.output<typeof s.HashParam>).hash).toLowerCase();
+      const cached = txAnswers.get(hashHex);
+      if (cached === undefined) return txAnswer(hashHex, req, reply);
+      sendImmutable(req.headers['if-none-match'], reply, cached);
+      return undefined;
     },
   });
 
@@ -474,29 +543,40 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     method: 'GET',
     url: routes.getLatestBlock.url,
     schema: schemaOf(routes.getLatestBlock),
-    handler: async (_req, reply) => {
+    handler: async (req, reply) => {
       const h = store.latestHeight();
-      const json = h === 0n ? null : await blockAt(h);
-      if (json === null) throw new ApiError('not-found', 'no block yet (height 0)');
-      return sendJsonString(reply, json);
+      const rendered = h === 0n ? null : await blockAt(h);
+      if (rendered === null) throw new ApiError('not-found', 'no block yet (height 0)');
+      // Which block is latest changes: no ETag or immutable for this URL.
+      return sendBlock(req, reply, rendered, true);
     },
   });
+
+  async function blockByHeight(height: bigint, req: FastifyRequest, reply: FastifyReply) {
+    const rendered = height === 0n ? null : await blockAt(height);
+    if (rendered === null) {
+      throw new ApiError(
+        'not-found',
+        `no block at height ${height} (latest ${store.latestHeight()})`,
+        'height',
+      );
+    }
+    return sendBlock(req, reply, rendered);
+  }
 
   r.route({
     method: 'GET',
     url: routes.getBlockByHeight.url,
     schema: schemaOf(routes.getBlockByHeight),
-    handler: async (req, reply) => {
-      const height = BigInt((req.params as z.output<typeof s.HeightParam>).height);
-      const json = height === 0n ? null : await blockAt(height);
-      if (json === null) {
-        throw new ApiError(
-          'not-found',
-          `no block at height ${height} (latest ${store.latestHeight()})`,
-          'height',
-        );
-      }
-      return sendJsonString(reply, json);
+    // Not async: a cache hit is answered without a BigInt, a promise and a microtask.
+    handler: (req, reply) => {
+      const param = (req.params as z.output<typeof s.HeightParam>).height;
+      // The schema admits up to 16 digits, beyond 2^53: those take the exact BigInt path.
+      const n = Number(param);
+      const cached = Number.isSafeInteger(n) ? blockCache.get(n) : undefined;
+      if (cached === undefined) return blockByHeight(BigInt(param), req, reply);
+      sendImmutable(req.headers['if-none-match'], reply, cached);
+      return undefined;
     },
   });
 
@@ -508,7 +588,7 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
       const hash = hexToBytes((req.params as z.output<typeof s.HashParam>).hash);
       const block = await store.getBlockByHash(hash);
       if (block === null) throw new ApiError('not-found', `no block with hash ${toHex(hash)}`, 'hash');
-      return sendJsonString(reply, await renderBlock(block));
+      return sendBlock(req, reply, await renderBlock(block));
     },
   });
 

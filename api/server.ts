@@ -12,6 +12,7 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -52,6 +53,10 @@ export interface ApiLimits {
   blockTxsCacheEntries: number;
   /** Total size of those entries (about the blocks' encoded txs plus 2 hashes per tx). */
   blockTxsCacheBytesMax: number;
+  /** Rendered answers of GET /v1/txs/:hash for committed txs (JSON bytes, held outside the JS heap). */
+  txAnswerCacheEntries: number;
+  /** Total size of those answers, plus about 256 bytes of bookkeeping each. */
+  txAnswerCacheBytesMax: number;
   /** Commit certificates whose verification result is remembered. */
   certVerdictsEntries: number;
   /** Idle keep-alive connections are closed after this. */
@@ -81,6 +86,9 @@ export const API_LIMITS_DEFAULT: ApiLimits = {
   // About 22 KB per 100-tx block: 64 MB holds about 3,000 such blocks (300k txs).
   blockTxsCacheEntries: 4096,
   blockTxsCacheBytesMax: 64 * 1024 * 1024,
+  // A transfer's answer is about 1.6 KB (plus ~256 B of bookkeeping): the bytes bind first, at about 37k answers.
+  txAnswerCacheEntries: 65_536,
+  txAnswerCacheBytesMax: 64 * 1024 * 1024,
   certVerdictsEntries: 8192,
   keepAliveTimeoutMs: 72_000,
   requestTimeoutMs: 30_000,
@@ -170,7 +178,11 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
         title: 'hybster-chain node API',
         description:
           'REST API of a hybster-chain validator. Errors are `{ error: { code, message, field? } }`; ' +
-          'byte strings are hex; u64 quantities (balances, amounts, nonces, versions) are decimal strings.',
+          'byte strings are hex; u64 quantities (balances, amounts, nonces, versions) are decimal strings. ' +
+          'Answers that can no longer change (a block with its commit certificate, by height or hash; a ' +
+          'committed tx) carry an `ETag` (blocks: a digest of the body; txs: weak, from the block hash and ' +
+          'index) and `Cache-Control: public, max-age=31536000, immutable`; a request whose ' +
+          '`If-None-Match` names that ETag gets 304 Not Modified without a body.',
         version: '1',
       },
       tags: [
@@ -262,6 +274,14 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError('internal', 'internal error');
 }
 
+type RouteHook = (req: FastifyRequest, reply: FastifyReply, done: () => void) => void;
+
+/**
+ * Observes every request's handling time by route, method and status. The route is bound
+ * per route when it is registered (onRoute), and each (method, status) label child is
+ * resolved once: reading req.routeOptions builds a fresh options object per request, and
+ * prom-client's label lookup builds and sorts a key string per call.
+ */
 function registerRequestMetrics(app: FastifyInstance, registry: Registry): void {
   const name = 'api_request_duration_seconds';
   const existing = registry.getSingleMetric(name);
@@ -274,11 +294,34 @@ function registerRequestMetrics(app: FastifyInstance, registry: Registry): void 
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5, 10],
       registers: [registry],
     });
+  const observerFor = (route: string): RouteHook => {
+    const children = new Map<string, Map<number, Histogram.Internal<'route' | 'method' | 'status'>>>();
+    return (req, reply, done) => {
+      const method = req.method;
+      const status = reply.statusCode;
+      let byStatus = children.get(method);
+      if (byStatus === undefined) {
+        byStatus = new Map();
+        children.set(method, byStatus);
+      }
+      let child = byStatus.get(status);
+      if (child === undefined) {
+        child = histogram.labels({ route, method, status: String(status) });
+        byStatus.set(status, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done();
+    };
+  };
+  app.addHook('onRoute', (route) => {
+    const own = route.onResponse;
+    const observe = observerFor(route.url ?? 'unmatched');
+    route.onResponse = own === undefined ? [observe] : [...(Array.isArray(own) ? own : [own]), observe];
+  });
+  // Requests no route matched (404s, and errors raised before routing) have no route hook.
+  const unmatched = observerFor('unmatched');
   app.addHook('onResponse', (req, reply, done) => {
-    histogram.observe(
-      { route: req.routeOptions.url ?? 'unmatched', method: req.method, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-    done();
+    if (req.is404) unmatched(req, reply, done);
+    else done();
   });
 }

@@ -25,25 +25,3 @@ describe('cached Merkle proofs', () => {
     assert.deepEqual(proofOf(tree, 2), merkleProof(leaves, 2));
   });
 });
-
-describe('Lru', () => {
-  it('evicts the least recently used entry by count and by weight', async () => {
-    const { Lru } = await import('../../api/lru.js');
-    const byCount = new Lru<number, string>(2);
-    byCount.set(1, 'a');
-    byCount.set(2, 'b');
-    byCount.get(1);
-    byCount.set(3, 'c');
-    assert.deepEqual([byCount.get(1), byCount.get(2), byCount.get(3)], ['a', undefined, 'c']);
-    const byWeight = new Lru<number, string>(100, 5, (v) => v.length);
-    byWeight.set(1, 'aaa');
-    byWeight.set(2, 'bb');
-    byWeight.set(3, 'cc');
-    assert.equal(byWeight.get(1), undefined);
-    assert.equal(byWeight.weight, 4);
-    byWeight.set(4, 'toolong');
-    assert.equal(byWeight.get(4), undefined, 'an entry heavier than the bound is not kept');
-    byWeight.set(2, 'b');
-    assert.equal(byWeight.weight, 3);
-  });
-});

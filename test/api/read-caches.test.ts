@@ -43,6 +43,7 @@ describe('REST API read caches', function () {
       blockCacheEntries: 1,
       blockTxsCacheEntries: 1,
       blockTxsCacheBytesMax: 1,
+      txAnswerCacheEntries: 1,
       certVerdictsEntries: 1,
     });
   });
@@ -87,5 +88,43 @@ describe('REST API read caches', function () {
     const [block, tx] = [await roomy.block(2), await roomy.tx(hash)];
     for (const b of blocks) assert.deepEqual(b, block);
     for (const t of lookups) assert.deepEqual(t, tx);
+  });
+});
+
+describe('REST API tx answer cache', function () {
+  this.timeout(30_000);
+  let node: SingleNode;
+  let app: FastifyInstance;
+  let api: ApiClient;
+  const txs: Uint8Array[] = [];
+
+  before(async () => {
+    node = await startSingleNode({ accounts: 3 });
+    const to = node.accountKeys[2]!.publicKey;
+    txs.push(node.signedTx(0, { type: 'transfer', to, amount: 1n }));
+    txs.push(node.signedTx(1, { type: 'transfer', to, amount: 1n }));
+    txs.push(node.signedTx(0, { type: 'transfer', to, amount: 1n }));
+    await node.appendBlock(txs);
+    app = await createApiServer({ node: node.port, rateLimit: false, explorer: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    api = new ApiClient(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+  });
+  after(async () => {
+    await app.close();
+    await node.close();
+  });
+
+  it('keeps a committed tx looked up twice and answers it after the store has closed', async () => {
+    const [twice, once, never] = txs.map((t) => toHex(txHash(t))) as [string, string, string];
+    const first = await api.tx(twice);
+    assert.deepEqual(await api.tx(twice), first);
+    await api.tx(once);
+    await node.port.store.close();
+    assert.deepEqual(await api.tx(twice), first, 'served from memory');
+    for (const hash of [once, never]) {
+      // Not admitted (one lookup) or never seen: these need the store, which is shut.
+      const res = await fetch(`${api.baseUrl}/v1/txs/${hash}`);
+      assert.equal(res.status, 503);
+    }
   });
 });
