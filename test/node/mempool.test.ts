@@ -24,8 +24,9 @@ function tx(nonce: bigint, amount = 1n, from = alice, chain = chainId): Uint8Arr
 function pool(
   committed = 0n,
   limits: MempoolLimits = { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+  clock?: () => number,
 ): Mempool {
-  return new Mempool(chainId, limits, async () => committed);
+  return new Mempool(chainId, limits, async () => committed, clock);
 }
 
 describe('node/mempool', () => {
@@ -148,12 +149,7 @@ describe('node/mempool', () => {
 
   it('re-gossips an old tx at most once per interval and never one in flight', async () => {
     let now = 1_000;
-    const p = new Mempool(
-      chainId,
-      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
-      async () => 0n,
-      () => now,
-    );
+    const p = pool(0n, undefined, () => now);
     await p.add(tx(1n), { verifySignature: true, local: true });
     await p.add(tx(2n), { verifySignature: true, local: true });
     assert.equal(p.takeForRegossip(500, 10).length, 0, 'too young');
@@ -168,12 +164,7 @@ describe('node/mempool', () => {
 
   it('re-gossips only txs that entered before the given time, oldest first', async () => {
     let now = 1_000;
-    const p = new Mempool(
-      chainId,
-      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
-      async () => 0n,
-      () => now,
-    );
+    const p = pool(0n, undefined, () => now);
     const first = await p.add(tx(1n), { verifySignature: true, local: true });
     now += 100;
     await p.add(tx(2n), { verifySignature: true, local: false });
