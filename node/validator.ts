@@ -180,6 +180,8 @@ export class Validator implements NodePort {
   private lastProgressMs = Date.now();
   /** When the newest tx of this mempool that a written block contained had entered it (0: none yet). */
   private orderedEnteredMs = 0;
+  /** When orderedEnteredMs last moved: the leader is seen ordering this mempool's txs. */
+  private orderedAtMs = 0;
   private clockSkewWarnedView: bigint | null = null;
   private stopping = false;
   private failed = false;
@@ -524,7 +526,12 @@ export class Validator implements NodePort {
     const nowMs = Date.now();
     if (block.txs.length > 0) this.lastProgressMs = nowMs;
     const removed = this.pool.removeCommitted(hashesHex);
-    for (const e of removed) if (e.enteredMs > this.orderedEnteredMs) this.orderedEnteredMs = e.enteredMs;
+    for (const e of removed) {
+      if (e.enteredMs > this.orderedEnteredMs) {
+        this.orderedEnteredMs = e.enteredMs;
+        this.orderedAtMs = nowMs;
+      }
+    }
     // Pending txs of these senders whose nonce is now used can never run (another tx with
     // that nonce won): drop them, or their request timer would suspect an honest leader.
     // Every removed tx's sender is among the block's senders (its bytes are in the block).
@@ -935,15 +942,19 @@ export class Validator implements NodePort {
         this.step({ type: 'request-timeout' });
       } else if (!this.leading && this.pool.oldestAgeMs() > REGOSSIP_AGE_MS) {
         // Re-gossip is for txs the leader missed. A leader that orders txs takes them oldest
-        // first, so while it orders, a tx is taken as missed only once the leader has ordered
-        // one that entered here REGOSSIP_AGE_MS after it; until then it is waiting its turn
-        // in the backlog, and sending it again only costs the leader decoding (measured under
-        // saturation: the leader received 2-6 gossiped txs per tx it committed, 0.67 of them
-        // new; with this rule 0.7-2). A leader that ordered nothing for half a request timeout
-        // gets every old tx, as before, so a missed tx is re-sent before the request timer can
-        // suspect the leader.
-        const ordering = Date.now() - this.lastProgressMs <= timeoutMs / 2;
-        const enteredBeforeMs = ordering ? this.orderedEnteredMs - REGOSSIP_AGE_MS : Number.POSITIVE_INFINITY;
+        // first, so while it orders this mempool's txs, a tx is taken as missed only once the
+        // leader has ordered one that entered here REGOSSIP_AGE_MS after it; until then it is
+        // waiting its turn in the backlog, and sending it again only costs the leader decoding
+        // (measured under saturation: the leader received 2-6 gossiped txs per tx it
+        // committed, 0.67 of them new; with this rule 0.7-2). Whatever the leader orders, a
+        // tx pending for a whole request timeout is re-sent, and if no tx of this mempool was
+        // ordered for half a request timeout every old tx is: the leader may be ordering only
+        // txs this mempool never held (ours full, or the leader's clients ahead of gossip).
+        const now = Date.now();
+        const ordering = now - this.orderedAtMs <= timeoutMs / 2;
+        const enteredBeforeMs = ordering
+          ? Math.max(this.orderedEnteredMs - REGOSSIP_AGE_MS, now - timeoutMs)
+          : Number.POSITIVE_INFINITY;
         this.regossip(this.viewLeader, REGOSSIP_AGE_MS, enteredBeforeMs);
       }
     }
