@@ -82,7 +82,7 @@ export function immutableAnswer(
 }
 
 /**
- * The strong ETag of a body: 128 bits of its SHA-256 (of the UTF-8 bytes, given a string).
+ * The strong ETag of a body: the first 132 bits (22 base64url characters) of its SHA-256 (of the UTF-8 bytes, given a string).
  * From the bytes, not from ledger ids: two validators may hold different (equally valid)
  * commit certificates for a block, and their block answers must not share a strong ETag.
  */

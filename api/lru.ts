@@ -9,6 +9,9 @@
  * left an object for the garbage collector to promote and a Map slot to rehash later. A hit
  * here allocates nothing and writes one boolean.
  */
+/** Used entries sent to the back per insert, at most (see evictFor). */
+const SECOND_CHANCES_PER_SET = 8;
+
 interface Slot<V> {
   value: V;
   weight: number;
@@ -52,16 +55,20 @@ export class Lru<K, V> {
 
   /**
    * Drops unused entries from the oldest on until one more entry of `weight` fits; a used
-   * entry passed over goes to the back once, its flag cleared, so two rounds always suffice.
+   * entry passed over goes to the back once, its flag cleared. At most
+   * SECOND_CHANCES_PER_SET entries get that round per call, the next used ones are dropped
+   * too: when most of a large cache was used, one insert would otherwise walk (and renew,
+   * copying its bytes) every entry at once.
    */
   private evictFor(weight: number): void {
+    let chances = SECOND_CHANCES_PER_SET;
     while (
       this.map.size > 0 &&
       (this.map.size + 1 > this.entriesMax || this.weightTotal + weight > this.weightMax)
     ) {
       const [key, slot] = this.map.entries().next().value as [K, Slot<V>];
       this.map.delete(key);
-      if (slot.used) {
+      if (slot.used && chances-- > 0) {
         slot.used = false;
         if (this.renew !== undefined) slot.value = this.renew(slot.value);
         this.map.set(key, slot);

@@ -1,9 +1,9 @@
 // The floor for bench/api.ts: a bare node:http server, in its own process, that answers
-// every request with the same in-memory body. It reads nothing, renders nothing and has
-// no writer beside it, so its latency under the same load generator, rate and response
-// size is what this machine's cores, loopback and scheduler allow any HTTP server in
-// Node.js. Our server's figures are reported against it: a tail the floor shows too is the
-// machine's, not the node's.
+// every request with the same in-memory body. It reads, renders and writes nothing (the
+// bench's writer keeps running in the bench process meanwhile), so its latency under the
+// same load generator, rate and response size is what this machine's cores, loopback and
+// scheduler allow any HTTP server in Node.js. Our server's figures are reported against
+// it: a tail the floor shows too is the machine's, not the node's.
 //
 // Protocol with bench/api.ts: { bodyBytes } in, { port } out; killed when done.
 import { createServer } from 'node:http';

@@ -462,7 +462,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
           `Goal checked at each open-loop load (half the saturation rate, and fixed ${FIXED_RATES.join(', ')} req/s; 64 connections; ` +
           'latency counted from when each request was due). Saturation p99 is bounded below by 64 / (req/s) (Little) and is reported, not judged. ' +
           'floor: the same load generator, loads and response size against a bare node:http server in its own process answering ' +
-          'from memory with no writer (bench/_api-floor.ts): what this machine allows any Node.js server; floorMet false means the ' +
+          'from memory, itself reading and writing nothing while the writer keeps running in the bench process (bench/_api-floor.ts): what this machine allows any Node.js server; floorMet false means the ' +
           'machine itself misses the goal at that load. vsFloor: our p99 / the floor p99. ' +
           'coldSweep: closed loop, one request per block with the read caches empty (cold reads), before the measured phases. ' +
           'server.serverCpuMsPerReq: server process CPU per request minus the writer CPU measured alone (a load-independent cost estimate). ' +
