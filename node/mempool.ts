@@ -353,23 +353,12 @@ export class Mempool {
     return 0;
   }
 
-  /** Txs older than `ageMs`, oldest first, at most `max` (re-gossip to a new leader). */
-  olderThan(ageMs: number, max: number): MempoolEntry[] {
-    const out: MempoolEntry[] = [];
-    const cutoff = this.now() - ageMs;
-    for (const e of this.byHash.values()) {
-      if (out.length >= max || e.addedMs > cutoff) break;
-      out.push(e);
-    }
-    return out;
-  }
-
   /**
-   * Like olderThan, but skips txs re-gossiped less than `ageMs` ago and marks those it
-   * returns: under a backlog every pending tx is old, and sending the same ones to the
-   * leader every round would cost it decoding and bandwidth for nothing. Only txs that
-   * entered before `enteredBeforeMs` are taken (entries are in entry order, so the scan
-   * stops at the first later one).
+   * Txs older than `ageMs`, oldest first, at most `max`, for re-gossip to the leader; skips
+   * txs re-gossiped less than `ageMs` ago and marks those it returns: under a backlog every
+   * pending tx is old, and sending the same ones to the leader every round would cost it
+   * decoding and bandwidth for nothing. Only txs that entered before `enteredBeforeMs` are
+   * taken (entries are in entry order, so the scan stops at the first later one).
    */
   takeForRegossip(ageMs: number, max: number, enteredBeforeMs = Number.POSITIVE_INFINITY): MempoolEntry[] {
     const out: MempoolEntry[] = [];
