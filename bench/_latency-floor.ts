@@ -13,6 +13,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { median } from './_stats.js';
 
 export interface LatencyFloor {
   /** p50 of a synced 64-byte LevelDB put in the temp directory the testnet uses. */
@@ -32,10 +33,6 @@ const SYNCED_WRITES_PER_COMMIT = 3;
 const HOPS_PER_COMMIT = 2;
 const HOP_GAP_MS = 10;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-};
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function syncedWriteP50Ms(samples: number): Promise<number> {

@@ -10,6 +10,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { makeConfig } from '../consensus/index.js';
 import { LocalCluster } from '../test/sim/cluster.js';
 import { repoRoot } from './_repo-root.js';
+import { median } from './_stats.js';
 
 const REQUEST_BYTES = 256;
 
@@ -25,11 +26,6 @@ interface Row {
   requestsPerSec: number;
   mbPerSec: number;
   messagesPerBatch: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** Orders `batches` batches through a fresh cluster; returns seconds until every replica executed all. */

@@ -23,6 +23,7 @@ import { applyTxs, type BlockOutcome, MemoryState, precheckTxs } from '../ledger
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signingBytesOfEncoded, signTx } from '../ledger/tx.js';
 import { repoRoot } from './_repo-root.js';
+import { median } from './_stats.js';
 
 const CHAIN = 'bench-chain';
 const BLOCK_TXS = 1000;
@@ -33,11 +34,6 @@ function rate(n: number, fn: () => void): number {
   fn();
   return n / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 function primitives(quick: boolean) {
   const reps = quick ? 1 : 3;

@@ -31,6 +31,7 @@ import { HttpLoadClient } from '../test/helpers/http-load.js';
 import { startTestnet, type Testnet } from '../test/helpers/testnet.js';
 import { measureLatencyFloor } from './_latency-floor.js';
 import { repoRoot } from './_repo-root.js';
+import { median } from './_stats.js';
 
 const CHAIN_ID = 'hybster-testnet';
 
@@ -429,15 +430,15 @@ async function latencyPhase(
   const nodeP99 = ss.map((s) => (s.commitLatency as { p99Ms: number } | null)?.p99Ms ?? Number.NaN);
   const samples = ss.reduce((n, s) => n + ((s.commitLatency as { count: number } | null)?.count ?? 0), 0);
   // Over the validators that measured anything (one left behind in a view change may not have).
-  const median = (xs: number[]): number => {
-    const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-    return v.length === 0 ? Number.NaN : (v[Math.floor(v.length / 2)] as number);
-  };
   return {
     rateTxPerSec: Math.round(rate),
     drained,
     txs: client.length,
-    nodeCommitLatencyMs: { p50: median(nodeP50), p99: median(nodeP99), samples },
+    nodeCommitLatencyMs: {
+      p50: median(nodeP50.filter(Number.isFinite)),
+      p99: median(nodeP99.filter(Number.isFinite)),
+      samples,
+    },
     clientCommitLatencyMs: {
       p50: Math.round(quantile(client, 0.5) * 100) / 100,
       p99: Math.round(quantile(client, 0.99) * 100) / 100,

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { makeConfig } from '../consensus/index.js';
 import { PillarCluster, type ReplicaKind } from '../test/node/pillar-cluster.js';
 import { repoRoot } from './_repo-root.js';
+import { median } from './_stats.js';
 
 const REQUEST_BYTES = 256;
 /** Proposals per round; the round runs until every replica is quiet. */
@@ -24,11 +25,6 @@ interface Row {
   cpuSeconds: number;
   batchesPerSec: number;
   requestsPerSec: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function runOnce(
