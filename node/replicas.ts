@@ -202,6 +202,20 @@ export class ReplicaNetwork {
     for (const p of this.peers.values()) if (p.channel) this.send(p.id, bytes);
   }
 
+  /**
+   * Hands every message sent so far to the transports now. Sends are otherwise written at
+   * the end of the turn, after whatever synchronous work follows them.
+   */
+  flush(): void {
+    for (const p of this.peers.values()) {
+      try {
+        p.channel?.flush();
+      } catch (e) {
+        this.countError(e);
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const work: Promise<unknown>[] = [];

@@ -296,6 +296,11 @@ export class RdmaConnection implements TransportConnection {
     this.drainListeners.push(cb);
   }
 
+  /** Sends the queued chunks now; the pump already scheduled for this turn then finds nothing. */
+  flush(): void {
+    if (this.state === 'open' && this.queuedBytes > 0) this.pump();
+  }
+
   onClose(cb: (error?: TransportError) => void): void {
     this.closeListeners.push(cb);
   }

@@ -118,6 +118,8 @@ export interface SecureChannel {
   /** One handler (a later call replaces it); batches that arrive before it is set are held. */
   onMessages(cb: (batch: Uint8Array[]) => void): void;
   onDrain(cb: () => void): void;
+  /** Hands what send queued to the transport's socket/NIC now (see TransportConnection.flush). */
+  flush(): void;
   /** Fires once; `error` is set unless close() was called locally. A listener added after the end fires at once. */
   onClose(cb: (error?: SecureChannelError) => void): void;
   close(): Promise<void>;
@@ -407,6 +409,10 @@ class EstablishedChannel implements SecureChannel {
 
   onDrain(cb: () => void): void {
     this.conn.onDrain(cb);
+  }
+
+  flush(): void {
+    if (!this.ended) this.conn.flush?.();
   }
 
   onClose(cb: (error?: SecureChannelError) => void): void {

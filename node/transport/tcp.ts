@@ -222,7 +222,8 @@ export class TcpConnection implements TransportConnection {
     this.socket.pause();
   }
 
-  private flush(): void {
+  /** Writes the queued messages now (the microtask that would have done it finds nothing). */
+  flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.socket.destroyed) return;
     const pending = this.pending;

@@ -19,6 +19,7 @@
 //   few received messages, used by the secure channel during its handshake. Implement it if
 //   you can (a per-connection counter checked where you check messageBytesMax).
 // - onClose: a listener added after the connection ended fires at once (in a microtask).
+// - `TransportConnection.flush` (optional): write what send queued now, not at the end of the turn.
 
 export type TransportKind = 'tcp' | 'rdma';
 
@@ -75,6 +76,12 @@ export interface TransportConnection {
    * us buffer megabytes per connection.
    */
   restrictNextMessages?(count: number, bytesMax: number): void;
+  /**
+   * Optional: hands the queued messages to the kernel/NIC now instead of at the end of the
+   * current turn. A caller about to do synchronous work that a peer's progress does not
+   * depend on (executing a block) flushes first, so its messages do not wait for that work.
+   */
+  flush?(): void;
   /** The send queue fell below its limit again (after a `send` returned false). Several listeners allowed. */
   onDrain(cb: () => void): void;
   /**

@@ -273,6 +273,26 @@ export function describeTransportConformance(name: string, factory: TransportFac
       assert.ok(queuedBytesMax <= bound, `queued at most ${queuedBytesMax} bytes, bound ${bound}`);
     });
 
+    it('hands queued messages to the kernel or NIC within the turn when flushed, and they arrive', async () => {
+      const echo = peer({ role: 'echo-server', endpoint: factory.listenEndpoint, limits: {} });
+      const { endpoint } = await echo.next('ready');
+      const conn = await local().connect(endpoint);
+      assert.equal(typeof conn.flush, 'function', 'the transport implements flush');
+      const echoed = collect(conn, 2);
+      conn.send(Uint8Array.of(1, 2, 3));
+      conn.send(new Uint8Array(300).fill(4));
+      assert.ok(conn.queuedBytes! > 0, 'sends are queued until the end of the turn');
+      conn.flush!();
+      // Still in the same turn: no microtask or I/O callback ran since the sends.
+      assert.equal(conn.queuedBytes, 0, 'flush left nothing queued');
+      const got = await echoed;
+      assert.deepEqual([...got[0]!], [1, 2, 3]);
+      assert.ok(
+        got[1]!.length === 300 && got[1]!.every((x) => x === 4),
+        'the second message came back unchanged',
+      );
+    });
+
     it('reconnects through the dialer after the peer process is killed and restarted', async () => {
       const first = peer({ role: 'echo-server', endpoint: factory.listenEndpoint, limits: {} });
       const { endpoint } = await first.next('ready');

@@ -118,6 +118,16 @@ describe('secure channel', () => {
     );
   });
 
+  it('hands sealed frames to the transport within the turn when flushed', async () => {
+    const echoed = nextMessages(honest, 2);
+    honest.send(Buffer.from('prepare'));
+    honest.send(Buffer.from('commit'));
+    assert.ok(honest.queuedBytes! > 0, 'frames wait for the end of the turn');
+    honest.flush();
+    assert.equal(honest.queuedBytes, 0, 'nothing left queued after flush');
+    assert.deepEqual(await echoed, ['prepare', 'commit']);
+  });
+
   it('refuses a peer whose id is not in genesis', async () => {
     const outsider = generateKeyPair();
     const attempt = secureChannel(await client.connect(endpoint), {
