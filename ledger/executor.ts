@@ -11,7 +11,7 @@ import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from 
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
 import { toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
-import { applyTxs, type PrecheckedTx, precheckTxsAsync, touchedKeys } from './state.js';
+import { applyTxs, type PrecheckedTx, startPrecheck, touchedKeys } from './state.js';
 import type { LedgerStore } from './store.js';
 
 export interface ExecutorOptions {
@@ -54,6 +54,13 @@ export interface ExecutedBlock {
   sendersHex: Set<string>;
 }
 
+/** A batch handed to the executor: its tx hashes at once, the block when it is durable. */
+export interface ExecutionStarted {
+  /** Hex of each tx's hash, in block order (empty when the call was refused). */
+  txHashesHex: readonly string[];
+  executed: Promise<ExecutedBlock>;
+}
+
 export class ExecutorError extends Error {
   override readonly name = 'ExecutorError';
 }
@@ -84,25 +91,33 @@ export class Executor {
    * Rejects with ExecutorError on an out-of-order call or when a previous write failed.
    */
   executeBatch(input: ExecuteInput): Promise<Block> {
-    return this.executeBatchDetailed(input).then((e) => e.block);
+    return this.executeBatchDetailed(input).executed.then((e) => e.block);
   }
 
-  /** executeBatch, also handing back the block hash, the tx hashes and the senders. */
-  executeBatchDetailed(input: ExecuteInput): Promise<ExecutedBlock> {
+  /**
+   * executeBatch, also handing back the block hash, the tx hashes and the senders; the tx
+   * hashes at once, so the caller can tell its mempool which txs are ordered while the block
+   * is still being executed and written.
+   */
+  executeBatchDetailed(input: ExecuteInput): ExecutionStarted {
     if (input.order !== this.nextOrder) {
-      return Promise.reject(new ExecutorError(`order ${input.order} submitted, expected ${this.nextOrder}`));
+      const e = new ExecutorError(`order ${input.order} submitted, expected ${this.nextOrder}`);
+      return { txHashesHex: [], executed: Promise.reject(e) };
     }
     this.nextOrder += 1n;
     const dec = decodeBatch(input.batch, this.limits);
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
-    const prechecked = precheckTxsAsync(batch.txs, this.chainId, this.signatureVerified);
-    const applied = this.applyTail.then(async () => this.apply(input, batch.timestampMs, await prechecked));
+    const prechecked = startPrecheck(batch.txs, this.chainId, this.signatureVerified);
+    const applied = this.applyTail.then(async () =>
+      this.apply(input, batch.timestampMs, await prechecked.txs),
+    );
     this.applyTail = applied;
     applied.catch(() => undefined); // failures surface through the returned promise
-    return applied.then(async (r) => {
+    const executed = applied.then(async (r) => {
       await r.durable;
       return r.executed;
     });
+    return { txHashesHex: prechecked.hashesHex, executed };
   }
 
   /** Resolves once every batch submitted so far is applied and durable. */

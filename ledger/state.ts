@@ -157,20 +157,34 @@ export const precheckTxs = (
   signatureVerified?: (hashHex: string) => boolean,
 ): PrecheckedTx[] => txs.map((b) => precheckTx(b, chainId, signatureVerified));
 
+/** A precheck under way: the hashes are known at once, the signature checks come later. */
+export interface PrecheckRun {
+  /** Hex of every tx's hash, in order, before any signature is checked. */
+  readonly hashesHex: readonly string[];
+  readonly txs: Promise<PrecheckedTx[]>;
+}
+
 /**
  * precheckTxs with the signatures that need checking verified together by the verify
  * pool (ledger/verify-pool.ts): a block's worth of checks does not stall the event loop.
+ * Decoding and hashing happen before it returns, so the caller learns the tx hashes at once.
  */
-export async function precheckTxsAsync(
+export function startPrecheck(
   txs: Uint8Array[],
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
-): Promise<PrecheckedTx[]> {
+): PrecheckRun {
   const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
   const toCheck = decoded.filter(needsCheck);
-  const verdicts = await verifyMany(toCheck.map(signatureCheck));
-  const bad = new Set<Decoded>(toCheck.filter((_, i) => !verdicts[i]));
-  return decoded.map((d) => (bad.has(d) ? badSignature(d.pre) : d.pre));
+  const hashesHex = decoded.map((d) => d.pre.hashHex ?? toHex(d.pre.hash));
+  const checked = verifyMany(toCheck.map(signatureCheck));
+  return {
+    hashesHex,
+    txs: checked.then((verdicts) => {
+      const bad = new Set<Decoded>(toCheck.filter((_, i) => !verdicts[i]));
+      return decoded.map((d) => (bad.has(d) ? badSignature(d.pre) : d.pre));
+    }),
+  };
 }
 
 /** Hex keys every tx of the block may touch, so a store can load them in one read. */

@@ -341,15 +341,15 @@ export class LedgerStore {
   }
 
   /**
-   * Balance and nonce from the state cache, without I/O; undefined when the account is not
+   * An account's nonce from the state cache, without I/O; undefined when the account is not
    * cached (ask getAccount then). Mempool intake and the pruning after each block find nearly
    * every account cached and skip an await and two key conversions per tx.
    */
-  cachedAccount(hex: string): Account | undefined {
+  cachedNonce(hex: string): bigint | undefined {
     this.assertOpen();
     const a = this.accounts.get(hex);
     if (a === undefined) return undefined;
-    return a === null ? { balance: 0n, nonce: 0n } : { ...a };
+    return a === null ? 0n : a.nonce;
   }
 
   /** The current entry (value null = deleted, version keeps counting), or null if never written. */

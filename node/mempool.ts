@@ -45,8 +45,11 @@ export interface IntakeTx {
   tx: SignedTx;
 }
 
+/** An answer that needs no state: the tx is held already, or refused as it stands. */
+export type StatelessOutcome = Exclude<AddOutcome, { kind: 'accepted' }>;
+
 /** What Mempool.prepare found: a tx to verify and add, or already the answer. */
-export type Prepared = { kind: 'ready'; tx: IntakeTx } | { kind: 'done'; outcome: AddOutcome };
+export type Prepared = { kind: 'ready'; tx: IntakeTx } | { kind: 'done'; outcome: StatelessOutcome };
 
 export interface MempoolEntry {
   bytes: Uint8Array;
@@ -57,8 +60,13 @@ export interface MempoolEntry {
   addedMs: number;
   /** When it entered (addedMs is reset by view changes; this is not): commit latency. */
   enteredMs: number;
-  /** Handed to a proposal that has not been written yet. */
+  /** Handed to a proposal that has not been written yet (or ordered: see below). */
   inflight: boolean;
+  /**
+   * In a batch this validator delivered (committed; its block is being executed or written):
+   * never proposed or re-gossiped again, also not after a view change (it stays in flight).
+   */
+  ordered: boolean;
   /** Entered through this validator's API (so this validator is the one that answers for it). */
   local: boolean;
   /** When it was last re-gossiped to a leader (0: never). */
@@ -77,6 +85,12 @@ export class Mempool {
   private inflightCount = 0;
   /** Hex hashes of txs whose exact bytes passed signature verification here (bounded, FIFO). */
   private readonly verified = new Set<string>();
+  /**
+   * Hex hashes of the txs of delivered batches whose blocks are not written yet, held here or
+   * not: such a tx arriving late (gossip slower than the PREPARE) is known, not pending.
+   * Bounded by the blocks in the executor's pipeline: removeCommitted clears each block's.
+   */
+  private readonly orderedUnwritten = new Set<string>();
 
   constructor(
     private readonly chainId: string,
@@ -125,7 +139,8 @@ export class Mempool {
     const hash = txHash(bytes);
     const hashHex = toHex(hash);
     // A held tx decoded with this chain id when it entered, and the hash covers every byte.
-    if (this.byHash.has(hashHex)) return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
+    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
+      return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
     const d = decodeTx(bytes);
     if (!d.ok)
       return { kind: 'done', outcome: { kind: 'rejected', code: 'malformed', message: d.error.message } };
@@ -204,8 +219,10 @@ export class Mempool {
   /** The stateful half of intake, for a tx from prepare: signature (unless verified ahead), nonce, room. */
   async addPrepared(t: IntakeTx, opts: { verifySignature: boolean; local: boolean }): Promise<AddOutcome> {
     const { bytes, hash, hashHex, tx } = t;
-    // Prepared earlier: the same tx may have entered since (twice in one batch, a retry).
-    if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
+    // Prepared earlier: the same tx may have entered since (twice in one batch, a retry), or
+    // been delivered in a batch.
+    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
+      return { kind: 'known', hash, hashHex };
     if (opts.verifySignature && !this.verified.has(hashHex)) {
       // Inline: one verification costs less than handing it to another thread and back.
       if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
@@ -222,7 +239,8 @@ export class Mempool {
     const read = this.committedNonce(fromHex, tx.from);
     const committed = typeof read === 'bigint' ? read : await read;
     // Re-check after a possible await: another add of the same tx may have completed meanwhile.
-    if (this.byHash.has(hashHex)) return { kind: 'known', hash, hashHex };
+    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
+      return { kind: 'known', hash, hashHex };
     if (tx.nonce <= committed) {
       return {
         kind: 'rejected',
@@ -260,6 +278,7 @@ export class Mempool {
       addedMs: this.now(),
       enteredMs: this.now(),
       inflight: false,
+      ordered: false,
       local: opts.local,
       regossipMs: 0,
     };
@@ -299,23 +318,44 @@ export class Mempool {
   /** A refused proposal: its txs may be taken again. */
   release(entries: readonly MempoolEntry[]): void {
     for (const e of entries) {
-      if (this.byHash.get(e.hashHex) === e && e.inflight) {
+      if (this.byHash.get(e.hashHex) === e && e.inflight && !e.ordered) {
         e.inflight = false;
         this.inflightCount--;
       }
     }
   }
 
-  /** After a view change: whatever was proposed but not written goes back to pending. */
+  /** After a view change: whatever was proposed but not ordered goes back to pending. */
   releaseInflight(): number {
     let n = 0;
     for (const e of this.byHash.values()) {
-      if (e.inflight) {
+      if (e.inflight && !e.ordered) {
         e.inflight = false;
+        this.inflightCount--;
         n++;
       }
     }
-    this.inflightCount = 0;
+    return n;
+  }
+
+  /**
+   * Marks the txs of a delivered batch ordered: they leave the pool only when their block is
+   * written, and until then the leader need not get them again (a follower's re-gossip picked
+   * them under load) nor a new leader propose them again. Returns how many were held here.
+   */
+  markOrdered(hashesHex: Iterable<string>): number {
+    let n = 0;
+    for (const h of hashesHex) {
+      this.orderedUnwritten.add(h);
+      const e = this.byHash.get(h);
+      if (!e || e.ordered) continue;
+      e.ordered = true;
+      if (!e.inflight) {
+        e.inflight = true;
+        this.inflightCount++;
+      }
+      n++;
+    }
     return n;
   }
 
@@ -323,6 +363,7 @@ export class Mempool {
   removeCommitted(hashesHex: Iterable<string>): MempoolEntry[] {
     const removed: MempoolEntry[] = [];
     for (const h of hashesHex) {
+      this.orderedUnwritten.delete(h);
       const e = this.byHash.get(h);
       if (!e) continue;
       this.drop(e);

@@ -2,7 +2,7 @@
 // validator hands in the few hooks it has (its mempool, its store, its gossip); this
 // module keeps the batch rules in one place so a single tx is just a batch of one.
 import type { SubmitOutcome, TxLocation } from '../api/node-port.js';
-import type { AddOutcome, IntakeTx, Prepared } from './mempool.js';
+import type { AddOutcome, IntakeTx, Prepared, StatelessOutcome } from './mempool.js';
 
 export interface BatchIntakeHooks {
   /** False while the node starts or stops: every tx is answered `unavailable`. */
@@ -61,43 +61,45 @@ export async function submitBatch(
       out.push(mempoolFull('mempool is full, retry later'));
       continue;
     }
-    const r = p.kind === 'done' ? p.outcome : await hooks.add(p.tx);
-    switch (r.kind) {
-      case 'accepted':
-        entered.push(encoded[i] as Uint8Array);
-        out.push({ kind: 'accepted', hash: r.hash });
-        break;
-      case 'known':
-        out.push({ kind: 'known', hash: r.hash, status: { state: 'pending' } });
-        break;
-      case 'rejected': {
-        if (r.code === 'mempool-full') {
-          full = true;
-          out.push(mempoolFull(r.message));
-          break;
-        }
-        // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
-        // ledger asked, which makes a resubmitted committed tx answer where it sits.
-        if (r.code === 'stale-nonce' && p.kind === 'ready') {
-          const hash = p.tx.hash;
-          const location = await hooks.committed(hash);
-          if (location !== null) {
-            out.push({ kind: 'known', hash, status: { state: 'committed', location } });
-            break;
-          }
-        }
-        out.push({
-          kind: 'rejected',
-          code: r.code,
-          message: r.message,
-          ...(r.field === undefined ? {} : { field: r.field }),
-        });
-        break;
+    if (p.kind === 'done') {
+      out.push(answer(p.outcome));
+      continue;
+    }
+    const r: AddOutcome = await hooks.add(p.tx);
+    if (r.kind === 'accepted') {
+      entered.push(encoded[i] as Uint8Array);
+      out.push({ kind: 'accepted', hash: r.hash });
+      continue;
+    }
+    if (r.kind === 'rejected' && r.code === 'mempool-full') {
+      full = true;
+      out.push(mempoolFull(r.message));
+      continue;
+    }
+    // A committed tx's nonce is used, so the mempool refuses it as stale; only then is the
+    // ledger asked, which makes a resubmitted committed tx answer where it sits.
+    if (r.kind === 'rejected' && r.code === 'stale-nonce') {
+      const location = await hooks.committed(p.tx.hash);
+      if (location !== null) {
+        out.push({ kind: 'known', hash: p.tx.hash, status: { state: 'committed', location } });
+        continue;
       }
     }
+    out.push(answer(r));
   }
   if (entered.length > 0) hooks.accepted(entered);
   return out;
+}
+
+/** A held tx (pending) or a refusal, as the client is told. */
+function answer(r: StatelessOutcome): SubmitOutcome {
+  if (r.kind === 'known') return { kind: 'known', hash: r.hash, status: { state: 'pending' } };
+  return {
+    kind: 'rejected',
+    code: r.code,
+    message: r.message,
+    ...(r.field === undefined ? {} : { field: r.field }),
+  };
 }
 
 function mempoolFull(message: string): SubmitOutcome {

@@ -113,6 +113,22 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+
+  /**
+   * The bytes written so far without a copy, valid until reset (later writes append after
+   * them, or move on to a new buffer): for a caller that hands them to something that copies
+   * them at once (a LevelDB batch put), so a writer kept for reuse encodes large records
+   * without a fresh allocation each time (~0.1 ms per 50-170 KB buffer on this machine).
+   */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
+  /** Starts over, keeping the buffer (see written). */
+  reset(): this {
+    this.len = 0;
+    return this;
+  }
 }
 
 /**

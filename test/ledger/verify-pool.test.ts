@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { verify } from '../../ledger/keys.js';
-import { precheckTxs, precheckTxsAsync } from '../../ledger/state.js';
+import { precheckTxs, startPrecheck } from '../../ledger/state.js';
 import { signingBytesOfEncoded } from '../../ledger/tx.js';
 import { INLINE_SIGNATURES_MAX, type SignatureCheck, VerifyPool } from '../../ledger/verify-pool.js';
 import { CHAIN, seedKey, signed, transfer } from './helpers.js';
@@ -61,7 +61,7 @@ describe('ledger/verify-pool', () => {
   });
 });
 
-describe('ledger/state precheckTxsAsync', () => {
+describe('ledger/state startPrecheck', () => {
   it('gives exactly what precheckTxs gives, skipping txs the caller already verified', async () => {
     const bad = signed(a, 2n, transfer(b, 1n));
     bad[bad.length - 1]! ^= 1;
@@ -73,11 +73,17 @@ describe('ledger/state precheckTxsAsync', () => {
       new Uint8Array([1]),
       ...many,
     ];
-    assert.deepEqual(await precheckTxsAsync(txs, CHAIN), precheckTxs(txs, CHAIN));
-    assert.equal((await precheckTxsAsync(txs, CHAIN))[1]?.rejection?.ok, false);
+    const run = startPrecheck(txs, CHAIN);
+    // The hashes come at once, before the signature checks.
+    assert.deepEqual(
+      run.hashesHex,
+      precheckTxs(txs, CHAIN).map((p) => p.hashHex),
+    );
+    assert.deepEqual(await run.txs, precheckTxs(txs, CHAIN));
+    assert.equal((await startPrecheck(txs, CHAIN).txs)[1]?.rejection?.ok, false);
     // A caller's word that a tx verified is taken (the hash covers the signature): the forged one passes.
     const trusted = (): boolean => true;
-    const got = await precheckTxsAsync(txs, CHAIN, trusted);
+    const got = await startPrecheck(txs, CHAIN, trusted).txs;
     assert.equal(got[1]?.rejection, null);
     assert.deepEqual(got, precheckTxs(txs, CHAIN, trusted));
   });

@@ -179,6 +179,74 @@ describe('node/mempool', () => {
     assert.equal(p.takeForRegossip(500, 10).length, 1, 'without a bound, the other one too');
   });
 
+  it('neither re-gossips nor proposes a tx of a delivered batch, also after a view change', async () => {
+    let now = 1_000;
+    const p = pool(0n, undefined, () => now);
+    const hashes: string[] = [];
+    for (const n of [1n, 2n, 3n]) {
+      const r = await p.add(tx(n), { verifySignature: true, local: false });
+      if (r.kind === 'accepted') hashes.push(r.hashHex);
+    }
+    // A follower delivered a batch holding txs 1 and 2 (and one it never held).
+    assert.equal(p.markOrdered([hashes[0]!, hashes[1]!, 'ab'.repeat(32)]), 2);
+    assert.equal(p.pendingCount, 1);
+    now += 600;
+    assert.deepEqual(
+      p.takeForRegossip(500, 10).map((e) => e.hashHex),
+      [hashes[2]],
+      'only the tx the leader has not ordered is re-sent',
+    );
+    assert.equal(p.releaseInflight(), 0, 'a view change does not hand ordered txs out again');
+    assert.equal(p.pendingCount, 1);
+    assert.deepEqual(
+      p.takeBatch(10, 1 << 20).map((e) => e.hashHex),
+      [hashes[2]],
+    );
+    // Their block is written: they leave, and the counts stay right.
+    p.removeCommitted(hashes.slice(0, 2));
+    assert.equal(p.size, 1);
+    assert.equal(p.pendingCount, 0);
+    assert.equal(p.releaseInflight(), 1);
+    assert.equal(p.pendingCount, 1);
+  });
+
+  it('takes a tx that arrives after its batch was delivered as known until the block is written', async () => {
+    const p = pool();
+    const late = tx(1n);
+    const other = tx(2n);
+    const prepared = p.prepare(other);
+    assert.equal(prepared.kind, 'ready');
+    const hashOf = (b: Uint8Array): string => {
+      const r = p.prepare(b);
+      assert.equal(r.kind, 'ready');
+      return r.kind === 'ready' ? r.tx.hashHex : '';
+    };
+    const lateHex = hashOf(late);
+    const otherHex = hashOf(other);
+    // Delivered while the pool held neither: one gossiped before, one prepared during the wait.
+    p.markOrdered([lateHex, otherHex]);
+    assert.equal((await p.add(late, { verifySignature: true, local: false })).kind, 'known');
+    if (prepared.kind === 'ready') {
+      assert.equal((await p.addPrepared(prepared.tx, { verifySignature: true, local: false })).kind, 'known');
+    }
+    assert.equal(p.size, 0);
+    // Once the block is written the nonce check answers for them (here: nothing committed yet).
+    p.removeCommitted([lateHex, otherHex]);
+    assert.equal((await p.add(late, { verifySignature: true, local: false })).kind, 'accepted');
+  });
+
+  it('keeps a proposed tx in flight once its batch is delivered, whatever is released', async () => {
+    const p = pool();
+    await p.add(tx(1n), { verifySignature: true, local: true });
+    await p.add(tx(2n), { verifySignature: true, local: true });
+    const b = p.takeBatch(2, 1 << 20);
+    assert.equal(p.markOrdered(b.map((e) => e.hashHex)), 2);
+    p.release(b);
+    p.releaseInflight();
+    assert.equal(p.pendingCount, 0);
+    assert.equal(p.takeBatch(10, 1 << 20).length, 0);
+  });
+
   it('answers a tx it already holds from its hash alone, before decoding or verifying it', async () => {
     const p = new Mempool(
       chainId,

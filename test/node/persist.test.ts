@@ -2,11 +2,40 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PersistDelta, Prepare } from '../../consensus/index.js';
+import fc from 'fast-check';
+import {
+  encodeMessage,
+  makeConfig,
+  type PersistDelta,
+  type PillarSnapshot,
+  type Prepare,
+  Replica,
+} from '../../consensus/index.js';
 import { LedgerStore } from '../../ledger/store.js';
-import { ConsensusPersistence, fromTagged, toTagged } from '../../node/persist.js';
+import {
+  ConsensusPersistence,
+  decodeEntryRecord,
+  decodeHeaderRecord,
+  encodeEntryRecord,
+  encodeHeaderRecord,
+  encodeLegacyRecord,
+  fromTagged,
+  PersistedStateError,
+  RecordTag,
+  toTagged,
+} from '../../node/persist.js';
+import { LocalCluster, TEST_TRINX_KEY } from '../sim/cluster.js';
 
 const genesisHash = new Uint8Array(32).fill(7);
+const config = makeConfig({
+  n: 3,
+  pillars: 1,
+  window: 8,
+  checkpointInterval: 4,
+  retransmitMs: 10,
+  viewTimeoutMs: 100,
+  viewTimeoutMsMax: 800,
+});
 
 function prepare(order: bigint): Prepare {
   return {
@@ -45,18 +74,56 @@ function delta(top: bigint, put: bigint[], pruneBelow: bigint): PersistDelta {
     view: 1n,
     viewChangeTarget: null,
     top,
-    chain: [],
-    entryTop: top,
-    entryChain: [],
     stable: null,
     putEntries: put.map((o) => ({ prepare: prepare(o), myCommit: null })),
     pruneBelow,
   };
 }
 
+/**
+ * Real deltas of replica 2: leader 0 orders six batches (a checkpoint becomes stable), goes
+ * dark, 1 and 2 change to view 1 (view proof, ACCEPT) and 1 orders one more, so orders 4-6
+ * stay live above the checkpoint.
+ */
+function realDeltas(): PersistDelta[] {
+  const c = new LocalCluster(config);
+  c.tracing = true;
+  const batch = (i: number): Uint8Array => new TextEncoder().encode(`batch ${i}`);
+  for (let i = 0; i < 6; i++) c.step(0, { type: 'propose', batch: batch(i) });
+  c.drain();
+  c.isolated.add(0);
+  c.step(1, { type: 'request-timeout' });
+  c.step(2, { type: 'request-timeout' });
+  c.drain();
+  c.step(1, { type: 'propose', batch: batch(6) });
+  c.drain();
+  // Replica 2 is the follower in view 1: its entries carry its own commits.
+  return c.trace
+    .filter((t) => t.v === 2 && t.a.type === 'persist')
+    .map((t) => (t.a as { delta: PersistDelta }).delta);
+}
+
+/** What the previous version wrote for the same deltas: tagged JSON under the same keys. */
+async function writeLegacy(store: LedgerStore, deltas: readonly PersistDelta[]): Promise<void> {
+  const slots = BigInt(config.window / config.pillars);
+  for (const d of deltas) {
+    const { putEntries, ...h } = d;
+    const records = putEntries.map((e) => ({
+      name: `consensus/p${d.pillar}/slot/${(e.prepare.order / BigInt(config.pillars)) % slots}`,
+      value: encodeLegacyRecord(e),
+    }));
+    records.push({ name: `consensus/p${d.pillar}/header`, value: encodeLegacyRecord(h) });
+    await store.putMetaBatch(records);
+  }
+}
+
 describe('node/persist', () => {
   let dir: string;
   let store: LedgerStore;
+  const reopen = async (): Promise<void> => {
+    await store.close();
+    store = await LedgerStore.open(join(dir, 'data'), { genesisHash });
+  };
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hybster-persist-'));
     store = await LedgerStore.open(join(dir, 'data'), { genesisHash });
@@ -72,12 +139,11 @@ describe('node/persist', () => {
   });
 
   it('restores the last header and the live entries after reopening the store', async () => {
-    const p = new ConsensusPersistence(store, 1, 8);
+    const p = new ConsensusPersistence(store, config);
     await p.write([delta(3n, [0n, 1n, 2n], 0n)]);
     await p.write([delta(10n, [8n, 9n], 5n)]);
-    await store.close();
-    store = await LedgerStore.open(join(dir, 'data'), { genesisHash });
-    const [snap] = await new ConsensusPersistence(store, 1, 8).load();
+    await reopen();
+    const [snap] = await new ConsensusPersistence(store, config).load();
     assert.ok(snap);
     assert.equal(snap.top, 10n);
     assert.equal(snap.trinx.counters[0]?.order, 11n);
@@ -87,7 +153,175 @@ describe('node/persist', () => {
   });
 
   it('reports a fresh start when nothing was persisted', async () => {
-    const snaps = await new ConsensusPersistence(store, 2, 8).load();
+    const snaps = await new ConsensusPersistence(store, makeConfig({ ...config, pillars: 2 })).load();
     assert.deepEqual(snaps, [undefined, undefined]);
+  });
+
+  it('writes binary records, tagged by their first byte', async () => {
+    const deltas = realDeltas();
+    await new ConsensusPersistence(store, config).write(deltas);
+    const header = await store.getMeta('consensus/p0/header');
+    const slot = await store.getMeta('consensus/p0/slot/0');
+    assert.equal(header?.[0], RecordTag.HEADER);
+    assert.equal(slot?.[0], RecordTag.ENTRY);
+  });
+
+  it('embeds the prepare exactly in its wire encoding, the one codec both read with', () => {
+    for (const e of realDeltas().flatMap((d) => d.putEntries)) {
+      const record = encodeEntryRecord(e);
+      const wire = encodeMessage(e.prepare);
+      assert.equal(new DataView(record.buffer, record.byteOffset).getUint32(1), wire.length);
+      assert.deepEqual(record.subarray(5, 5 + wire.length), wire);
+    }
+  });
+
+  it('keeps every record intact when one write holds several and the next reuses the buffer', async () => {
+    const p = new ConsensusPersistence(store, config);
+    const big = (o: bigint): PersistDelta => {
+      const d = delta(o + 1n, [o], 0n);
+      const e = d.putEntries[0]!;
+      const batch = new Uint8Array(100_000 + Number(o)).fill(Number(o) + 1);
+      return { ...d, putEntries: [{ ...e, prepare: { ...e.prepare, batch } }] };
+    };
+    await p.write([big(0n), big(1n), big(2n)]);
+    await p.write([big(3n)]);
+    await reopen();
+    const [snap] = await new ConsensusPersistence(store, config).load();
+    for (const o of [0n, 1n, 2n, 3n]) {
+      const b = snap?.entries.get(o)?.prepare.batch;
+      assert.equal(b?.length, 100_000 + Number(o));
+      assert.ok(b?.every((x) => x === Number(o) + 1));
+    }
+  });
+
+  it('round-trips real deltas with a stable checkpoint, a view proof, an ACCEPT and own commits', () => {
+    const deltas = realDeltas();
+    const last = deltas.at(-1)!;
+    // The scenario must reach every kind of field, or this test proves less than it says.
+    assert.ok(last.stable !== null, 'a stable checkpoint');
+    assert.ok((last.viewProofs?.length ?? 0) > 0, 'a view proof');
+    assert.ok(last.accept, 'an ACCEPT');
+    const entries = deltas.flatMap((d) => d.putEntries);
+    assert.ok(entries.some((e) => e.myCommit !== null && e.prepare.view === 1n));
+    for (const e of entries)
+      assert.deepEqual(decodeEntryRecord(encodeEntryRecord(e), config), { ok: true, value: e });
+    for (const d of deltas) {
+      const { putEntries: _, ...h } = d;
+      const back = decodeHeaderRecord(encodeHeaderRecord(h, config), config);
+      assert.ok(back.ok);
+      assert.deepEqual(back.value, { ...h, viewProofs: h.viewProofs ?? [], accept: h.accept ?? null });
+    }
+  });
+
+  it('restores from a data dir written by the previous (JSON) version exactly as from binary records', async () => {
+    const deltas = realDeltas();
+    await writeLegacy(store, deltas);
+    await reopen();
+    const [fromLegacy] = await new ConsensusPersistence(store, config).load();
+    const other = join(dir, 'binary');
+    const binaryStore = await LedgerStore.open(other, { genesisHash });
+    let fromBinary: PillarSnapshot | undefined;
+    try {
+      await new ConsensusPersistence(binaryStore, config).write(deltas);
+      [fromBinary] = await new ConsensusPersistence(binaryStore, config).load();
+    } finally {
+      await binaryStore.close();
+    }
+    assert.ok(fromLegacy && fromBinary);
+    assert.ok(fromLegacy.entries.size > 0);
+    assert.deepEqual(fromLegacy, fromBinary);
+    // And the core restarts from it in view 1 with its top.
+    const r = new Replica({
+      config,
+      validator: 2,
+      trinxKey: TEST_TRINX_KEY,
+      snapshots: [fromLegacy],
+      executedNext: fromLegacy.top,
+    });
+    assert.equal(r.pillars[0]!.currentView, 1n);
+  });
+
+  it('reads a pillar whose old JSON records are partly replaced by binary ones', async () => {
+    const deltas = realDeltas();
+    const half = Math.floor(deltas.length / 2);
+    await writeLegacy(store, deltas.slice(0, half));
+    await reopen();
+    const p = new ConsensusPersistence(store, config);
+    await p.write(deltas.slice(half));
+    await reopen();
+    const [mixed] = await new ConsensusPersistence(store, config).load();
+    const other = join(dir, 'binary');
+    const binaryStore = await LedgerStore.open(other, { genesisHash });
+    try {
+      await new ConsensusPersistence(binaryStore, config).write(deltas);
+      const [all] = await new ConsensusPersistence(binaryStore, config).load();
+      assert.deepEqual(mixed, all);
+    } finally {
+      await binaryStore.close();
+    }
+  });
+
+  describe('corrupted records', () => {
+    const corruptions: [string, string, (b: Uint8Array) => Uint8Array][] = [
+      ['a truncated binary header', 'header', (b) => b.subarray(0, b.length - 3)],
+      ['a header with an unknown tag', 'header', (b) => Uint8Array.of(9, ...b.subarray(1))],
+      ['a truncated JSON header', 'header', () => encodeLegacyRecord({ top: 1n }).subarray(0, 9)],
+      ['a JSON header without top', 'header', () => encodeLegacyRecord({ view: 1n })],
+      ['a binary entry with trailing bytes', 'slot/1', (b) => Uint8Array.of(...b, 0)],
+      ['an entry tagged as a header', 'slot/1', (b) => Uint8Array.of(RecordTag.HEADER, ...b.subarray(1))],
+      [
+        'an entry with its prepare cut short',
+        'slot/1',
+        (b) => Uint8Array.of(...b.subarray(0, 5), ...b.subarray(9)),
+      ],
+      ['an empty entry', 'slot/1', () => new Uint8Array(0)],
+      ['a JSON entry that is not JSON', 'slot/1', () => new TextEncoder().encode('{"prepare": {')],
+    ];
+    for (const [what, key, corrupt] of corruptions) {
+      it(`refuses ${what} with a typed error naming the record`, async () => {
+        const p = new ConsensusPersistence(store, config);
+        await p.write([delta(3n, [0n, 1n, 2n], 0n)]);
+        const name = `consensus/p0/${key}`;
+        const bytes = await store.getMeta(name);
+        assert.ok(bytes);
+        await store.putMeta(name, corrupt(bytes));
+        await assert.rejects(p.load(), (e: unknown) => {
+          assert.ok(e instanceof PersistedStateError, String(e));
+          assert.equal(e.key, name);
+          assert.equal(e.code, 'consensus-state-corrupt');
+          return true;
+        });
+      });
+    }
+
+    it('refuses a header stored under another pillar', async () => {
+      const two = makeConfig({ ...config, pillars: 2 });
+      const p = new ConsensusPersistence(store, two);
+      await p.write([{ ...delta(3n, [], 0n), pillar: 1 }]);
+      await store.putMeta('consensus/p0/header', (await store.getMeta('consensus/p1/header'))!);
+      await assert.rejects(p.load(), PersistedStateError);
+    });
+
+    it('decodes every truncation and bit flip of a record to a value or a typed error, never a throw', () => {
+      const entry = encodeEntryRecord({ prepare: prepare(5n), myCommit: null });
+      const { putEntries: _, ...h } = realDeltas().at(-1)!;
+      const header = encodeHeaderRecord(h, config);
+      fc.assert(
+        fc.property(
+          fc.boolean(),
+          fc.nat(),
+          fc.nat(),
+          fc.integer({ min: 0, max: 255 }),
+          (isHeader, cut, at, byte) => {
+            const src = isHeader ? header : entry;
+            const b = src.slice(0, 1 + (cut % src.length));
+            if (b.length > 0) b[at % b.length] = byte;
+            const r = isHeader ? decodeHeaderRecord(b, config) : decodeEntryRecord(b, config);
+            if (!r.ok) assert.equal(r.error.name, 'DecodeError');
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
   });
 });
