@@ -113,6 +113,7 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   // Requests that miss a cache for the same block share one read and render: when a new
   // block arrives, every explorer watching asks for it at once.
   const rendering = new Map<bigint, Promise<RenderedBlock>>();
+  const loadingBlocks = new Map<bigint, Promise<RenderedBlock | null>>();
   const loadingTxs = new Map<bigint, Promise<BlockTxs | null>>();
   function shared<V>(inflight: Map<bigint, Promise<V>>, height: bigint, make: () => Promise<V>): Promise<V> {
     const running = inflight.get(height);
@@ -128,28 +129,43 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   /** A block's JSON; an ImmutableAnswer once the block has its commit certificate. */
   type RenderedBlock = ImmutableAnswer | Buffer;
 
+  /** Renders a block, and caches the answer once the block has its commit certificate. */
+  async function render(block: Block): Promise<RenderedBlock> {
+    const height = block.header.height;
+    const commit = await store.getCommitCertificate(height);
+    const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify));
+    // Without its certificate the answer still changes (commit: null now): not cached.
+    if (commit === null) return Buffer.from(json);
+    const answer = immutableAnswer(json);
+    blockCache.set(num(height), answer);
+    return answer;
+  }
+
+  /** The answer for a block already read (by hash): cached, or rendered once for all who ask at once. */
   function renderBlock(block: Block): Promise<RenderedBlock> {
     const height = block.header.height;
     const cached = blockCache.get(num(height));
     if (cached !== undefined) return Promise.resolve(cached);
-    return shared(rendering, height, async () => {
-      const commit = await store.getCommitCertificate(height);
-      const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify));
-      // Without its certificate the answer still changes (commit: null now): not cached.
-      if (commit === null) return Buffer.from(json);
-      const answer = immutableAnswer(json);
-      blockCache.set(num(height), answer);
-      return answer;
+    return shared(rendering, height, () => render(block));
+  }
+
+  /**
+   * The answer for the block at `height` after a blockCache miss (the caller looked): read
+   * and rendered once for all who ask at once. A request that comes after the render finds
+   * the answer in blockCache, which is filled before the shared promise is let go.
+   */
+  function loadBlock(height: bigint): Promise<RenderedBlock | null> {
+    return shared(loadingBlocks, height, async () => {
+      const block = await store.getBlock(height);
+      return block === null ? null : render(block);
     });
   }
 
-  async function blockAt(height: bigint): Promise<RenderedBlock | null> {
+  function blockAt(height: bigint): Promise<RenderedBlock | null> {
     // Heights past 2^53 (the route admits 16 digits) are never cached, and never stored.
     const n = Number(height);
     const cached = Number.isSafeInteger(n) ? blockCache.get(n) : undefined;
-    if (cached !== undefined) return cached;
-    const block = await store.getBlock(height);
-    return block === null ? null : renderBlock(block);
+    return cached === undefined ? loadBlock(height) : Promise.resolve(cached);
   }
 
   /** Sends a block: with its ETag and as immutable once final, plain otherwise (or when `plain`). */
@@ -552,8 +568,9 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     },
   });
 
+  /** GET /v1/blocks/:height after a blockCache miss. */
   async function blockByHeight(height: bigint, req: FastifyRequest, reply: FastifyReply) {
-    const rendered = height === 0n ? null : await blockAt(height);
+    const rendered = height === 0n ? null : await loadBlock(height);
     if (rendered === null) {
       throw new ApiError(
         'not-found',

@@ -11,6 +11,11 @@
 // speaks real HTTP over real sockets: it writes a full GET request, reads the status
 // line and headers, and reads the whole body (Content-Length or chunked) before the
 // request counts as answered; a response that does not parse is an error.
+//
+// One process runs every phase of a bench run, one job at a time: bench/api.ts forks it
+// once, before the chain is built, because each fork() of the bench process (the server
+// under test) costs that process a page fault per page it writes next and so one long
+// garbage-collection pause (see startChild there).
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -87,6 +92,13 @@ class Connection {
       const s = this.socket ?? this.open();
       s.write(`GET ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nAccept: application/json\r\n\r\n`);
     });
+  }
+
+  /** Closes the connection (the server sees it go, as when a load process used to exit). */
+  end(): void {
+    const s = this.socket;
+    this.socket = null;
+    s?.destroy();
   }
 
   private open(): Socket {
@@ -219,17 +231,10 @@ class Connection {
   }
 }
 
-// Protocol with bench/api.ts: job in, 'ready' out (paths loaded), 'go' in, LoadResult out.
-const job = await new Promise<LoadJob>((resolve) => process.once('message', (m) => resolve(m as LoadJob)));
-const paths = JSON.parse(readFileSync(job.pathsFile, 'utf8')) as string[];
-const url = new URL(job.baseUrl);
-const port = Number(url.port);
-const pick = (): string => paths[Math.floor(Math.random() * paths.length)]!;
-const go = new Promise<void>((resolve) => process.once('message', () => resolve()));
-process.send?.('ready');
-await go;
-
-async function run(): Promise<LoadResult> {
+async function run(job: LoadJob, paths: readonly string[]): Promise<LoadResult> {
+  const url = new URL(job.baseUrl);
+  const port = Number(url.port);
+  const pick = (): string => paths[Math.floor(Math.random() * paths.length)]!;
   const conns = Array.from({ length: job.connections }, () => new Connection(url.hostname, port));
   const latencies: number[] = [];
   let errors = 0;
@@ -303,6 +308,7 @@ async function run(): Promise<LoadResult> {
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   loop.disable();
+  for (const c of conns) c.end();
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
   const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -323,5 +329,20 @@ async function run(): Promise<LoadResult> {
   };
 }
 
-const result = await run();
-process.send?.(result, () => process.exit(0));
+const nextMessage = (): Promise<unknown> => new Promise((resolve) => process.once('message', resolve));
+
+// Protocol with bench/api.ts, once per phase: a LoadJob in, 'ready' out (its paths loaded),
+// 'go' in, its LoadResult out. The parent closing the channel ends the process.
+process.on('disconnect', () => process.exit(0));
+const pathsByFile = new Map<string, string[]>();
+for (;;) {
+  const job = (await nextMessage()) as LoadJob;
+  let paths = pathsByFile.get(job.pathsFile);
+  if (paths === undefined) {
+    paths = JSON.parse(readFileSync(job.pathsFile, 'utf8')) as string[];
+    pathsByFile.set(job.pathsFile, paths);
+  }
+  process.send?.('ready');
+  await nextMessage();
+  process.send?.(await run(job, paths));
+}

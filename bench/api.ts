@@ -13,7 +13,7 @@
 // body of the same size from memory (bench/_api-floor.ts), so each p99 can be read against
 // what this machine gives any server at that load.
 
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork, type Serializable } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
@@ -48,6 +48,12 @@ export interface ServerSide {
   gcPauseMaxMs: number;
   /** Times the OS took a core from the server process (all its threads) while it could run. */
   involuntaryContextSwitches: number;
+  /**
+   * Minor page faults of the server process: pages it touched for the first time, or wrote
+   * for the first time since a fork() (copy-on-write; about 24 us each on the shared VM).
+   * A steady phase needs few; thousands mean the process is paying for new or shared memory.
+   */
+  minorPageFaults: number;
   /** Server process CPU per request minus the writer's CPU measured alone. */
   serverCpuMsPerReq: number;
   /** Machine load at the end of the phase: runnable threads competing for the 2 cores. */
@@ -130,54 +136,75 @@ const GC_MAJOR = 4; // perf_hooks constants.NODE_PERFORMANCE_GC_MAJOR
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * Runs the load generator (bench/_api-load.ts) in a child process for one job;
- * `onReady` runs once the child has loaded its paths, just before it starts.
+ * A child process started once per bench run and before the chain is built.
+ *
+ * Not one child per phase: fork() write-protects every page of this process, which is the
+ * server under test, and the first write to each page afterwards takes a fault (about
+ * 24 us a page on the shared VM). The first scavenge after a fork writes pages all over
+ * the young generation and frees C++ objects all over the malloc heap (the crypto jobs
+ * of the writer's signature checks), so every phase carried one 90-300 ms pause of the
+ * server that a validator, which never forks while serving, does not have. Forked while
+ * this process is small, the one round of faults is cheap and over before anything is
+ * measured.
  */
-async function runLoad(job: LoadJob, onReady?: () => Promise<void>): Promise<LoadResult> {
-  const child = fork(join(here, '_api-load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    return await new Promise<LoadResult>((resolve, reject) => {
-      child.on('message', (m: LoadResult | 'ready') => {
-        if (m !== 'ready') return resolve(m);
-        void (async () => {
-          await onReady?.();
-          child.send('go');
-        })().catch(reject);
-      });
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        if (code !== 0) reject(new Error(`load generator exited with ${code}`));
-      });
-      child.send(job);
-    });
-  } finally {
-    child.kill();
-  }
+function startChild(script: string): ChildProcess {
+  return fork(join(here, script), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-/** Starts the floor server (bench/_api-floor.ts) with a body of `bodyBytes`, runs `use` against it, stops it. */
-async function withFloor<T>(bodyBytes: number, use: (baseUrl: string) => Promise<T>): Promise<T> {
-  const child = fork(join(here, '_api-floor.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('message', (m: { port: number }) => resolve(m.port));
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
-      child.send({ bodyBytes } satisfies FloorJob);
-    });
-    return await use(`http://127.0.0.1:${port}`);
-  } finally {
-    child.kill();
-  }
+/** Sends `message` to the child and resolves with its next answer that `isAnswer` accepts; rejects if it dies first. */
+function ask<T>(child: ChildProcess, message: Serializable, isAnswer: (m: unknown) => m is T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      if (!isAnswer(m)) return;
+      done();
+      resolve(m);
+    };
+    const onExit = (code: number | null) => {
+      done();
+      reject(new Error(`${child.spawnargs.at(-1)} exited with ${code}`));
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    const done = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.once('error', onError);
+    child.send(message);
+  });
 }
 
 /**
- * Runs one load phase in a child process while watching this (the server's) process:
+ * Runs one job on the load generator (bench/_api-load.ts); `onReady` runs once the child
+ * has loaded its paths, just before it starts.
+ */
+async function runLoad(gen: ChildProcess, job: LoadJob, onReady?: () => Promise<void>): Promise<LoadResult> {
+  await ask(gen, job, (m): m is 'ready' => m === 'ready');
+  await onReady?.();
+  return await ask(gen, 'go', (m): m is LoadResult => typeof m === 'object' && m !== null);
+}
+
+/** Points the floor server (bench/_api-floor.ts) at a body of `bodyBytes`; its base URL. */
+async function floorServing(floor: ChildProcess, bodyBytes: number): Promise<string> {
+  const isPort = (m: unknown): m is { port: number } =>
+    typeof (m as { port?: unknown } | null)?.port === 'number';
+  const { port } = await ask(floor, { bodyBytes } satisfies FloorJob, isPort);
+  return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * Runs one load phase on the load generator while watching this (the server's) process:
  * event-loop delay, GC pauses, CPU per request; with env API_BENCH_PROFILE=<dir>, also a
  * V8 CPU profile of the phase (<dir>/api-<label>.cpuprofile). Watching starts when the
- * child says it is ready (forked, paths loaded), so its start-up is not in the numbers.
+ * child says it is ready (paths loaded), so its preparation is not in the numbers.
  */
 async function load(
+  gen: ChildProcess,
   job: LoadJob,
   label: string,
   metrics: { registry: Registry; route: string },
@@ -194,12 +221,12 @@ async function load(
     }
   });
   let cpu0 = process.cpuUsage();
-  let switches0 = process.resourceUsage().involuntaryContextSwitches;
+  let usage0 = process.resourceUsage();
   let pressure0 = cpuPressureUs();
   let t0 = performance.now();
   let buckets0: Buckets = new Map();
   try {
-    const r = await runLoad(job, async () => {
+    const r = await runLoad(gen, job, async () => {
       if (session) {
         session.connect();
         await session.post('Profiler.enable');
@@ -208,13 +235,13 @@ async function load(
       obs.observe({ entryTypes: ['gc'] });
       loop.enable();
       cpu0 = process.cpuUsage();
-      switches0 = process.resourceUsage().involuntaryContextSwitches;
+      usage0 = process.resourceUsage();
       pressure0 = cpuPressureUs();
       buckets0 = await handlingBuckets(metrics.registry, metrics.route);
       t0 = performance.now();
     });
     const cpu = process.cpuUsage(cpu0);
-    const switches = process.resourceUsage().involuntaryContextSwitches - switches0;
+    const usage = process.resourceUsage();
     const pressure1 = cpuPressureUs();
     const wallUs = (performance.now() - t0) * 1000;
     loop.disable();
@@ -232,7 +259,8 @@ async function load(
         gcMajorPauses: gc.filter((g) => g.major).length,
         gcPauseTotalMs: round3(gc.reduce((a, g) => a + g.ms, 0)),
         gcPauseMaxMs: round3(Math.max(0, ...gc.map((g) => g.ms))),
-        involuntaryContextSwitches: switches,
+        involuntaryContextSwitches: usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
+        minorPageFaults: usage.minorPageFault - usage0.minorPageFault,
         serverCpuMsPerReq: round3(Math.max(0, cpuMs) / Math.max(1, r.requests)),
         loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
         cpuPressureSome:
@@ -258,6 +286,22 @@ async function load(
 }
 
 export async function run(opts: { quick: boolean }): Promise<unknown> {
+  // Forked before anything else, while this process is small (see startChild).
+  const loadGen = startChild('_api-load.js');
+  const floor = startChild('_api-floor.js');
+  try {
+    return await measure(opts, loadGen, floor);
+  } finally {
+    loadGen.kill();
+    floor.kill();
+  }
+}
+
+async function measure(
+  opts: { quick: boolean },
+  loadGen: ChildProcess,
+  floor: ChildProcess,
+): Promise<unknown> {
   const txsTotal = opts.quick ? 10_000 : 100_000;
   const blockTxs = 100;
   const accounts = 1000;
@@ -360,7 +404,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       txByHash: '/v1/txs/:hash',
     };
     for (const [name, pathsFile] of Object.entries(routes)) {
-      const metrics = { registry: node.port.metrics, route: routeUrls[name]! };
+      const watch = { registry: node.port.metrics, route: routeUrls[name]! };
       const job = (extra: Partial<LoadJob>): LoadJob => ({
         baseUrl,
         pathsFile,
@@ -368,47 +412,46 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
         durationMs: phaseMs,
         ...extra,
       });
+      const ours = (j: LoadJob, label: string) =>
+        load(loadGen, j, `${name}-${label}`, watch, writerCpuMsPerSec);
       // Warm-up: one request per block (every block for blockByHeight, one tx of each block
       // for txByHash), so the phases measure the steady state with the read caches filled
       // whatever the machine's speed; then 1 s of the real mix. A cold read costs more (a
       // LevelDB read, a block decode and a render): the sweep's numbers are reported as
       // coldSweep, and a chain beyond the cache bounds would pay that on misses.
       const coldSweep = await load(
+        loadGen,
         job({ durationMs: 0, sweepStride: name === 'txByHash' ? blockTxs : 1 }),
         `${name}-sweep`,
-        metrics,
+        watch,
       );
-      await load(job({ durationMs: 1000 }), `${name}-warmup`, metrics);
+      await load(loadGen, job({ durationMs: 1000 }), `${name}-warmup`, watch);
       // Each load runs against our server, then at once against the floor: a bare server
       // answering a body of the same size from memory (bench/_api-floor.ts), so both see
       // about the same machine. The writer keeps appending meanwhile, so the floor shares the
       // cores with the same background work as our server.
-      results[name] = await withFloor(coldSweep.bytesPerResponse, async (floorUrl) => {
-        const atFloor = (extra: Partial<LoadJob>) => runLoad(job({ ...extra, baseUrl: floorUrl }));
-        const saturation = await load(job({}), `${name}-saturation`, metrics, writerCpuMsPerSec);
-        const floorSaturation = await atFloor({});
-        const halfRate = Math.max(1, Math.round(saturation.reqPerSec / 2));
-        const halfLoad = {
-          rate: halfRate,
-          ...(await load(job({ rate: halfRate }), `${name}-half`, metrics, writerCpuMsPerSec)),
-        };
-        const floorHalf = { rate: halfRate, ...(await atFloor({ rate: halfRate })) };
-        // Fixed rates as well: on a shared machine the server's share of the cores varies, and
-        // half of one moment's saturation can exceed the next moment's capacity.
-        const fixed: (Phase & { rate: number })[] = [];
-        const floorFixed: (LoadResult & { rate: number })[] = [];
-        for (const rate of FIXED_RATES) {
-          fixed.push({ rate, ...(await load(job({ rate }), `${name}-${rate}`, metrics, writerCpuMsPerSec)) });
-          floorFixed.push({ rate, ...(await atFloor({ rate })) });
-        }
-        return {
-          coldSweep,
-          saturation,
-          halfLoad,
-          fixed,
-          floor: { saturation: floorSaturation, halfLoad: floorHalf, fixed: floorFixed },
-        };
-      });
+      const floorUrl = await floorServing(floor, coldSweep.bytesPerResponse);
+      const atFloor = (extra: Partial<LoadJob>) => runLoad(loadGen, job({ ...extra, baseUrl: floorUrl }));
+      const saturation = await ours(job({}), 'saturation');
+      const floorSaturation = await atFloor({});
+      const halfRate = Math.max(1, Math.round(saturation.reqPerSec / 2));
+      const halfLoad = { rate: halfRate, ...(await ours(job({ rate: halfRate }), 'half')) };
+      const floorHalf = { rate: halfRate, ...(await atFloor({ rate: halfRate })) };
+      // Fixed rates as well: on a shared machine the server's share of the cores varies, and
+      // half of one moment's saturation can exceed the next moment's capacity.
+      const fixed: (Phase & { rate: number })[] = [];
+      const floorFixed: (LoadResult & { rate: number })[] = [];
+      for (const rate of FIXED_RATES) {
+        fixed.push({ rate, ...(await ours(job({ rate }), String(rate))) });
+        floorFixed.push({ rate, ...(await atFloor({ rate })) });
+      }
+      results[name] = {
+        coldSweep,
+        saturation,
+        halfLoad,
+        fixed,
+        floor: { saturation: floorSaturation, halfLoad: floorHalf, fixed: floorFixed },
+      };
     }
     const ranOut = submitted >= writerTxs.length;
     writing = false;
