@@ -203,8 +203,37 @@ function writeViewChangeBody(w: Writer, m: ViewChange): void {
   writeCert(w, m.proof);
 }
 
+const certEncodedBytes = (c: CounterCert): number =>
+  2 + 2 + 1 + 1 + (c.prev === null ? 0 : 16) + 16 + c.mac.length;
+
+/**
+ * The exact encoded size of a PREPARE or COMMIT, for callers that length-prefix one inside a
+ * larger record and for encodeMessage's own buffer: a PREPARE carries the whole batch, and a
+ * guessed size that falls short makes the Writer double, one more batch-sized copy per send.
+ */
+export function messageEncodedBytes(m: Prepare | Commit): number {
+  const certs = certEncodedBytes(m.cert) + certEncodedBytes(m.topCert);
+  if (m.type === 'prepare') return 1 + 2 + 8 + 8 + 4 + m.batch.length + certs;
+  return 1 + 2 + 8 + 8 + m.batchDigest.length + certs + 1;
+}
+
 export function encodeMessage(m: Message): Uint8Array {
-  const w = new Writer(m.type === 'prepare' ? m.batch.length + 128 : 256);
+  if (m.type === 'prepare') {
+    // Sized exactly, so the buffer is handed out as it is: finish() would copy the batch again.
+    const size = messageEncodedBytes(m);
+    const w = new Writer(size);
+    encodeMessageInto(w, m);
+    if (w.length !== size)
+      throw new Error(`assertion: prepare encoded to ${w.length} bytes, expected ${size}`);
+    return w.written();
+  }
+  const w = new Writer(256);
+  encodeMessageInto(w, m);
+  return w.finish();
+}
+
+/** Appends the encoding of `m` to `w` (no length prefix), byte for byte what encodeMessage returns. */
+export function encodeMessageInto(w: Writer, m: Message): void {
   switch (m.type) {
     case 'prepare':
       w.u8(MessageTag.PREPARE);
@@ -242,7 +271,6 @@ export function encodeMessage(m: Message): Uint8Array {
       writeCert(w, m.cert);
       break;
   }
-  return w.finish();
 }
 
 // ---- decoding ----

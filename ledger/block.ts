@@ -132,13 +132,16 @@ export const decodeHeader = (bytes: Uint8Array): Result<BlockHeader> => decodeWi
 export const blockHash = (header: BlockHeader): Uint8Array =>
   sha256Parts(BLOCK_HASH_DOMAIN, encodeHeader(header));
 
-function writeResult(w: Writer, res: TxResult): void {
+const UTF8 = new TextEncoder();
+const resultMessageBytes = (res: TxResult & { ok: false }): Uint8Array =>
+  UTF8.encode(res.message).subarray(0, RESULT_MESSAGE_BYTES_MAX);
+
+function writeResult(w: Writer, res: TxResult, message?: Uint8Array): void {
   if (res.ok) {
     w.u8(RESULT_CODES.ok);
     return;
   }
-  const msg = new TextEncoder().encode(res.message).subarray(0, RESULT_MESSAGE_BYTES_MAX);
-  w.u8(RESULT_CODES[res.code]).bytes(msg);
+  w.u8(RESULT_CODES[res.code]).bytes(message ?? resultMessageBytes(res));
 }
 
 function readResult(r: Reader, field: string): TxResult {
@@ -232,15 +235,23 @@ export function encodeBlock(b: Block): Uint8Array {
     throw new RangeError('txs/results length differs from header.txCount');
   }
   const header = encodeHeader(b.header);
-  let size = 16 + header.length;
-  for (const tx of b.txs) size += 6 + tx.length;
+  // Sized exactly, so the buffer is handed out as it is: a block is about as large as its
+  // batch (100s of KB), and a writer that has to grow, or finish()'s copy, costs one more
+  // such allocation and copy per block.
+  let size = 1 + 4 + header.length + 4 + 1;
+  for (const tx of b.txs) size += 4 + tx.length;
+  const messages = b.results.map((res) => (res.ok ? null : resultMessageBytes(res)));
+  for (const m of messages) size += m === null ? 1 : 1 + 4 + m.length;
+  const cert = b.parentCommit;
+  if (cert !== null) size += 8 + HASH_BYTES + 4 + cert.signatures.length * (4 + SIGNATURE_BYTES);
   const w = new Writer(size);
   w.u8(BLOCK_VERSION).bytes(header).u32(b.txs.length);
   for (const tx of b.txs) w.bytes(tx);
-  for (const res of b.results) writeResult(w, res);
-  if (b.parentCommit === null) w.u8(0);
-  else writeCert(w.u8(1), b.parentCommit);
-  return w.finish();
+  for (let i = 0; i < b.results.length; i++) writeResult(w, b.results[i]!, messages[i] ?? undefined);
+  if (cert === null) w.u8(0);
+  else writeCert(w.u8(1), cert);
+  // A signature of another length would make the size above wrong; finish() copes with that.
+  return w.length === size ? w.written() : w.finish();
 }
 
 export function decodeBlock(bytes: Uint8Array): Result<Block> {

@@ -161,7 +161,9 @@ export class Executor {
       header,
       txs: txs.map((t) => t.bytes),
       results: out.results,
-      parentCommit: height > 1n ? await store.getCommitCertificate(height - 1n) : null,
+      // From memory in the normal case (the node puts each certificate it forms or receives);
+      // null when the parent's certificate is not complete yet.
+      parentCommit: height > 1n ? store.commitCertificateSync(height - 1n) : null,
     };
     if (this.checkBeforeWrite) {
       const chk = checkBlockBody(block);

@@ -14,13 +14,13 @@ import {
   applyPersist,
   type Commit,
   type ConsensusConfig,
-  type CounterCert,
   type CounterValue,
   decodeMessage,
   encodeMessage,
+  encodeMessageInto,
   type Message,
-  MessageTag,
   messageBytesMax,
+  messageEncodedBytes,
   type PersistDelta,
   type PersistedEntry,
   type PillarSnapshot,
@@ -188,32 +188,16 @@ function readMessage<T extends Message['type']>(
   return m.value as Extract<Message, { type: T }>;
 }
 
-const certBytes = (c: CounterCert): number => 2 + 2 + 1 + 1 + (c.prev === null ? 0 : 16) + 16 + MAC_BYTES;
-
-function writeCert(w: Writer, c: CounterCert): void {
-  w.u16(c.issuer.validator).u16(c.issuer.pillar).u8(c.counter);
-  if (c.prev === null) w.u8(0);
-  else w.u8(1).u64(c.prev.view).u64(c.prev.order);
-  w.u64(c.value.view).u64(c.value.order).raw(c.mac);
-}
-
-/**
- * The PREPARE exactly as encodeMessage encodes it (a test holds the two equal; reading goes
- * through decodeMessage), length-prefixed and written straight into `w`: encodeMessage would
- * allocate and copy the batch three times more, and fresh batch-sized buffers are what cost.
- */
-function writePrepareMessage(w: Writer, p: Prepare): void {
-  const length = 1 + 2 + 8 + 8 + 4 + p.batch.length + certBytes(p.cert) + certBytes(p.topCert);
-  w.u32(length).u8(MessageTag.PREPARE).u16(p.pillar).u64(p.view).u64(p.order).bytes(p.batch);
-  writeCert(w, p.cert);
-  writeCert(w, p.topCert);
-}
-
 function writeEntry(w: Writer, e: PersistedEntry): void {
-  w.u8(RecordTag.ENTRY);
-  writePrepareMessage(w, e.prepare);
+  // The messages go straight into `w` behind their exact length: encoding each on its own
+  // first would allocate and copy the prepare's batch again, and batch-sized buffers are what cost.
+  w.u8(RecordTag.ENTRY).u32(messageEncodedBytes(e.prepare));
+  encodeMessageInto(w, e.prepare);
   if (e.myCommit === null) w.u8(0);
-  else w.u8(1).bytes(encodeMessage(e.myCommit));
+  else {
+    w.u8(1).u32(messageEncodedBytes(e.myCommit));
+    encodeMessageInto(w, e.myCommit);
+  }
 }
 
 function readEntry(r: Reader, c: ConsensusConfig, messageMax: number): PersistedEntry {

@@ -5,12 +5,14 @@ import {
   Counter,
   decodeMessage,
   encodeMessage,
+  encodeMessageInto,
   type Message,
   makeConfig,
+  messageEncodedBytes,
   type Prepare,
   SoftwareTrinx,
 } from '../../consensus/index.js';
-import { DecodeError } from '../../ledger/codec/binary.js';
+import { DecodeError, Writer } from '../../ledger/codec/binary.js';
 
 const config = makeConfig({ n: 5, pillars: 2, window: 16, checkpointInterval: 4, batchBytesMax: 1024 });
 const t = new SoftwareTrinx(new Uint8Array(32).fill(9), { validator: 1, pillar: 1 });
@@ -118,6 +120,30 @@ describe('consensus message codecs', () => {
       assert.deepEqual(encodeMessage(back.value), bytes);
     });
   }
+
+  it('knows the exact encoded size of prepares and commits, with and without a previous counter value', () => {
+    const withPrev = { ...prepare, cert: cert(3n, 7n), batch: new Uint8Array(5000).fill(7) };
+    const sized = [...samples, withPrev].filter((m) => m.type === 'prepare' || m.type === 'commit');
+    assert.ok(sized.length >= 3);
+    for (const m of sized) assert.equal(messageEncodedBytes(m), encodeMessage(m).length, m.type);
+  });
+
+  it('hands out a prepare in a buffer of exactly its size', () => {
+    const bytes = encodeMessage({ ...prepare, batch: new Uint8Array(5000).fill(7) });
+    assert.equal(bytes.buffer.byteLength, bytes.length);
+    assert.equal(bytes.byteOffset, 0);
+  });
+
+  it('encodes into a given writer after what it already holds, byte for byte as encodeMessage', () => {
+    for (const m of samples) {
+      const w = new Writer(4);
+      w.u32(0xdeadbeef);
+      encodeMessageInto(w, m);
+      const out = w.finish();
+      assert.deepEqual(out.subarray(0, 4), Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+      assert.deepEqual(out.subarray(4), encodeMessage(m));
+    }
+  });
 
   it('rejects every truncation of every message with a typed error', () => {
     for (const m of samples) {

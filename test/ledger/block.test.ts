@@ -64,6 +64,23 @@ describe('ledger/block', () => {
     assert.ok(noCommit.ok && noCommit.value.parentCommit === null);
   });
 
+  it('encodes a block into a buffer of exactly its size, with and without a parent commit', () => {
+    const blk = sampleBlock();
+    const long = failure('bad-nonce', 'é'.repeat(400)); // cut at 256 bytes
+    for (const b of [
+      blk,
+      { ...blk, parentCommit: null },
+      { ...blk, results: [blk.results[0]!, long, long] },
+    ]) {
+      const bytes = encodeBlock(b);
+      assert.equal(bytes.byteOffset, 0);
+      assert.equal(bytes.buffer.byteLength, bytes.length);
+      const dec = decodeBlock(bytes);
+      assert.ok(dec.ok, dec.ok ? '' : dec.error.message);
+      assert.deepEqual(encodeBlock(dec.value), bytes);
+    }
+  });
+
   it('rejects truncated and trailing block bytes', () => {
     const enc = encodeBlock(sampleBlock());
     for (const n of [0, 1, 10, enc.length - 1]) assert.equal(decodeBlock(enc.subarray(0, n)).ok, false);

@@ -285,6 +285,58 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('serves the latest commit certificates from memory exactly as the disk holds them, and older ones after a restart', async () => {
+    const certCacheMax = 4;
+    const store = await LedgerStore.open(t.dir, { genesisHash, genesisAccounts, certCacheMax });
+    const certOf = (h: bigint) => {
+      const hash = sha256(bytes(`block ${h}`));
+      return { height: h, blockHash: hash, signatures: [signCommit(h, hash, 0, a.secretKey)] };
+    };
+    const written = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n].map(certOf);
+    for (const c of written) {
+      const put = store.putCommitCertificate(c);
+      // Visible to the executor at once, before the write completes.
+      assert.deepEqual(store.commitCertificateSync(c.height), c);
+      await put;
+    }
+    assert.equal(store.commitCertificateSync(11n), null, 'a height never certified');
+    const fromMemory = written.map((c) => store.commitCertificateSync(c.height));
+    await store.close();
+
+    const again = await LedgerStore.open(t.dir, { genesisHash, genesisAccounts, certCacheMax });
+    for (const [i, c] of written.entries()) {
+      const fromDisk = again.commitCertificateSync(c.height);
+      assert.deepEqual(fromDisk, c, `certificate ${c.height} after the restart`);
+      assert.deepEqual(fromMemory[i], fromDisk, `certificate ${c.height} from memory and from disk`);
+      assert.deepEqual(await again.getCommitCertificate(c.height), c);
+    }
+    assert.equal(again.commitCertificateSync(11n), null);
+    // Certificates put after the restart evict older ones again, which stay readable from disk.
+    for (const c of [11n, 12n, 13n, 14n, 15n].map(certOf)) await again.putCommitCertificate(c);
+    assert.deepEqual(again.commitCertificateSync(10n), written[9]);
+    assert.deepEqual(again.commitCertificateSync(11n), certOf(11n));
+    await again.close();
+  });
+
+  it('keeps the last record of a name written twice in one metadata batch, whatever the sizes', async () => {
+    const store = await open();
+    const big = new Uint8Array(200_000).fill(1);
+    await store.putMetaBatch([
+      { name: 'slot', value: big },
+      { name: 'header', value: Uint8Array.of(1) },
+      { name: 'slot', value: Uint8Array.of(2) },
+      { name: 'other', value: big },
+      { name: 'other', value: Uint8Array.of(3) },
+      { name: 'header', value: big },
+    ]);
+    await store.close();
+    const again = await open();
+    assert.deepEqual(await again.getMeta('slot'), Uint8Array.of(2));
+    assert.deepEqual(await again.getMeta('other'), Uint8Array.of(3));
+    assert.deepEqual(await again.getMeta('header'), big);
+    await again.close();
+  });
+
   it('writes a metadata batch atomically and reads every record back after reopening', async () => {
     const store = await open();
     await store.putMetaBatch([

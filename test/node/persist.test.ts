@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import {
+  type Commit,
   encodeMessage,
   makeConfig,
   type PersistDelta,
@@ -58,6 +59,20 @@ function prepare(order: bigint): Prepare {
       value: { view: 0n, order: order + 1n },
       mac: new Uint8Array(32).fill(2),
     },
+  };
+}
+
+/** A commit for `p` as a follower would send it (the MACs are placeholders: only bytes matter here). */
+function commitFor(p: Prepare): Commit {
+  return {
+    type: 'commit',
+    pillar: p.pillar,
+    view: p.view,
+    order: p.order,
+    batchDigest: new Uint8Array(32).fill(3),
+    cert: { ...p.cert, issuer: { validator: 2, pillar: p.pillar } },
+    topCert: { ...p.topCert, issuer: { validator: 2, pillar: p.pillar } },
+    needReply: false,
   };
 }
 
@@ -172,6 +187,20 @@ describe('node/persist', () => {
       const wire = encodeMessage(e.prepare);
       assert.equal(new DataView(record.buffer, record.byteOffset).getUint32(1), wire.length);
       assert.deepEqual(record.subarray(5, 5 + wire.length), wire);
+    }
+  });
+
+  it('embeds the own commit exactly in its wire encoding after the prepare', () => {
+    const entries = realDeltas()
+      .flatMap((d) => d.putEntries)
+      .map((e) => ({ ...e, myCommit: e.myCommit ?? commitFor(e.prepare) }));
+    for (const e of entries) {
+      const record = encodeEntryRecord(e);
+      const at = 5 + encodeMessage(e.prepare).length;
+      const wire = encodeMessage(e.myCommit);
+      assert.equal(record[at], 1);
+      assert.equal(new DataView(record.buffer, record.byteOffset).getUint32(at + 1), wire.length);
+      assert.deepEqual(record.subarray(at + 5), wire);
     }
   });
 
