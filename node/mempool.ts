@@ -6,7 +6,7 @@
 // in flight, so a view change can hand them to the next leader again.
 import { toHex } from '../ledger/codec/binary.js';
 import { verify } from '../ledger/keys.js';
-import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHash } from '../ledger/tx.js';
+import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHashWithHex } from '../ledger/tx.js';
 import { type SignatureCheck, verifyMany } from '../ledger/verify-pool.js';
 
 export interface MempoolLimits {
@@ -136,8 +136,7 @@ export class Mempool {
         },
       };
     }
-    const hash = txHash(bytes);
-    const hashHex = toHex(hash);
+    const { hash, hashHex } = txHashWithHex(bytes);
     // A held tx decoded with this chain id when it entered, and the hash covers every byte.
     if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
       return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { sha256, sha256Parts } from '../../ledger/keys.js';
-import { merkleProof, merkleRoot, verifyMerkleProof } from '../../ledger/merkle.js';
+import { merkleLeafHash, merkleProof, merkleRoot, verifyMerkleProof } from '../../ledger/merkle.js';
 
 // Reference: RFC 6962 section 2.1, written recursively and independently of merkle.ts.
 function mth(d: Uint8Array[]): Uint8Array {
@@ -44,6 +44,25 @@ describe('ledger/merkle', () => {
     assert.equal(verifyMerkleProof(ls[6]!, { ...p, siblings: bad }, root), false);
     assert.equal(verifyMerkleProof(ls[6]!, { ...p, siblings: p.siblings.slice(1) }, root), false);
     assert.equal(verifyMerkleProof(ls[6]!, { ...p, index: -1 }, root), false);
+  });
+
+  it('hashes leaves of any length as RFC 6962 does, not only 32-byte tx hashes', () => {
+    for (const n of [0, 1, 31, 33, 64, 200]) {
+      const leaf = Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff);
+      assert.deepEqual(merkleLeafHash(leaf), sha256Parts(Uint8Array.of(0), leaf), `length ${n}`);
+      assert.deepEqual(merkleRoot([leaf, leaf]), mth([leaf, leaf]), `pair of length ${n}`);
+    }
+  });
+
+  it('hands out hashes that later hashing does not change (the scratch buffers are not shared)', () => {
+    const first = merkleRoot(leaves(5));
+    const copy = Uint8Array.from(first);
+    const leafHash = merkleLeafHash(leaves(1)[0]!);
+    const leafCopy = Uint8Array.from(leafHash);
+    merkleRoot(leaves(37));
+    merkleLeafHash(leaves(2)[1]!);
+    assert.deepEqual(first, copy);
+    assert.deepEqual(leafHash, leafCopy);
   });
 
   it('distinguishes a leaf from an inner node (second-preimage resistance)', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Writer } from '../../ledger/codec/binary.js';
+import { toHex, Writer } from '../../ledger/codec/binary.js';
 import {
   checkTx,
   decodeTx,
@@ -14,6 +14,7 @@ import {
   type TxPayload,
   txFromJson,
   txHash,
+  txHashWithHex,
   txToJson,
   verifyTx,
 } from '../../ledger/tx.js';
@@ -164,6 +165,18 @@ describe('ledger/tx codec', () => {
     assert.deepEqual(sb.subarray(13), enc.subarray(0, enc.length - 64));
     assert.equal(txHash(enc).length, 32);
     assert.notDeepEqual(txHash(enc), txHash(signed(alice, 2n, transfer(bob, 1n))));
+  });
+
+  it('gives the same hash and hex from one SHA-256 as txHash and toHex do, for any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(8), (b, cut) => {
+        // A view into a larger buffer too: only the view's bytes may be hashed.
+        const view = b.subarray(Math.min(cut, b.length));
+        const { hash, hashHex } = txHashWithHex(view);
+        assert.deepEqual(hash, txHash(view));
+        assert.equal(hashHex, toHex(txHash(view)));
+      }),
+    );
   });
 
   it('round-trips the JSON form and names the bad field in errors', () => {
