@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+
 /**
  * A bounded map that evicts entries not used recently, by entry count and, with a weigh
  * function, by total weight (e.g. bytes).
@@ -12,15 +14,30 @@
 /** Used entries sent to the back per insert, at most (see evictFor). */
 const SECOND_CHANCES_PER_SET = 8;
 
-interface Slot<V> {
+interface Slot<K, V> {
+  readonly key: K;
   value: V;
   weight: number;
   used: boolean;
+  /** False once replaced or evicted: the ring may still hold it until it reaches the head. */
+  live: boolean;
 }
 
+/**
+ * The eviction order is kept in a ring of slots of our own, not in the Map's insertion
+ * order. Taking the oldest entry through `map.keys().next()` looks cheap but is not: V8
+ * leaves a hole in a Map's table per delete until the table is rehashed, and a fresh
+ * iterator steps over every hole from the start, so at the byte bound of a 37k-entry
+ * cache each eviction walked about 15k holes (15 us per insert; 0.7 us with the ring).
+ */
 export class Lru<K, V> {
-  private readonly map = new Map<K, Slot<V>>();
+  private readonly map = new Map<K, Slot<K, V>>();
   private weightTotal = 0;
+  /** Oldest first; live slots plus replaced ones not yet at the head. Capacity a power of two. */
+  private ring: (Slot<K, V> | undefined)[] = new Array(16);
+  private head = 0;
+  private count = 0;
+  private dead = 0;
 
   constructor(
     readonly entriesMax: number,
@@ -29,7 +46,7 @@ export class Lru<K, V> {
     /**
      * Called with a used entry's value as it goes to the back; what it returns is kept (same
      * weight). Values packed into shared slabs move into the current one here, so slab age
-     * follows the map's order and an old slab is freed once its unused entries are evicted.
+     * follows the ring's order and an old slab is freed once its unused entries are evicted.
      */
     private readonly renew?: (v: V) => V,
   ) {
@@ -49,7 +66,9 @@ export class Lru<K, V> {
     this.delete(key);
     // Room is made before the new entry goes in, so that it is never its own victim.
     this.evictFor(weight);
-    this.map.set(key, { value, weight, used: false });
+    const slot: Slot<K, V> = { key, value, weight, used: false, live: true };
+    this.map.set(key, slot);
+    this.push(slot);
     this.weightTotal += weight;
   }
 
@@ -66,13 +85,18 @@ export class Lru<K, V> {
       this.map.size > 0 &&
       (this.map.size + 1 > this.entriesMax || this.weightTotal + weight > this.weightMax)
     ) {
-      const [key, slot] = this.map.entries().next().value as [K, Slot<V>];
-      this.map.delete(key);
+      const slot = this.shift();
+      if (!slot.live) {
+        this.dead--;
+        continue;
+      }
       if (slot.used && chances-- > 0) {
         slot.used = false;
         if (this.renew !== undefined) slot.value = this.renew(slot.value);
-        this.map.set(key, slot);
+        this.push(slot);
       } else {
+        slot.live = false;
+        this.map.delete(slot.key);
         this.weightTotal -= slot.weight;
       }
     }
@@ -83,6 +107,46 @@ export class Lru<K, V> {
     if (old === undefined) return;
     this.map.delete(key);
     this.weightTotal -= old.weight;
+    old.live = false;
+    this.dead++;
+    // Replaced slots wait in the ring for the head; without evictions they would pile up.
+    if (this.dead > this.map.size + 16) this.compact();
+  }
+
+  private push(slot: Slot<K, V>): void {
+    if (this.count === this.ring.length) this.resize(this.ring.length * 2);
+    this.ring[(this.head + this.count) & (this.ring.length - 1)] = slot;
+    this.count++;
+  }
+
+  private shift(): Slot<K, V> {
+    const at = this.head;
+    const slot = this.ring[at];
+    assert(slot !== undefined && this.count > 0, 'ring holds every entry of the map');
+    this.ring[at] = undefined;
+    this.head = (at + 1) & (this.ring.length - 1);
+    this.count--;
+    return slot;
+  }
+
+  /** Copies the slots (live only, when compacting) in order into a ring of `capacity`. */
+  private resize(capacity: number, liveOnly = false): void {
+    const next: (Slot<K, V> | undefined)[] = new Array(capacity);
+    let n = 0;
+    for (let i = 0; i < this.count; i++) {
+      const slot = this.ring[(this.head + i) & (this.ring.length - 1)]!;
+      if (!liveOnly || slot.live) next[n++] = slot;
+    }
+    this.ring = next;
+    this.head = 0;
+    this.count = n;
+  }
+
+  private compact(): void {
+    let capacity = 16;
+    while (capacity < this.map.size * 2) capacity *= 2;
+    this.resize(capacity, true);
+    this.dead = 0;
   }
 
   get size(): number {

@@ -14,7 +14,16 @@
 // what this machine gives any server at that load.
 
 import { type ChildProcess, fork, type Serializable } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -72,6 +81,14 @@ export interface ServerSide {
    */
   handlingP50MsAtMost: number | null;
   handlingP99MsAtMost: number | null;
+  /**
+   * Event-loop stalls over STALL_MS seen by a 5 ms ticker on the main thread, with where
+   * that thread's time went during each (Linux /proc/thread-self/schedstat): running
+   * (our code, GC), waiting for a core while runnable (other processes), or neither
+   * (blocked in the kernel). Tells a stall of ours from one the machine imposed; null
+   * where schedstat is unavailable.
+   */
+  stalls: StallSummary | null;
 }
 type Phase = LoadResult & { server: ServerSide };
 
@@ -130,6 +147,88 @@ function cpuPressureUs(): number | null {
   } catch {
     return null;
   }
+}
+/** Loop stalls longer than this are itemised (ServerSide.stalls). */
+const STALL_MS = 15;
+const STALL_TICK_MS = 5;
+
+export interface Stall {
+  /** Wall time beyond the tick interval. */
+  ms: number;
+  onCpuMs: number;
+  runQueueMs: number;
+  blockedMs: number;
+}
+export interface StallSummary {
+  count: number;
+  totalMs: number;
+  onCpuMs: number;
+  runQueueMs: number;
+  blockedMs: number;
+  /** The longest few. */
+  worst: Stall[];
+}
+
+/** Main-thread schedstat (on-CPU ns, run-queue wait ns), read through an open fd; null where unavailable. */
+function schedReader(): { read(): [number, number]; close(): void } | null {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/schedstat', 'r');
+  } catch {
+    return null;
+  }
+  const buf = Buffer.alloc(128);
+  return {
+    read() {
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      const [cpu, wait] = buf.toString('latin1', 0, n).split(' ');
+      return [Number(cpu) / 1e6, Number(wait) / 1e6];
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+/** Watches the event loop for stalls over STALL_MS until stopped; see ServerSide.stalls. */
+function watchStalls(): { stop(): StallSummary | null } {
+  const sched = schedReader();
+  if (sched === null) return { stop: () => null };
+  const read = sched.read;
+  const stalls: Stall[] = [];
+  let last = performance.now();
+  let [cpu0, wait0] = read();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const [cpu, wait] = read();
+    const ms = now - last - STALL_TICK_MS;
+    if (ms > STALL_MS) {
+      const onCpuMs = cpu - cpu0;
+      const runQueueMs = wait - wait0;
+      stalls.push({
+        ms: round3(ms),
+        onCpuMs: round3(onCpuMs),
+        runQueueMs: round3(runQueueMs),
+        blockedMs: round3(Math.max(0, now - last - onCpuMs - runQueueMs)),
+      });
+    }
+    last = now;
+    cpu0 = cpu;
+    wait0 = wait;
+  }, STALL_TICK_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sched.close();
+      const sum = (f: (s: Stall) => number) => round3(stalls.reduce((a, s) => a + f(s), 0));
+      return {
+        count: stalls.length,
+        totalMs: sum((s) => s.ms),
+        onCpuMs: sum((s) => s.onCpuMs),
+        runQueueMs: sum((s) => s.runQueueMs),
+        blockedMs: sum((s) => s.blockedMs),
+        worst: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 5),
+      };
+    },
+  };
 }
 const GC_MAJOR = 4; // perf_hooks constants.NODE_PERFORMANCE_GC_MAJOR
 
@@ -225,6 +324,7 @@ async function load(
   let pressure0 = cpuPressureUs();
   let t0 = performance.now();
   let buckets0: Buckets = new Map();
+  let stallWatch: ReturnType<typeof watchStalls> | null = null;
   try {
     const r = await runLoad(gen, job, async () => {
       if (session) {
@@ -239,7 +339,10 @@ async function load(
       pressure0 = cpuPressureUs();
       buckets0 = await handlingBuckets(metrics.registry, metrics.route);
       t0 = performance.now();
+      stallWatch = watchStalls();
     });
+    const stalls = (stallWatch as ReturnType<typeof watchStalls> | null)?.stop() ?? null;
+    stallWatch = null;
     const cpu = process.cpuUsage(cpu0);
     const usage = process.resourceUsage();
     const pressure1 = cpuPressureUs();
@@ -271,9 +374,11 @@ async function load(
         externalMB: Math.round((mem.external + mem.arrayBuffers) / 2 ** 20),
         handlingP50MsAtMost: bucketQuantile(buckets0, buckets1, 0.5),
         handlingP99MsAtMost: bucketQuantile(buckets0, buckets1, 0.99),
+        stalls,
       },
     };
   } finally {
+    (stallWatch as ReturnType<typeof watchStalls> | null)?.stop();
     loop.disable();
     obs.disconnect();
     if (session && profileDir) {

@@ -61,6 +61,31 @@ describe('Lru', () => {
     assert.equal(lru.get(1), "a'");
   });
 
+  it('sends a replaced entry to the back, however often it is replaced', () => {
+    const lru = new Lru<number, string>(3);
+    lru.set(1, 'a');
+    lru.set(2, 'b');
+    // Many replacements without an eviction: the stale ring slots are compacted away.
+    for (let i = 0; i < 1000; i++) lru.set(1, `a${i}`);
+    lru.set(3, 'c');
+    lru.set(4, 'd'); // 2 is now the oldest
+    assert.deepEqual(
+      [1, 2, 3, 4].map((k) => lru.get(k)),
+      ['a999', undefined, 'c', 'd'],
+    );
+    assert.equal(lru.size, 3);
+  });
+
+  it('evicts in insertion order across many rounds of a full cache', () => {
+    const lru = new Lru<number, number>(100);
+    for (let k = 0; k < 10_000; k++) {
+      lru.set(k, k);
+      if (k >= 100) assert.equal(lru.get(k - 100), undefined, `${k - 100} went when ${k} came`);
+    }
+    assert.equal(lru.get(9_900), 9_900);
+    assert.equal(lru.size, 100);
+  });
+
   it('never exceeds its bounds and keeps its weight total exact under any sequence', () => {
     fc.assert(
       fc.property(
