@@ -230,6 +230,26 @@ export function verifyCommitCertificate(
   return good.size >= f + 1;
 }
 
+/**
+ * True when `cert` vouches for exactly this block: its height and hash, signed by f+1
+ * validators. A valid certificate for another block proves nothing about this one, and a
+ * block's parentCommit is not covered by any hash, so whoever sends a block can attach any
+ * certificate there.
+ */
+export function certifies(
+  cert: CommitCertificate,
+  height: bigint,
+  hash: Uint8Array,
+  validatorPublicKeys: Uint8Array[],
+  f: number,
+): boolean {
+  return (
+    cert.height === height &&
+    bytesEqual(cert.blockHash, hash) &&
+    verifyCommitCertificate(cert, validatorPublicKeys, f)
+  );
+}
+
 export function encodeBlock(b: Block): Uint8Array {
   if (b.txs.length !== b.header.txCount || b.results.length !== b.header.txCount) {
     throw new RangeError('txs/results length differs from header.txCount');

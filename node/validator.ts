@@ -32,13 +32,13 @@ import {
   blockHash,
   type CommitCertificate,
   type CommitSignature,
+  certifies,
   commitSigningBytes,
   decodeBlock,
   decodeCommitCertificate,
   encodeBlock,
   encodeCommitCertificate,
   signCommit,
-  verifyCommitCertificate,
 } from '../ledger/block.js';
 import { bytesEqual, fromHex, toHex } from '../ledger/codec/binary.js';
 import { type ExecutedBlock, Executor } from '../ledger/executor.js';
@@ -59,6 +59,7 @@ import { decodeProposal, encodeProposal, PROPOSAL_OVERHEAD_BYTES } from './propo
 import type { ReplicaNetwork } from './replicas.js';
 import { submitBatch } from './submit-batch.js';
 import { checkPrepareTimestamp } from './timestamp-guard.js';
+import { highestVouched } from './transfer-vouch.js';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
 
 export interface ValidatorOptions {
@@ -871,28 +872,16 @@ export class Validator implements NodePort {
       prev = hash;
       height = b.header.height;
     }
-    // Find the highest block vouched for by f+1 validators; only the chain up to it is used.
+    // Only the chain up to the highest block f+1 validators vouch for is used.
     const keys = this.o.spec.validators.map((v) => v.publicKey);
-    let vouched = -1;
-    for (let i = blocks.length - 1; i >= 0 && vouched < 0; i--) {
-      const b = blocks[i] as Block;
-      const hash = hashes[i] as Uint8Array;
-      const cp = t.checkpoint;
-      if (cp && b.header.order === cp.order && bytesEqual(cp.blockHash, hash)) vouched = i;
-      const c = certs[i];
-      if (
-        c &&
-        c.height === b.header.height &&
-        bytesEqual(c.blockHash, hash) &&
-        verifyCommitCertificate(c, keys, this.f)
-      ) {
-        vouched = i;
-      }
-      // The next block's parentCommit vouches for this one too.
-      const next = blocks[i + 1];
-      if (next?.parentCommit && verifyCommitCertificate(next.parentCommit, keys, this.f))
-        vouched = Math.max(vouched, i);
-    }
+    const vouched = highestVouched({
+      blocks,
+      hashes,
+      certs,
+      checkpoint: t.checkpoint,
+      validatorPublicKeys: keys,
+      f: this.f,
+    });
     if (vouched < 0) {
       // Nothing certified yet in this range; retry soon (certificates follow blocks closely).
       if (t.timer) clearTimeout(t.timer);
@@ -918,7 +907,7 @@ export class Validator implements NodePort {
       }
       this.m.stateTransferBlocks.inc();
       const c = certs[i];
-      if (c && bytesEqual(c.blockHash, expected) && verifyCommitCertificate(c, keys, this.f)) {
+      if (c && certifies(c, b.header.height, expected, keys, this.f)) {
         this.certified.add(c.height);
         await this.store.putCommitCertificate(c);
       }
