@@ -84,9 +84,11 @@ export const RecordTag = {
 } as const;
 
 /**
- * Every durable field a header carries, checked by the compiler both ways: a field the core
- * adds to PersistDelta fails to compile here until the binary header stores it (otherwise
- * it would be silently lost on restart). The legacy link chains are neither written nor read.
+ * Every durable field a header carries. A field the core adds to PersistDelta fails to
+ * compile here until someone labels it, which is the moment to add it to writeHeader and
+ * readHeader (otherwise it would be silently lost on restart; the compiler cannot check
+ * that part, the round-trip tests with real view-change deltas do). The legacy link chains
+ * are neither written nor read.
  */
 const HEADER_FIELDS: Record<keyof Header, 'stored' | 'legacy'> = {
   pillar: 'stored',
@@ -119,6 +121,8 @@ export class PersistedStateError extends Error {
 // ---- binary records ----
 
 const MAC_BYTES = 32;
+/** TrInX has a handful of counters; the format leaves room for new ones without trusting a prefix. */
+const TRINX_COUNTERS_MAX = 16;
 const DIGEST_BYTES = 32;
 
 /**
@@ -188,15 +192,25 @@ function readMessage<T extends Message['type']>(
   return m.value as Extract<Message, { type: T }>;
 }
 
+/** Writes `m` behind its length prefix; a prefix that disagrees would make the record unreadable. */
+function writeSized(w: Writer, m: Prepare | Commit): void {
+  const length = messageEncodedBytes(m);
+  w.u32(length);
+  const start = w.length;
+  encodeMessageInto(w, m);
+  if (w.length - start !== length)
+    throw new Error(`assertion: a ${m.type} encoded to ${w.length - start} bytes, its prefix says ${length}`);
+}
+
 function writeEntry(w: Writer, e: PersistedEntry): void {
   // The messages go straight into `w` behind their exact length: encoding each on its own
   // first would allocate and copy the prepare's batch again, and batch-sized buffers are what cost.
-  w.u8(RecordTag.ENTRY).u32(messageEncodedBytes(e.prepare));
-  encodeMessageInto(w, e.prepare);
+  w.u8(RecordTag.ENTRY);
+  writeSized(w, e.prepare);
   if (e.myCommit === null) w.u8(0);
   else {
-    w.u8(1).u32(messageEncodedBytes(e.myCommit));
-    encodeMessageInto(w, e.myCommit);
+    w.u8(1);
+    writeSized(w, e.myCommit);
   }
 }
 
@@ -213,6 +227,10 @@ function writeHeader(h: Header, lim: RecordLimits): Uint8Array {
   if ((h.viewProofs?.length ?? 0) > lim.proofsMax)
     throw new Error(
       `assertion: ${h.viewProofs?.length} view proofs, the record format allows ${lim.proofsMax}`,
+    );
+  if (h.trinx.counters.length > TRINX_COUNTERS_MAX)
+    throw new Error(
+      `assertion: ${h.trinx.counters.length} TrInX counters, the record format allows ${TRINX_COUNTERS_MAX}`,
     );
   const w = new Writer(512);
   w.u8(RecordTag.HEADER).u16(h.pillar).u32(h.trinx.counters.length);
@@ -248,8 +266,7 @@ function readFlag(r: Reader, field: string): boolean {
 function readHeader(r: Reader, c: ConsensusConfig, lim: RecordLimits): Header {
   const pillar = r.u16('pillar');
   if (pillar >= c.pillars) throw new DecodeError('bad-value', `pillar ${pillar} out of range`, 'pillar');
-  // TrInX has a handful of counters; 16 leaves room for new ones without trusting the prefix.
-  const counterCount = r.count(16, 'trinx.counters');
+  const counterCount = r.count(TRINX_COUNTERS_MAX, 'trinx.counters');
   const counters: CounterValue[] = [];
   for (let i = 0; i < counterCount; i++) counters.push(readValue(r, 'trinx.counter'));
   const trinx: TrinxState = { counters };
