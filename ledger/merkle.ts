@@ -29,8 +29,8 @@ leafScratch[0] = LEAF_PREFIX[0]!;
 nodeScratch[0] = NODE_PREFIX[0]!;
 
 function digestOf(input: Uint8Array): Uint8Array {
-  const b = Buffer.from(crypto.hash('sha256', input, 'binary'), 'binary');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  // Copied out of Buffer's shared pool: tree nodes live in caches, and a view would pin a slab.
+  return new Uint8Array(Buffer.from(crypto.hash('sha256', input, 'binary'), 'binary'));
 }
 
 export function merkleLeafHash(leaf: Uint8Array): Uint8Array {

@@ -168,8 +168,10 @@ export const txHash = (encodedTx: Uint8Array): Uint8Array => sha256(encodedTx);
  */
 export function txHashWithHex(encodedTx: Uint8Array): { hash: Uint8Array; hashHex: string } {
   const hashHex = crypto.hash('sha256', encodedTx, 'hex');
-  const b = Buffer.from(hashHex, 'hex');
-  return { hash: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), hashHex };
+  // Copied out of Buffer's shared 8 KB pool: a view into it would keep the whole slab alive
+  // as long as the hash (a mempool entry, a cache), and transferring its buffer would detach
+  // the pool.
+  return { hash: new Uint8Array(Buffer.from(hashHex, 'hex')), hashHex };
 }
 
 /**
