@@ -368,6 +368,9 @@ export const encodeHeaderRecord = (h: Header, config: ConsensusConfig): Uint8Arr
 const headerKey = (pillar: number): string => `consensus/p${pillar}/header`;
 const slotKey = (pillar: number, slot: bigint): string => `consensus/p${pillar}/slot/${slot}`;
 
+/** The reused record writer is dropped after a write larger than this. */
+const SCRATCH_KEPT_BYTES_MAX = 4 << 20;
+
 export class ConsensusPersistence {
   private readonly slots: bigint;
   private readonly pillars: number;
@@ -417,7 +420,8 @@ export class ConsensusPersistence {
         records.push({ name: headerKey(d.pillar), value: writeHeader(d, this.limits) });
       await this.store.putMetaBatch(records);
     } finally {
-      this.scratch = w.reset();
+      // A write that folded many full batches (catch-up) grew the writer: not kept at that size.
+      this.scratch = w.length > SCRATCH_KEPT_BYTES_MAX ? null : w.reset();
     }
   }
 
