@@ -28,6 +28,8 @@ export {
   decodeMessage,
   encodeMessage,
   encodeMessageInto,
+  fieldLimits,
+  type Limits as FieldLimits,
   type Message,
   MessageTag,
   messageEncodedBytes,
@@ -35,9 +37,15 @@ export {
   type NewViewAck,
   type Prepare,
   peekPillar,
+  readStable,
+  readValue as readCounterValue,
+  readViewProof,
   type StableProof,
   type ViewChange,
   type ViewProof,
+  writeStable,
+  writeValue as writeCounterValue,
+  writeViewProof,
 } from './messages.js';
 export { PillarCore, type PillarOptions } from './pillar.js';
 export {

@@ -146,7 +146,7 @@ export type Message = Prepare | Commit | Checkpoint | ViewChange | NewView | New
 
 // ---- encoding ----
 
-function writeValue(w: Writer, v: CounterValue): void {
+export function writeValue(w: Writer, v: CounterValue): void {
   w.u64(v.view).u64(v.order);
 }
 
@@ -171,7 +171,7 @@ function writePrepareBody(w: Writer, m: Prepare): void {
   writeCert(w, m.topCert);
 }
 
-function writeStable(w: Writer, s: StableProof | null): void {
+export function writeStable(w: Writer, s: StableProof | null): void {
   if (s === null) {
     w.u8(0);
     return;
@@ -188,17 +188,19 @@ function writeViewContent(
   for (const d of m.slotDigests) w.raw(d);
 }
 
+export function writeViewProof(w: Writer, vp: ViewProof): void {
+  writeViewContent(w, vp);
+  w.u32(vp.certs.length);
+  for (const c of vp.certs) writePlain(w, c);
+}
+
 function writeViewChangeBody(w: Writer, m: ViewChange): void {
   w.u16(m.pillar).u64(m.toView).u64(m.top);
   writeStable(w, m.stable);
   w.u32(m.history.length);
   for (const p of m.history) writePrepareBody(w, p);
   w.u32(m.proofs.length);
-  for (const vp of m.proofs) {
-    writeViewContent(w, vp);
-    w.u32(vp.certs.length);
-    for (const c of vp.certs) writePlain(w, c);
-  }
+  for (const vp of m.proofs) writeViewProof(w, vp);
   writeCert(w, m.link);
   writeCert(w, m.proof);
 }
@@ -275,7 +277,8 @@ export function encodeMessageInto(w: Writer, m: Message): void {
 
 // ---- decoding ----
 
-interface Limits {
+/** Bounds for decoding consensus fields, from the config (see fieldLimits). */
+export interface Limits {
   readonly n: number;
   readonly pillars: number;
   readonly batchBytesMax: number;
@@ -283,6 +286,9 @@ interface Limits {
 }
 
 const limitsCache = new WeakMap<ConsensusConfig, { limits: Limits; bytesMax: number }>();
+
+/** Decoding bounds for records outside the wire that embed consensus fields (node/persist.ts). */
+export const fieldLimits = (c: ConsensusConfig): Limits => limitsOf(c).limits;
 
 function limitsOf(c: ConsensusConfig): { limits: Limits; bytesMax: number } {
   let l = limitsCache.get(c);
@@ -313,7 +319,7 @@ function readPillar(r: Reader, lim: Limits, field = 'pillar'): number {
   return p;
 }
 
-function readValue(r: Reader, field: string): CounterValue {
+export function readValue(r: Reader, field: string): CounterValue {
   return { view: r.u64(`${field}.view`), order: r.u64(`${field}.order`) };
 }
 
@@ -347,7 +353,7 @@ function readPrepareBody(r: Reader, lim: Limits): Prepare {
   return { type: 'prepare', pillar, view, order, batch, cert, topCert };
 }
 
-function readStable(r: Reader, lim: Limits): StableProof | null {
+export function readStable(r: Reader, lim: Limits): StableProof | null {
   const flag = r.u8('stable.flag');
   if (flag === 0) return null;
   if (flag !== 1) throw new DecodeError('bad-value', 'bad stable flag', 'stable.flag');
@@ -370,16 +376,18 @@ function readViewChangeBody(r: Reader, lim: Limits): ViewChange {
   for (let i = 0; i < hCount; i++) history.push(readPrepareBody(r, lim));
   const pCount = r.count(lim.historyMax, 'proofs');
   const proofs: ViewProof[] = [];
-  for (let i = 0; i < pCount; i++) {
-    const content = readViewContent(r, lim);
-    const cCount = r.count(lim.n, 'proof.certs');
-    const certs: PlainCert[] = [];
-    for (let j = 0; j < cCount; j++) certs.push(readPlain(r, lim));
-    proofs.push({ ...content, certs });
-  }
+  for (let i = 0; i < pCount; i++) proofs.push(readViewProof(r, lim));
   const link = readCert(r, lim);
   const proof = readCert(r, lim);
   return { type: 'view-change', pillar, toView, top, stable, history, proofs, link, proof };
+}
+
+export function readViewProof(r: Reader, lim: Limits): ViewProof {
+  const content = readViewContent(r, lim);
+  const count = r.count(lim.n, 'proof.certs');
+  const certs: PlainCert[] = [];
+  for (let j = 0; j < count; j++) certs.push(readPlain(r, lim));
+  return { ...content, certs };
 }
 
 function readViewContent(

@@ -18,17 +18,23 @@ import {
   decodeMessage,
   encodeMessage,
   encodeMessageInto,
+  type FieldLimits,
+  fieldLimits,
   type Message,
   messageBytesMax,
   messageEncodedBytes,
   type PersistDelta,
   type PersistedEntry,
   type PillarSnapshot,
-  type PlainCert,
   type Prepare,
-  type StableProof,
+  readCounterValue,
+  readStable,
+  readViewProof,
   type TrinxState,
   type ViewProof,
+  writeCounterValue,
+  writeStable,
+  writeViewProof,
 } from '../consensus/index.js';
 import { DecodeError, decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
 import type { LedgerStore } from '../ledger/store.js';
@@ -132,6 +138,8 @@ const DIGEST_BYTES = 32;
  * views its log's prepares come from (at most window/P) and of the current and later views.
  */
 interface RecordLimits {
+  /** The consensus fields' own bounds (validators, pillars, slot digests per proof). */
+  readonly fields: FieldLimits;
   readonly messageMax: number;
   readonly slots: number;
   readonly proofsMax: number;
@@ -143,39 +151,13 @@ function recordLimits(c: ConsensusConfig): RecordLimits {
   const proofsMax = 4 * slots + 16;
   const proofMax = 64 + slots * DIGEST_BYTES + 4 + c.n * (4 + MAC_BYTES) + 16;
   const messageMax = messageBytesMax(c);
-  return { messageMax, slots, proofsMax, headerMax: 4096 + proofsMax * proofMax + messageMax };
-}
-
-function writeValue(w: Writer, v: CounterValue): void {
-  w.u64(v.view).u64(v.order);
-}
-
-function readValue(r: Reader, field: string): CounterValue {
-  return { view: r.u64(`${field}.view`), order: r.u64(`${field}.order`) };
-}
-
-function writePlain(w: Writer, c: PlainCert): void {
-  w.u16(c.issuer.validator).u16(c.issuer.pillar).raw(c.mac);
-}
-
-function readPlain(r: Reader, c: ConsensusConfig, field: string): PlainCert {
-  const validator = r.u16(`${field}.validator`);
-  if (validator >= c.n) throw new DecodeError('bad-value', `${field}.validator ${validator} out of range`);
-  const pillar = r.u16(`${field}.pillar`);
-  if (pillar >= c.pillars) throw new DecodeError('bad-value', `${field}.pillar ${pillar} out of range`);
-  return { issuer: { validator, pillar }, mac: r.raw(MAC_BYTES, `${field}.mac`) };
-}
-
-function writePlains(w: Writer, certs: readonly PlainCert[]): void {
-  w.u32(certs.length);
-  for (const x of certs) writePlain(w, x);
-}
-
-function readPlains(r: Reader, c: ConsensusConfig, field: string): PlainCert[] {
-  const count = r.count(c.n, `${field}.count`);
-  const out: PlainCert[] = [];
-  for (let i = 0; i < count; i++) out.push(readPlain(r, c, field));
-  return out;
+  return {
+    fields: fieldLimits(c),
+    messageMax,
+    slots,
+    proofsMax,
+    headerMax: 4096 + proofsMax * proofMax + messageMax,
+  };
 }
 
 /** A wire message of the expected type, from a length-prefixed field. */
@@ -234,23 +216,16 @@ function writeHeader(h: Header, lim: RecordLimits): Uint8Array {
     );
   const w = new Writer(512);
   w.u8(RecordTag.HEADER).u16(h.pillar).u32(h.trinx.counters.length);
-  for (const v of h.trinx.counters) writeValue(w, v);
+  for (const v of h.trinx.counters) writeCounterValue(w, v);
   w.u64(h.view);
   if (h.viewChangeTarget === null) w.u8(0);
   else w.u8(1).u64(h.viewChangeTarget);
   w.u64(h.top).u64(h.pruneBelow);
-  if (h.stable === null) w.u8(0);
-  else {
-    w.u8(1).u64(h.stable.order).raw(h.stable.stateDigest).raw(h.stable.blockHash);
-    writePlains(w, h.stable.certs);
-  }
+  // Stable checkpoint and view proofs in the consensus wire layout: one codec for them.
+  writeStable(w, h.stable);
   const proofs = h.viewProofs ?? [];
   w.u32(proofs.length);
-  for (const p of proofs) {
-    w.u64(p.view).raw(p.vcsDigest).u64(p.firstOrder).u64(p.top).u32(p.slotDigests.length);
-    for (const d of p.slotDigests) w.raw(d);
-    writePlains(w, p.certs);
-  }
+  for (const p of proofs) writeViewProof(w, p);
   const accept = h.accept ?? null;
   if (accept === null) w.u8(0);
   else w.u8(1).bytes(encodeMessage(accept));
@@ -268,32 +243,16 @@ function readHeader(r: Reader, c: ConsensusConfig, lim: RecordLimits): Header {
   if (pillar >= c.pillars) throw new DecodeError('bad-value', `pillar ${pillar} out of range`, 'pillar');
   const counterCount = r.count(TRINX_COUNTERS_MAX, 'trinx.counters');
   const counters: CounterValue[] = [];
-  for (let i = 0; i < counterCount; i++) counters.push(readValue(r, 'trinx.counter'));
+  for (let i = 0; i < counterCount; i++) counters.push(readCounterValue(r, 'trinx.counter'));
   const trinx: TrinxState = { counters };
   const view = r.u64('view');
   const viewChangeTarget = readFlag(r, 'viewChangeTarget') ? r.u64('viewChangeTarget') : null;
   const top = r.u64('top');
   const pruneBelow = r.u64('pruneBelow');
-  let stable: StableProof | null = null;
-  if (readFlag(r, 'stable')) {
-    const order = r.u64('stable.order');
-    const stateDigest = r.raw(DIGEST_BYTES, 'stable.stateDigest');
-    const blockHash = r.raw(DIGEST_BYTES, 'stable.blockHash');
-    stable = { order, stateDigest, blockHash, certs: readPlains(r, c, 'stable.certs') };
-  }
+  const stable = readStable(r, lim.fields);
   const proofCount = r.count(lim.proofsMax, 'viewProofs');
   const viewProofs: ViewProof[] = [];
-  for (let i = 0; i < proofCount; i++) {
-    const pView = r.u64('viewProof.view');
-    const vcsDigest = r.raw(DIGEST_BYTES, 'viewProof.vcsDigest');
-    const firstOrder = r.u64('viewProof.firstOrder');
-    const pTop = r.u64('viewProof.top');
-    const digestCount = r.count(lim.slots, 'viewProof.slotDigests');
-    const slotDigests: Uint8Array[] = [];
-    for (let j = 0; j < digestCount; j++) slotDigests.push(r.raw(DIGEST_BYTES, 'viewProof.slotDigest'));
-    const certs = readPlains(r, c, 'viewProof.certs');
-    viewProofs.push({ view: pView, vcsDigest, firstOrder, top: pTop, slotDigests, certs });
-  }
+  for (let i = 0; i < proofCount; i++) viewProofs.push(readViewProof(r, lim.fields));
   const accept: Accept | null = readFlag(r, 'accept') ? readMessage(r, c, lim.messageMax, 'accept') : null;
   return { pillar, trinx, view, viewChangeTarget, top, pruneBelow, stable, viewProofs, accept };
 }
