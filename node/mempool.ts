@@ -138,8 +138,7 @@ export class Mempool {
     }
     const { hash, hashHex } = txHashWithHex(bytes);
     // A held tx decoded with this chain id when it entered, and the hash covers every byte.
-    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
-      return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
+    if (this.isKnown(hashHex)) return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
     const d = decodeTx(bytes);
     if (!d.ok)
       return { kind: 'done', outcome: { kind: 'rejected', code: 'malformed', message: d.error.message } };
@@ -201,6 +200,11 @@ export class Mempool {
     return this.byHash.has(hashHex);
   }
 
+  /** Held here, or in a delivered batch whose block is not written yet: intake answers "known". */
+  private isKnown(hashHex: string): boolean {
+    return this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex);
+  }
+
   get(hashHex: string): MempoolEntry | undefined {
     return this.byHash.get(hashHex);
   }
@@ -220,8 +224,7 @@ export class Mempool {
     const { bytes, hash, hashHex, tx } = t;
     // Prepared earlier: the same tx may have entered since (twice in one batch, a retry), or
     // been delivered in a batch.
-    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
-      return { kind: 'known', hash, hashHex };
+    if (this.isKnown(hashHex)) return { kind: 'known', hash, hashHex };
     if (opts.verifySignature && !this.verified.has(hashHex)) {
       // Inline: one verification costs less than handing it to another thread and back.
       if (!verify(tx.signature, signingBytesOfEncoded(bytes), tx.from)) {
@@ -238,8 +241,7 @@ export class Mempool {
     const read = this.committedNonce(fromHex, tx.from);
     const committed = typeof read === 'bigint' ? read : await read;
     // Re-check after a possible await: another add of the same tx may have completed meanwhile.
-    if (this.byHash.has(hashHex) || this.orderedUnwritten.has(hashHex))
-      return { kind: 'known', hash, hashHex };
+    if (this.isKnown(hashHex)) return { kind: 'known', hash, hashHex };
     if (tx.nonce <= committed) {
       return {
         kind: 'rejected',
