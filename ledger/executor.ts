@@ -187,7 +187,7 @@ export class Executor {
     durable.catch(() => undefined); // awaited by executeBatch's caller
     const sendersHex = new Set<string>();
     for (const t of txs) if (t.tx !== null) sendersHex.add(t.fromHex ?? toHex(t.tx.from));
-    const txHashesHex = txs.map((t) => t.hashHex ?? toHex(t.hash));
+    const txHashesHex = txs.map((t) => t.hashHex);
     return { executed: { block, hash, txHashesHex, sendersHex }, durable };
   }
 }

@@ -49,7 +49,7 @@ export interface PrecheckedTx {
   /** Set when the tx failed a stateless check; it will be recorded as failed. */
   rejection: TxResult | null;
   /** Hex of the tx hash, computed once for the verified-set lookup and the node's bookkeeping. */
-  hashHex?: string;
+  hashHex: string;
   /** Hex of the sender and (transfers) recipient, computed once for the cache lookups. */
   fromHex?: string;
   toHex?: string;
@@ -86,7 +86,7 @@ interface Decoded {
 const badSignature = (pre: PrecheckedTx): PrecheckedTx => ({
   bytes: pre.bytes,
   hash: pre.hash,
-  ...(pre.hashHex === undefined ? {} : { hashHex: pre.hashHex }),
+  hashHex: pre.hashHex,
   tx: pre.tx,
   rejection: failure('bad-signature', 'signature does not verify against from'),
 });
@@ -169,7 +169,7 @@ export function startPrecheck(
 ): PrecheckRun {
   const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
   const toCheck = decoded.filter(needsCheck);
-  const hashesHex = decoded.map((d) => d.pre.hashHex ?? toHex(d.pre.hash));
+  const hashesHex = decoded.map((d) => d.pre.hashHex);
   const checked = verifyMany(toCheck.map(signatureCheck));
   return {
     hashesHex,
