@@ -12,18 +12,13 @@ import { SecondLookupAdmission } from './admission.js';
 import { BlockTxs } from './block-txs.js';
 import { CertVerdicts } from './cert-verdicts.js';
 import { ApiError, type ApiErrorBody, rejectionToApiError } from './errors.js';
-import {
-  AnswerSlabs,
-  answerBytes,
-  type ImmutableAnswer,
-  immutableAnswer,
-  sendImmutable,
-} from './immutable.js';
+import { answerBytes, type ImmutableAnswer, immutableAnswer, sendImmutable } from './immutable.js';
 import { Lru } from './lru.js';
 import type { NodePort, SubmitOutcome, TxStatus } from './node-port.js';
 import { proofOf } from './proofs.js';
 import { type RouteDef, routes } from './routes.js';
 import * as s from './schemas.js';
+import { TxAnswerCache } from './tx-answers.js';
 import {
   blockJson,
   certificateJson,
@@ -46,7 +41,7 @@ export interface HandlerLimits {
   batchBodyBytesMax: number;
   commitTimeoutMsDefault: number;
   commitTimeoutMsMax: number;
-  /** Rendered JSON (UTF-8 bytes) of blocks that have their commit certificate (immutable from then on). */
+  /** Rendered JSON (UTF-8 bytes) of blocks whose commit certificate is final (immutable from then on). */
   blockCacheEntries: number;
   blockCacheBytesMax: number;
   /** Per-block txs, results, hash and Merkle tree, for tx lookups and proofs (api/block-txs.ts). */
@@ -96,14 +91,9 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   );
   // A committed tx's answer never changes: a hit skips the LevelDB lookup and the rendering.
   // Keyed by the hash as lowercase hex without 0x; a tx gets in on its second lookup.
+  // Held outside the JS heap (api/tx-answers.ts): an insert leaves nothing to promote.
   const txAdmission = new SecondLookupAdmission();
-  const txSlabs = new AnswerSlabs();
-  const txAnswers = new Lru<string, ImmutableAnswer>(
-    limits.txAnswerCacheEntries,
-    limits.txAnswerCacheBytesMax,
-    answerBytes,
-    txSlabs.moved,
-  );
+  const txAnswers = new TxAnswerCache(limits.txAnswerCacheEntries, limits.txAnswerCacheBytesMax);
   const txsCache = new Lru<bigint, BlockTxs>(
     limits.blockTxsCacheEntries,
     limits.blockTxsCacheBytesMax,
@@ -126,7 +116,7 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
 
   const cert = (c: CommitCertificate | null) => certificateJson(c, validatorKeys, node.f, verdicts.verify);
 
-  /** A block's JSON; an ImmutableAnswer once the block has its commit certificate. */
+  /** A block's JSON; an ImmutableAnswer once its commit certificate is final (store.certificateFinal). */
   type RenderedBlock = ImmutableAnswer | Buffer;
 
   /** Renders a block, and caches the answer once the block has its commit certificate. */
@@ -134,8 +124,9 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     const height = block.header.height;
     const commit = await store.getCommitCertificate(height);
     const json = JSON.stringify(blockJson(block, commit, validatorKeys, node.f, verdicts.verify));
-    // Without its certificate the answer still changes (commit: null now): not cached.
-    if (commit === null) return Buffer.from(json);
+    // Until its certificate is final the answer can still change (commit: null now, or after a
+    // crash a certificate collected again with other signers): not cached, no ETag.
+    if (commit === null || !store.certificateFinal(height)) return Buffer.from(json);
     const answer = immutableAnswer(json);
     blockCache.set(num(height), answer);
     return answer;
@@ -445,9 +436,7 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     if (txAnswers.entriesMax === 0 || !txAdmission.admit(hashHex)) {
       return sendImmutable(req.headers['if-none-match'], reply, { body: json, etag });
     }
-    const answer = immutableAnswer(json, { etag, slabs: txSlabs });
-    txAnswers.set(hashHex, answer);
-    return sendImmutable(req.headers['if-none-match'], reply, answer);
+    return sendImmutable(req.headers['if-none-match'], reply, txAnswers.set(hashHex, etag, json));
   }
 
   r.route({

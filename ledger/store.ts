@@ -110,6 +110,8 @@ export interface BlockWrite {
   kvLog: { key: Uint8Array; entry: KvEntry }[];
 }
 
+type ChainedBatchOf = ReturnType<ClassicLevel<Uint8Array, Uint8Array>['batch']>;
+
 export const LIST_LIMIT_MAX = 1000;
 const STATE_CACHE_DEFAULT = 500_000;
 
@@ -216,6 +218,12 @@ export class LedgerStore {
   private readonly blocks = new Map<bigint, Block>();
   /** The latest commit certificates put, oldest first (bounded by certCacheMax). */
   private readonly certs = new Map<bigint, CommitCertificate>();
+  /**
+   * Certificates put but not yet in a synced block batch: a crash could still lose them, and
+   * one collected again may have other signers, so they are not final (certificateFinal).
+   * Each block write carries them all, so this holds only those put since the last block.
+   */
+  private readonly certsUnsettled = new Map<bigint, CommitCertificate>();
   private readonly certCacheMax: number;
   /**
    * No certificate above this height is on disk without also being in `certs`: the highest
@@ -508,21 +516,45 @@ export class LedgerStore {
 
   /**
    * Keeps the certificate in memory at once (the executor of the next block reads it from
-   * there, even while the write is in flight) and writes it to disk.
+   * there, even while the write is in flight) and writes it to disk unsynced, so it survives
+   * a process crash. It becomes final (durable, never replaced) with the next block's synced
+   * batch, which writes it again (settleCertificates). Only that batch is relied on:
+   * classic-level does not promise that this put reaches LevelDB before a later write.
+   * A final certificate is never replaced: a block answer served as immutable keeps its ETag.
    */
   async putCommitCertificate(cert: CommitCertificate): Promise<void> {
     this.assertOpen();
+    if (this.certificateFinal(cert.height)) return;
     this.certs.delete(cert.height); // a re-put moves to the newest end
     this.certs.set(cert.height, cert);
+    this.certsUnsettled.set(cert.height, cert);
     while (this.certs.size > this.certCacheMax) {
       const [h] = this.certs.keys();
       this.certs.delete(h!);
       if (h! > this.certDiskHeightMax) this.certDiskHeightMax = h!;
     }
-    // Not synced on its own: the next block's write is synced and LevelDB's log is sequential,
-    // so the certificate is on disk with that block at the latest; before that it survives a
-    // process crash, and a lost one is only re-collected (the block itself is never at risk).
     await this.db.put(key(P.cert, u64be(cert.height)), encodeCommitCertificate(cert), { sync: false });
+  }
+
+  /**
+   * Whether the certificate at `height` exists and can no longer change: written in a block's
+   * batch (synced unless the store was opened with sync off), or on disk at open. Answers that embed it may be cached as immutable.
+   */
+  certificateFinal(height: bigint): boolean {
+    if (this.certsUnsettled.has(height)) return false;
+    return this.commitCertificateSync(height) !== null;
+  }
+
+  /** Adds the unsettled certificates to a block's batch; returns what that batch settles. */
+  private settleCertificates(batch: Pick<ChainedBatchOf, 'put'>): [bigint, CommitCertificate][] {
+    const settling = [...this.certsUnsettled];
+    for (const [h, c] of settling) batch.put(key(P.cert, u64be(h)), encodeCommitCertificate(c));
+    return settling;
+  }
+
+  private certificatesSettled(settled: readonly [bigint, CommitCertificate][]): void {
+    // One put again since the batch was built is still unsettled (its newer bytes are not yet synced).
+    for (const [h, c] of settled) if (this.certsUnsettled.get(h) === c) this.certsUnsettled.delete(h);
   }
 
   async getCommitCertificate(height: bigint): Promise<CommitCertificate | null> {
@@ -678,10 +710,12 @@ export class LedgerStore {
     for (const e of w.kvLog) batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));
     for (const e of lastKv.values()) batch.put(key(P.kv, e.key), encodeKvEntry(e.entry));
     batch.put(key(P.tip), encodeTip(tip));
+    const settling = this.settleCertificates(batch);
     // The block, about as large as its batch, goes last: appending to LevelDB's native batch
     // after a large value measured up to ~1 ms of CPU per write (see putMetaBatch).
     batch.put(key(P.block, height), encodeBlock(w.block));
     await batch.write({ sync: this.sync });
+    this.certificatesSettled(settling);
   }
 
   /** Resolves when every staged block is durable. */

@@ -151,7 +151,7 @@ describe('REST API conditional GET', function () {
   });
 
   it('gives a block the same ETag by height and by hash', async () => {
-    const byHeight = await get('/v1/blocks/2');
+    const byHeight = await get('/v1/blocks/1');
     const hash = (JSON.parse(byHeight.body) as { header: { hash: string } }).header.hash;
     const byHash = await get(`/v1/blocks/by-hash/${hash}`);
     assert.equal(byHash.body, byHeight.body);
@@ -161,6 +161,9 @@ describe('REST API conditional GET', function () {
 
   it('sends no ETag or immutable for answers that can still change', async () => {
     const latest = await get('/v1/blocks/latest');
+    // Block 2 has its certificate, but no block after it has made that certificate durable.
+    const unsettled = await get('/v1/blocks/2');
+    assert.ok((JSON.parse(unsettled.body) as { commit: unknown }).commit, 'block 2 is certified');
     const pendingTx = await get(`/v1/txs/${pending}`);
     const unknown = await get(`/v1/txs/${'ab'.repeat(32)}`);
     const missing = await get('/v1/blocks/99');
@@ -170,16 +173,18 @@ describe('REST API conditional GET', function () {
     assert.equal((JSON.parse(pendingTx.body) as { status: string }).status, 'pending');
     assert.equal((JSON.parse(unknown.body) as { status: string }).status, 'unknown');
     assert.equal(missing.status, 404);
-    for (const r of [latest, pendingTx, unknown, missing, pastSafe]) {
+    for (const r of [latest, unsettled, pendingTx, unknown, missing, pastSafe]) {
       assert.equal(r.headers.get('etag'), null);
       assert.equal(r.headers.get('cache-control'), null);
     }
   });
 
-  it('answers a tx that commits after a pending lookup as committed, with its ETag', async () => {
+  it('answers a tx that commits after a pending lookup as committed, with its ETag, and makes the block before final', async () => {
     await node.produceBlock();
     const r = await get(`/v1/txs/${pending}`);
     assert.equal((JSON.parse(r.body) as { status: string }).status, 'committed');
     assert.ok(r.headers.get('etag'));
+    // Block 3's write carried block 2's certificate to disk: block 2 is final now.
+    assert.equal((await get('/v1/blocks/2')).headers.get('cache-control'), IMMUTABLE_CACHE_CONTROL);
   });
 });

@@ -318,6 +318,35 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('makes a commit certificate final with the next block write, and never replaces a final one', async () => {
+    const store = await open();
+    const exec = new Executor({ store, chainId: CHAIN });
+    const b1 = await exec.executeBatch({ order: 0n, view: 0n, proposer: 0, batch: batch([]) });
+    const hash = blockHash(b1.header);
+    const by = (...ids: number[]) => ({
+      height: 1n,
+      blockHash: hash,
+      signatures: ids.map((i) => signCommit(1n, hash, i, [a, b, c][i]!.secretKey)),
+    });
+    assert.equal(store.certificateFinal(1n), false, 'no certificate yet');
+    await store.putCommitCertificate(by(0));
+    assert.equal(store.certificateFinal(1n), false, 'written unsynced on its own: a crash could lose it');
+    // Collected again before it settles (a restart, say): the newer one counts.
+    await store.putCommitCertificate(by(1));
+    assert.deepEqual(store.commitCertificateSync(1n), by(1));
+    await exec.executeBatch({ order: 1n, view: 0n, proposer: 0, batch: batch([]) });
+    await store.flush();
+    assert.equal(store.certificateFinal(1n), true, "settled by block 2's synced batch");
+    await store.putCommitCertificate(by(0, 2));
+    assert.deepEqual(store.commitCertificateSync(1n), by(1), 'a final certificate is never replaced');
+    assert.equal(store.certificateFinal(2n), false);
+    await store.close();
+    const again = await open();
+    assert.equal(again.certificateFinal(1n), true);
+    assert.deepEqual(again.commitCertificateSync(1n), by(1));
+    await again.close();
+  });
+
   it('keeps the last record of a name written twice in one metadata batch, whatever the sizes', async () => {
     const store = await open();
     const big = new Uint8Array(200_000).fill(1);
