@@ -19,7 +19,14 @@ export class BlockTxs {
   readonly hash: string;
   readonly txRoot: string;
   readonly tree: TxTree;
-  private readonly txBytes: Uint8Array;
+  /**
+   * A Buffer (off-heap), not a Uint8Array: decodeTx over a Buffer's subarray reads its byte
+   * fields as views of these bytes (Buffer#slice) instead of copies. A copy of 32 or 64
+   * bytes lives on the JS heap, and toHex (ledger/codec/binary.ts) reads `.buffer`, which
+   * moves it off the heap into an ArrayBuffer of its own: three per rendered transfer, each
+   * one more entry for every scavenge to sweep.
+   */
+  private readonly txBytes: Buffer;
   /** starts[i] .. starts[i + 1] is tx i in txBytes. */
   private readonly starts: Uint32Array;
   private readonly results: TxResult[];
@@ -37,7 +44,7 @@ export class BlockTxs {
       size += block.txs[i]!.length;
     }
     this.starts[n] = size;
-    this.txBytes = new Uint8Array(size);
+    this.txBytes = Buffer.allocUnsafeSlow(size);
     for (let i = 0; i < n; i++) this.txBytes.set(block.txs[i]!, this.starts[i]!);
     this.results = block.results.map((r) => (r.ok ? OK : r));
     this.tree = buildTree(block.txs.map(txHash), h.txRoot);

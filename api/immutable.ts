@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 
 export interface ImmutableAnswer {
-  /** The JSON body, UTF-8, outside the JS heap (its own allocation or a slice of a slab). */
+  /** The JSON body, UTF-8, outside the JS heap (its own allocation, or a slice of a slab: api/tx-answers.ts). */
   readonly body: Buffer;
   /** Its ETag: etagOf(body) unless the caller derived one from what the body is a function of. */
   readonly etag: string;
@@ -18,66 +18,10 @@ export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 /** Heap and bookkeeping held per cached answer besides its body, for cache weights. */
 const ANSWER_OVERHEAD_BYTES = 256;
 
-/**
- * Packs small answers into shared slabs instead of one ArrayBuffer each: a fresh
- * ArrayBuffer (allocUnsafeSlow) cost as much per tx answer as the LevelDB lookup behind it,
- * and Node's own 8 KB pool would let one long-lived answer pin its whole pool chunk. A slab
- * stays alive while any answer in it does; the cache that holds the answers copies a
- * surviving answer forward (`moved`) when it gives it a second round, so old slabs die in
- * order and what is held stays near the cache's byte bound.
- */
-export class AnswerSlabs {
-  private slab: Buffer;
-  private used = 0;
-
-  constructor(
-    /** Bytes per slab; answers above an eighth of this get their own allocation. */
-    readonly slabBytes: number = 1 << 20,
-  ) {
-    this.slab = Buffer.allocUnsafeSlow(slabBytes);
-  }
-
-  private room(bytes: number): Buffer | null {
-    if (bytes > this.slabBytes / 8) return null;
-    if (this.used + bytes > this.slabBytes) {
-      this.slab = Buffer.allocUnsafeSlow(this.slabBytes);
-      this.used = 0;
-    }
-    const out = this.slab.subarray(this.used, this.used + bytes);
-    this.used += bytes;
-    return out;
-  }
-
-  /** The string as UTF-8 bytes in the current slab (or alone if large). */
-  encode(json: string): Buffer {
-    const bytes = Buffer.byteLength(json);
-    const out = this.room(bytes) ?? Buffer.allocUnsafeSlow(bytes);
-    out.write(json);
-    return out;
-  }
-
-  /** The answer with its bytes copied into the current slab. */
-  readonly moved = (a: ImmutableAnswer): ImmutableAnswer => {
-    const out = this.room(a.body.length);
-    if (out === null) return a;
-    a.body.copy(out);
-    return { body: out, etag: a.etag };
-  };
-}
-
-export function immutableAnswer(
-  json: string,
-  opts: { etag?: string; slabs?: AnswerSlabs } = {},
-): ImmutableAnswer {
-  const { slabs } = opts;
-  let body: Buffer;
-  if (slabs !== undefined) {
-    body = slabs.encode(json);
-  } else {
-    // Not a slice of Node's shared 8 KB pool, which a long-lived answer would pin whole.
-    body = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
-    body.write(json);
-  }
+export function immutableAnswer(json: string, opts: { etag?: string } = {}): ImmutableAnswer {
+  // Not a slice of Node's shared 8 KB pool, which a long-lived answer would pin whole.
+  const body = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
+  body.write(json);
   return { body, etag: opts.etag ?? etagOf(body) };
 }
 

@@ -43,12 +43,6 @@ export class Lru<K, V> {
     readonly entriesMax: number,
     readonly weightMax: number = Number.POSITIVE_INFINITY,
     private readonly weigh: (v: V) => number = () => 0,
-    /**
-     * Called with a used entry's value as it goes to the back; what it returns is kept (same
-     * weight). Values packed into shared slabs move into the current one here, so slab age
-     * follows the ring's order and an old slab is freed once its unused entries are evicted.
-     */
-    private readonly renew?: (v: V) => V,
   ) {
     if (!Number.isInteger(entriesMax) || entriesMax < 0) throw new RangeError('entriesMax');
   }
@@ -76,8 +70,8 @@ export class Lru<K, V> {
    * Drops unused entries from the oldest on until one more entry of `weight` fits; a used
    * entry passed over goes to the back once, its flag cleared. At most
    * SECOND_CHANCES_PER_SET entries get that round per call, the next used ones are dropped
-   * too: when most of a large cache was used, one insert would otherwise walk (and renew,
-   * copying its bytes) every entry at once.
+   * too: when most of a large cache was used, one insert would otherwise walk every entry
+   * at once.
    */
   private evictFor(weight: number): void {
     let chances = SECOND_CHANCES_PER_SET;
@@ -92,7 +86,6 @@ export class Lru<K, V> {
       }
       if (slot.used && chances-- > 0) {
         slot.used = false;
-        if (this.renew !== undefined) slot.value = this.renew(slot.value);
         this.push(slot);
       } else {
         slot.live = false;

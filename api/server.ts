@@ -55,7 +55,7 @@ export interface ApiLimits {
   blockTxsCacheBytesMax: number;
   /** Rendered answers of GET /v1/txs/:hash for committed txs (JSON bytes, held outside the JS heap). */
   txAnswerCacheEntries: number;
-  /** Total size of those answers, plus about 256 bytes of bookkeeping each. */
+  /** Total size of those answers (ETag and body, held outside the JS heap), plus 64 bytes of index each. */
   txAnswerCacheBytesMax: number;
   /** Commit certificates whose verification result is remembered. */
   certVerdictsEntries: number;
@@ -86,7 +86,7 @@ export const API_LIMITS_DEFAULT: ApiLimits = {
   // About 22 KB per 100-tx block: 64 MB holds about 3,000 such blocks (300k txs).
   blockTxsCacheEntries: 4096,
   blockTxsCacheBytesMax: 64 * 1024 * 1024,
-  // A transfer's answer is about 1.6 KB (plus ~256 B of bookkeeping): the bytes bind first, at about 37k answers.
+  // A transfer's answer is about 1.6 KB (plus 45 B of ETag and 64 B of index): the bytes bind first, at about 39k answers.
   txAnswerCacheEntries: 65_536,
   txAnswerCacheBytesMax: 64 * 1024 * 1024,
   certVerdictsEntries: 8192,

@@ -30,6 +30,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { GCProfiler } from 'node:v8';
 import type { Registry } from 'prom-client';
 import { createApiServer } from '../api/server.js';
 import { repoRoot } from '../api/static.js';
@@ -55,6 +56,17 @@ export interface ServerSide {
   gcMajorPauses: number;
   gcPauseTotalMs: number;
   gcPauseMaxMs: number;
+  /**
+   * Scavenges (young-generation collections) in the phase, the longest, and what they kept
+   * per 1,000 requests: bytes left in the young generation after each (survived: copied,
+   * and copied again by the next) and bytes moved into old space (promoted: copied, and
+   * marked by every mark-compact from then on). A scavenge's pause grows with both. The
+   * writer's share (a validator's own work) is in every phase at about the same bytes/s.
+   */
+  scavenges: number;
+  scavengeMaxMs: number;
+  survivedKBPer1kReq: number;
+  promotedKBPer1kReq: number;
   /** Times the OS took a core from the server process (all its threads) while it could run. */
   involuntaryContextSwitches: number;
   /**
@@ -232,6 +244,39 @@ function watchStalls(): { stop(): StallSummary | null } {
 }
 const GC_MAJOR = 4; // perf_hooks constants.NODE_PERFORMANCE_GC_MAJOR
 
+/** What GCProfiler reports per collection (its space names are camelCase, unlike @types/node's). */
+interface GcStat {
+  gcType: string;
+  /** Microseconds. */
+  cost: number;
+  beforeGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] };
+  afterGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] };
+}
+
+/** Scavenge figures of one phase for ServerSide (see there). */
+function scavengeSummary(stats: readonly GcStat[], requests: number) {
+  const used = (s: GcStat['afterGC'], space: string) =>
+    s.heapSpaceStatistics.find((x) => x.spaceName === space)?.spaceUsedSize ?? 0;
+  let scavenges = 0;
+  let maxUs = 0;
+  let survived = 0;
+  let promoted = 0;
+  for (const g of stats) {
+    if (g.gcType !== 'Scavenge') continue;
+    scavenges++;
+    maxUs = Math.max(maxUs, g.cost);
+    survived += used(g.afterGC, 'new_space');
+    promoted += Math.max(0, used(g.afterGC, 'old_space') - used(g.beforeGC, 'old_space'));
+  }
+  const perK = (bytes: number) => Math.round((bytes / 1024 / Math.max(1, requests / 1000)) * 10) / 10;
+  return {
+    scavenges,
+    scavengeMaxMs: round3(maxUs / 1000),
+    survivedKBPer1kReq: perK(survived),
+    promotedKBPer1kReq: perK(promoted),
+  };
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
@@ -312,6 +357,8 @@ async function load(
   const profileDir = process.env['API_BENCH_PROFILE'];
   const session = profileDir ? new Session() : null;
   const loop = monitorEventLoopDelay({ resolution: 1 });
+  const gcProfiler = new GCProfiler();
+  let gcProfiling = false;
   const gc: { ms: number; major: boolean }[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -333,6 +380,8 @@ async function load(
         await session.post('Profiler.start');
       }
       obs.observe({ entryTypes: ['gc'] });
+      gcProfiler.start();
+      gcProfiling = true;
       loop.enable();
       cpu0 = process.cpuUsage();
       usage0 = process.resourceUsage();
@@ -343,6 +392,8 @@ async function load(
     });
     const stalls = (stallWatch as ReturnType<typeof watchStalls> | null)?.stop() ?? null;
     stallWatch = null;
+    const gcStats = (gcProfiler.stop()?.statistics ?? []) as unknown as GcStat[];
+    gcProfiling = false;
     const cpu = process.cpuUsage(cpu0);
     const usage = process.resourceUsage();
     const pressure1 = cpuPressureUs();
@@ -362,6 +413,7 @@ async function load(
         gcMajorPauses: gc.filter((g) => g.major).length,
         gcPauseTotalMs: round3(gc.reduce((a, g) => a + g.ms, 0)),
         gcPauseMaxMs: round3(Math.max(0, ...gc.map((g) => g.ms))),
+        ...scavengeSummary(gcStats, r.requests),
         involuntaryContextSwitches: usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
         minorPageFaults: usage.minorPageFault - usage0.minorPageFault,
         serverCpuMsPerReq: round3(Math.max(0, cpuMs) / Math.max(1, r.requests)),
@@ -379,6 +431,7 @@ async function load(
     };
   } finally {
     (stallWatch as ReturnType<typeof watchStalls> | null)?.stop();
+    if (gcProfiling) gcProfiler.stop();
     loop.disable();
     obs.disconnect();
     if (session && profileDir) {
@@ -615,7 +668,8 @@ async function measure(
           'coldSweep: closed loop, one request per block with the read caches empty (cold reads), before the measured phases. ' +
           'server.serverCpuMsPerReq: server process CPU per request minus the writer CPU measured alone (a load-independent cost estimate). ' +
           'server.loopDelay*: event-loop delay of the server process during the phase (a request that arrives during a delay waits that long); ' +
-          "server.gcPause*: its garbage-collector pauses. clientLoopDelay*: the load generator's own event-loop delay " +
+          'server.gcPause*: its garbage-collector pauses; server.scavenges, scavengeMaxMs, survivedKBPer1kReq, promotedKBPer1kReq: its young-generation collections and what they kept per 1,000 requests (writer included). ' +
+          "clientLoopDelay*: the load generator's own event-loop delay " +
           '(in the open loop a request due while the client could not run is sent late and counted late). ' +
           'server.cpuPressureSome: share of the phase in which some task on the machine waited for a CPU (Linux PSI). ' +
           'queuedMax: open loop, most due requests waiting for a free connection (the server falling behind the rate). ' +
@@ -634,7 +688,7 @@ async function measure(
 
     console.log(`\n64 connections, writer appending ${json.writer.txsPerSec} tx/s meanwhile`);
     console.log(
-      'route            load           req/s   p50 ms   p99 ms   max ms  err  bytes/resp  cpu ms/req (client)  loop p99/max ms (client)  gc max ms  load avg  cpu pressure  handled p99 <= ms   floor req/s  floor p99 ms',
+      'route            load           req/s   p50 ms   p99 ms   max ms  err  bytes/resp  cpu ms/req (client)  loop p99/max ms (client)  gc max ms  promoted KB/1k  load avg  cpu pressure  handled p99 <= ms   floor req/s  floor p99 ms',
     );
     const f = (x: number, w: number, d = 2) => x.toFixed(d).padStart(w);
     for (const [name, r] of Object.entries(results)) {
@@ -649,7 +703,7 @@ async function measure(
         console.log(
           `${name.padEnd(16)} ${label.padEnd(13)} ${String(x.reqPerSec).padStart(6)} ${f(x.p50Ms, 8)} ${f(x.p99Ms, 8)} ` +
             `${f(x.maxMs, 8, 1)} ${String(x.errors).padStart(4)} ${String(x.bytesPerResponse).padStart(11)} ` +
-            `${f(sv.serverCpuMsPerReq, 11, 3)} (${x.clientCpuMsPerReq.toFixed(3)}) ${`${sv.loopDelayP99Ms.toFixed(1)}/${sv.loopDelayMaxMs.toFixed(1)} (${x.clientLoopDelayP99Ms.toFixed(1)}/${x.clientLoopDelayMaxMs.toFixed(1)})`.padStart(25)} ${f(sv.gcPauseMaxMs, 10, 1)} ${f(sv.loadAverage1m, 9, 1)} ${(sv.cpuPressureSome === null ? 'n/a' : `${Math.round(sv.cpuPressureSome * 100)}%`).padStart(13)} ${String(sv.handlingP99MsAtMost ?? 'n/a').padStart(17)}` +
+            `${f(sv.serverCpuMsPerReq, 11, 3)} (${x.clientCpuMsPerReq.toFixed(3)}) ${`${sv.loopDelayP99Ms.toFixed(1)}/${sv.loopDelayMaxMs.toFixed(1)} (${x.clientLoopDelayP99Ms.toFixed(1)}/${x.clientLoopDelayMaxMs.toFixed(1)})`.padStart(25)} ${f(sv.gcPauseMaxMs, 10, 1)} ${f(sv.promotedKBPer1kReq, 15, 1)} ${f(sv.loadAverage1m, 9, 1)} ${(sv.cpuPressureSome === null ? 'n/a' : `${Math.round(sv.cpuPressureSome * 100)}%`).padStart(13)} ${String(sv.handlingP99MsAtMost ?? 'n/a').padStart(17)}` +
             (fl === null ? '' : ` ${String(fl.reqPerSec).padStart(13)} ${f(fl.p99Ms, 13)}`),
         );
       }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { BlockTxs } from '../../api/block-txs.js';
 import { proofOf } from '../../api/proofs.js';
+import { decodeStored } from '../../api/views.js';
 import { blockHash } from '../../ledger/block.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { verifyMerkleProof } from '../../ledger/merkle.js';
@@ -31,7 +32,7 @@ describe('BlockTxs', () => {
     assert.equal(b.count, txs.length);
     assert.equal(block.results[txs.length - 1]!.ok, false);
     for (let i = 0; i < txs.length; i++) {
-      assert.deepEqual(b.tx(i), txs[i]);
+      assert.equal(toHex(b.tx(i)!), toHex(txs[i]!));
       assert.deepEqual(b.result(i), block.results[i]);
       assert.equal(
         verifyMerkleProof(txHash(txs[i]!), proofOf(b.tree, i), block.header.txRoot),
@@ -40,6 +41,19 @@ describe('BlockTxs', () => {
       );
     }
     assert.ok(b.bytes > txs.reduce((n, t) => n + t.length, 0));
+  });
+
+  it('decodes a held tx into fields that share its bytes rather than small heap copies', async () => {
+    const to = node.accountKeys[2]!.publicKey;
+    const tx = node.signedTx(0, { type: 'transfer', to, amount: 5n });
+    const b = new BlockTxs(await node.appendBlock([tx]));
+    const decoded = decodeStored(b.tx(0)!);
+    assert.ok(decoded !== null && decoded.payload.type === 'transfer');
+    assert.equal(toHex(decoded.from), toHex(node.accountKeys[0]!.publicKey));
+    assert.equal(toHex(decoded.payload.to), toHex(to));
+    // One off-heap buffer for the block: toHex of a field then allocates no ArrayBuffer of its own.
+    assert.equal(decoded.signature.buffer, b.tx(0)!.buffer);
+    assert.equal(decoded.from.buffer, b.tx(0)!.buffer);
   });
 
   it('answers null for an index outside the block', async () => {

@@ -5,12 +5,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import {
-  AnswerSlabs,
-  IMMUTABLE_CACHE_CONTROL,
-  immutableAnswer,
-  matchesIfNoneMatch,
-} from '../../api/immutable.js';
+import { IMMUTABLE_CACHE_CONTROL, immutableAnswer, matchesIfNoneMatch } from '../../api/immutable.js';
 import { createApiServer } from '../../api/server.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { txHash } from '../../ledger/tx.js';
@@ -37,32 +32,6 @@ describe('matchesIfNoneMatch', () => {
     assert.equal(immutableAnswer('{"a":1}').etag, etag);
     assert.notEqual(immutableAnswer('{"a":2}').etag, etag);
     assert.match(etag, /^"[A-Za-z0-9_-]{22}"$/);
-  });
-});
-
-describe('AnswerSlabs', () => {
-  it('packs small answers into one slab, gives large ones their own bytes, and moves answers intact', () => {
-    const slabs = new AnswerSlabs(1024);
-    const a = immutableAnswer('{"a":"é"}', { slabs });
-    const b = immutableAnswer('{"b":2}', { slabs });
-    assert.equal(a.body.toString(), '{"a":"é"}');
-    assert.equal(b.body.toString(), '{"b":2}');
-    assert.equal(a.body.buffer, b.body.buffer, 'one slab');
-    assert.equal(
-      a.etag,
-      immutableAnswer('{"a":"é"}').etag,
-      'the ETag does not depend on where the bytes are',
-    );
-    const large = immutableAnswer(`"${'x'.repeat(200)}"`, { slabs });
-    assert.notEqual(large.body.buffer, a.body.buffer, 'above slabBytes/8: its own allocation');
-    assert.equal(large.body.length, 202);
-    // Fill the slab so the next write opens a new one; a moved answer lands there.
-    for (let i = 0; i < 20; i++) immutableAnswer(`"${'y'.repeat(100)}"`, { slabs });
-    const moved = slabs.moved(a);
-    assert.notEqual(moved.body.buffer, a.body.buffer);
-    assert.equal(moved.body.toString(), '{"a":"é"}');
-    assert.equal(moved.etag, a.etag);
-    assert.equal(slabs.moved(large), large, 'a large answer stays where it is');
   });
 });
 
