@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Reader, Writer } from '../../../ledger/codec/binary.js';
+import { fromHex, Reader, toHex, Writer } from '../../../ledger/codec/binary.js';
 
 describe('ledger/codec/binary Writer', () => {
   it('shows the written bytes without a copy, unchanged by later writes, until reset', () => {
@@ -24,5 +24,19 @@ describe('ledger/codec/binary Writer', () => {
     const out = w.finish();
     w.reset().u16(0x0304);
     assert.deepEqual(out, Uint8Array.of(1, 2));
+  });
+});
+
+describe('ledger/codec/binary toHex', () => {
+  it('encodes any Uint8Array in place: views at an offset, empty, Buffers and shared memory', () => {
+    const whole = Uint8Array.of(9, 8, 7, 6, 5, 4);
+    assert.equal(toHex(whole), '090807060504');
+    assert.equal(toHex(whole.subarray(2, 5)), '070605');
+    assert.equal(toHex(new Uint8Array(0)), '');
+    assert.equal(toHex(Buffer.from([0xab, 0xcd])), 'abcd');
+    const shared = new Uint8Array(new SharedArrayBuffer(3));
+    shared[2] = 255;
+    assert.equal(toHex(shared), '0000ff');
+    assert.deepEqual(fromHex(toHex(whole)), whole);
   });
 });
