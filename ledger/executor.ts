@@ -12,7 +12,7 @@ import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } 
 import { toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
 import { applyTxs, type PrecheckedTx, startPrecheck, touchedKeys } from './state.js';
-import type { LedgerStore } from './store.js';
+import type { LedgerStore, MetaRecord } from './store.js';
 
 export interface ExecutorOptions {
   store: LedgerStore;
@@ -38,6 +38,11 @@ export interface ExecuteInput {
   view: bigint;
   proposer: number;
   batch: Uint8Array;
+  /**
+   * Metadata records to write in the block's own atomic, synced batch (LedgerStore
+   * BlockWrite.meta): the node's consensus state, durable exactly when the block is.
+   */
+  meta?: readonly MetaRecord[];
 }
 
 /**
@@ -75,6 +80,8 @@ export class Executor {
   private applyTail: Promise<unknown> = Promise.resolve();
   /** Next order number this executor accepts (calls must come in order). */
   private nextOrder: bigint;
+  /** Batches accepted whose block is not durable yet (nor failed). */
+  private inflight = 0;
 
   constructor(opts: ExecutorOptions) {
     this.store = opts.store;
@@ -105,6 +112,7 @@ export class Executor {
       return { txHashesHex: [], executed: Promise.reject(e) };
     }
     this.nextOrder += 1n;
+    this.inflight++;
     const dec = decodeBatch(input.batch, this.limits);
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
     const prechecked = startPrecheck(batch.txs, this.chainId, this.signatureVerified);
@@ -117,7 +125,17 @@ export class Executor {
       await r.durable;
       return r.executed;
     });
+    // Registered before the caller's reactions: a caller resuming on `executed` sees the count without it.
+    const settled = (): void => {
+      this.inflight--;
+    };
+    executed.then(settled, settled);
     return { txHashesHex: prechecked.hashesHex, executed };
+  }
+
+  /** Whether nothing is being applied or written: a batch handed over now is the only one. */
+  idle(): boolean {
+    return this.inflight === 0;
   }
 
   /** Resolves once every batch submitted so far is applied and durable. */
@@ -183,6 +201,7 @@ export class Executor {
       txAccounts,
       accountWrites: out.accountWrites.values(),
       kvLog: out.kvLog,
+      ...(input.meta !== undefined ? { meta: input.meta } : {}),
     });
     durable.catch(() => undefined); // awaited by executeBatch's caller
     const sendersHex = new Set<string>();

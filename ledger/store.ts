@@ -108,6 +108,33 @@ export interface BlockWrite {
   accountWrites: Iterable<{ address: Uint8Array; account: Account }>;
   /** Every kv write of the block, in execution order (history keeps each version). */
   kvLog: { key: Uint8Array; entry: KvEntry }[];
+  /**
+   * Metadata records written in the block's own atomic batch (putMetaBatch's rules: a name's
+   * last record counts): the node's consensus state then becomes durable exactly when the
+   * block does, with one fsync for both.
+   */
+  meta?: readonly MetaRecord[];
+}
+
+/** A named metadata record ('M' key space). */
+export interface MetaRecord {
+  name: string;
+  value: Uint8Array;
+}
+
+/**
+ * The last record of each name, smallest first. Keeping a name's last record makes the
+ * order within a batch free, and the largest records go last: appending anything after a
+ * large value in LevelDB's native batch measured ~1 ms of CPU per write here (a PREPARE
+ * entry holds its whole batch).
+ */
+function lastPerNameBySize(records: readonly MetaRecord[]): [string, Uint8Array][] {
+  const last = new Map<string, Uint8Array>();
+  for (const r of records) {
+    last.delete(r.name);
+    last.set(r.name, r.value);
+  }
+  return [...last].sort((a, b) => a[1].length - b[1].length);
 }
 
 type ChainedBatchOf = ReturnType<ClassicLevel<Uint8Array, Uint8Array>['batch']>;
@@ -595,21 +622,12 @@ export class LedgerStore {
    * Several metadata records in one atomic, durable (fsync) write: all or none of them
    * survive a crash, and they cost one sync instead of one each.
    */
-  async putMetaBatch(records: readonly { name: string; value: Uint8Array }[]): Promise<void> {
+  async putMetaBatch(records: readonly MetaRecord[]): Promise<void> {
     this.assertOpen();
     if (records.length === 0) return;
-    // Within one batch only a name's last record counts; keeping just that one makes the
-    // order free, and the largest records go last: appending anything after a large value
-    // in LevelDB's native batch measured ~1 ms of CPU per write here (a PREPARE entry holds
-    // its whole batch, and the pillar's header record was appended after it).
-    const last = new Map<string, Uint8Array>();
-    for (const r of records) {
-      last.delete(r.name);
-      last.set(r.name, r.value);
-    }
-    const ordered = [...last].sort((a, b) => a[1].length - b[1].length);
     const batch = this.db.batch();
-    for (const [name, value] of ordered) batch.put(key(P.meta, Buffer.from(name, 'utf8')), value);
+    for (const [name, value] of lastPerNameBySize(records))
+      batch.put(key(P.meta, Buffer.from(name, 'utf8')), value);
     await batch.write({ sync: true });
   }
 
@@ -711,10 +729,18 @@ export class LedgerStore {
     for (const e of lastKv.values()) batch.put(key(P.kv, e.key), encodeKvEntry(e.entry));
     batch.put(key(P.tip), encodeTip(tip));
     const settling = this.settleCertificates(batch);
-    // The block, about as large as its batch, goes last: appending to LevelDB's native batch
-    // after a large value measured up to ~1 ms of CPU per write (see putMetaBatch).
-    batch.put(key(P.block, height), encodeBlock(w.block));
-    await batch.write({ sync: this.sync });
+    // The block, about as large as its batch, goes last, after any smaller metadata: appending
+    // to LevelDB's native batch after a large value measured up to ~1 ms of CPU per write
+    // (see lastPerNameBySize). A record larger than the block (a backlog's PREPARE) follows it.
+    const encoded = encodeBlock(w.block);
+    const meta = w.meta === undefined ? [] : lastPerNameBySize(w.meta);
+    let m = 0;
+    for (; m < meta.length && meta[m]![1].length <= encoded.length; m++)
+      batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
+    batch.put(key(P.block, height), encoded);
+    for (; m < meta.length; m++) batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
+    // Synced whenever it carries metadata: those records are the node's consensus state.
+    await batch.write({ sync: this.sync || meta.length > 0 });
     this.certificatesSettled(settling);
   }
 

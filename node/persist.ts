@@ -37,7 +37,7 @@ import {
   writeViewProof,
 } from '../consensus/index.js';
 import { DecodeError, decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
-import type { LedgerStore } from '../ledger/store.js';
+import type { LedgerStore, MetaRecord } from '../ledger/store.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -330,19 +330,44 @@ const slotKey = (pillar: number, slot: bigint): string => `consensus/p${pillar}/
 /** The reused record writer is dropped after a write larger than this. */
 const SCRATCH_KEPT_BYTES_MAX = 4 << 20;
 
+/** The largest batchBytesMax a consensus config may have (consensus/config.ts assertConfig). */
+const FORMAT_BATCH_BYTES_MAX = 64 << 20;
+
+/**
+ * The config stored records are decoded against: the batch size bound of the record format
+ * itself, not the current limit. A stored PREPARE was accepted under the limit in force when
+ * it was written; an operator who lowers batchBytesMax must not make the replica unable to
+ * restart (the current limit still bounds everything the replica accepts from now on).
+ */
+export const storedRecordConfig = (c: ConsensusConfig): ConsensusConfig => ({
+  ...c,
+  batchBytesMax: Math.max(c.batchBytesMax, FORMAT_BATCH_BYTES_MAX),
+});
+
+/** A group's encoded records, valid until done() is called (they may share a reused buffer). */
+export interface EncodedRecords {
+  readonly records: readonly MetaRecord[];
+  done(): void;
+}
+
 export class ConsensusPersistence {
   private readonly slots: bigint;
   private readonly pillars: number;
   private readonly limits: RecordLimits;
+  /** What stored records are decoded against (storedRecordConfig). */
+  private readonly storedConfig: ConsensusConfig;
+  private readonly storedLimits: RecordLimits;
   /** Reused across writes (a batch put copies what it is given); null while a write holds it. */
   private scratch: Writer | null = new Writer(1 << 16);
   constructor(
     private readonly store: LedgerStore,
-    private readonly config: ConsensusConfig,
+    config: ConsensusConfig,
   ) {
     this.pillars = config.pillars;
     this.limits = recordLimits(config);
     this.slots = BigInt(this.limits.slots);
+    this.storedConfig = storedRecordConfig(config);
+    this.storedLimits = recordLimits(this.storedConfig);
   }
 
   private slotOf(order: bigint): bigint {
@@ -354,6 +379,23 @@ export class ConsensusPersistence {
    * last header wins, entries accumulate (a later entry for the same order replaces).
    */
   async write(deltas: readonly PersistDelta[]): Promise<void> {
+    const encoded = this.encode(deltas);
+    try {
+      // One atomic synced write: a header never refers to entries that are not on disk, and
+      // all the action lists folded here cost one fsync (separate puts cost one each).
+      await this.store.putMetaBatch(encoded.records);
+    } finally {
+      encoded.done();
+    }
+  }
+
+  /**
+   * The records write() would put for these deltas, without writing them: the caller writes
+   * them in one atomic synced batch of its own (the node puts them in a block's batch) and
+   * calls done() once that batch is built, written or not (the records may live in the
+   * reused buffer, which done() hands back). No state is kept here about what was written.
+   */
+  encode(deltas: readonly PersistDelta[]): EncodedRecords {
     const headers = new Map<number, PersistDelta>();
     const entries = new Map<string, { pillar: number; entry: PersistedEntry }>();
     for (const d of deltas) {
@@ -361,12 +403,17 @@ export class ConsensusPersistence {
       for (const e of d.putEntries)
         entries.set(`${d.pillar}:${e.prepare.order}`, { pillar: d.pillar, entry: e });
     }
-    // One atomic synced write: a header never refers to entries that are not on disk, and
-    // all the action lists folded here cost one fsync (separate puts cost one each).
     const w = this.scratch ?? new Writer(1 << 16);
     this.scratch = null;
+    let released = false;
+    const done = (): void => {
+      if (released) return;
+      released = true;
+      // A write that folded many full batches (catch-up) grew the writer: not kept at that size.
+      this.scratch = w.length > SCRATCH_KEPT_BYTES_MAX ? null : w.reset();
+    };
     try {
-      const records: { name: string; value: Uint8Array }[] = [];
+      const records: MetaRecord[] = [];
       for (const { pillar, entry } of entries.values()) {
         const start = w.length;
         writeEntry(w, entry);
@@ -377,10 +424,10 @@ export class ConsensusPersistence {
       }
       for (const d of headers.values())
         records.push({ name: headerKey(d.pillar), value: writeHeader(d, this.limits) });
-      await this.store.putMetaBatch(records);
-    } finally {
-      // A write that folded many full batches (catch-up) grew the writer: not kept at that size.
-      this.scratch = w.length > SCRATCH_KEPT_BYTES_MAX ? null : w.reset();
+      return { records, done };
+    } catch (e) {
+      done();
+      throw e;
     }
   }
 
@@ -396,7 +443,7 @@ export class ConsensusPersistence {
         out.push(undefined);
         continue;
       }
-      const h = decodeHeaderRecord(raw, this.config, this.limits);
+      const h = decodeHeaderRecord(raw, this.storedConfig, this.storedLimits);
       if (!h.ok) throw new PersistedStateError(headerKey(p), h.error);
       if (h.value.pillar !== p) {
         const e = new DecodeError(
@@ -411,7 +458,7 @@ export class ConsensusPersistence {
       for (let s = 0n; s < this.slots; s++) {
         const bytes = await this.store.getMeta(slotKey(p, s));
         if (bytes === null) continue;
-        const e = decodeEntryRecord(bytes, this.config, this.limits);
+        const e = decodeEntryRecord(bytes, this.storedConfig, this.storedLimits);
         if (!e.ok) throw new PersistedStateError(slotKey(p, s), e.error);
         const o = e.value.prepare.order;
         // A slot may still hold an entry from an older lap of the ring: below the prune mark, skip it.

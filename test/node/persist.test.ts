@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import {
   type Commit,
+  decodeMessage,
   encodeMessage,
   makeConfig,
   type PersistDelta,
@@ -12,6 +13,8 @@ import {
   type Prepare,
   Replica,
 } from '../../consensus/index.js';
+import { encodeBatch } from '../../ledger/batch.js';
+import { Executor } from '../../ledger/executor.js';
 import { LedgerStore } from '../../ledger/store.js';
 import {
   ConsensusPersistence,
@@ -287,6 +290,52 @@ describe('node/persist', () => {
       assert.deepEqual(mixed, all);
     } finally {
       await binaryStore.close();
+    }
+  });
+
+  it('restores PREPAREs stored before batchBytesMax was lowered: a stored record was accepted when written', async () => {
+    const wide = makeConfig({ ...config, batchBytesMax: 4096 });
+    const narrow = makeConfig({ ...config, batchBytesMax: 64 });
+    const big: Prepare = { ...prepare(1n), batch: new Uint8Array(3000).fill(5) };
+    const d = delta(2n, [], 0n);
+    await new ConsensusPersistence(store, wide).write([
+      { ...d, putEntries: [{ prepare: big, myCommit: commitFor(big) }] },
+    ]);
+    await reopen();
+    // The current limit refuses such a PREPARE on the wire; the restored one is kept whole.
+    assert.equal(decodeMessage(encodeMessage(big), narrow).ok, false);
+    const [snap] = await new ConsensusPersistence(store, narrow).load();
+    assert.ok(snap);
+    assert.deepEqual(snap.entries.get(1n)?.prepare.batch, big.batch);
+    assert.equal(snap.entries.get(1n)?.myCommit?.order, 1n);
+  });
+
+  it('encodes without writing the records write() puts; written in a block batch they restore the same snapshot', async () => {
+    const deltas = realDeltas();
+    await new ConsensusPersistence(store, config).write(deltas);
+    await reopen();
+    const [written] = await new ConsensusPersistence(store, config).load();
+
+    const other = await LedgerStore.open(join(dir, 'fused'), { genesisHash });
+    try {
+      const p = new ConsensusPersistence(other, config);
+      const encoded = p.encode(deltas);
+      // Encoding alone writes nothing.
+      assert.deepEqual(await p.load(), [undefined]);
+      const exec = new Executor({ store: other, chainId: 'persist-test' });
+      await exec.executeBatch({
+        order: 0n,
+        view: 0n,
+        proposer: 0,
+        batch: encodeBatch({ timestampMs: 1n, txs: [] }),
+        meta: encoded.records,
+      });
+      encoded.done();
+      assert.equal(other.durableHeight(), 1n);
+      const [fused] = await new ConsensusPersistence(other, config).load();
+      assert.deepEqual(fused, written);
+    } finally {
+      await other.close();
     }
   });
 
