@@ -17,6 +17,7 @@
 // no socket still writes from it) when its last live entry is evicted or moved.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { ImmutableAnswer } from './immutable.js';
 
 /** Bytes counted per entry besides its ETag and body: key, row and index slots. */
@@ -41,6 +42,9 @@ export class TxAnswerCache {
   /** Open addressing, linear probing: row index or EMPTY. Power-of-two size, at most half full. */
   private table = new Int32Array(0);
   private mask = 0;
+  /** 32 - log2(table size): home() keeps the top bits of the mixed word. */
+  private shift = 32;
+  private readonly seed = randomBytes(4).readUInt32LE(0);
   /** Rows in insertion order (oldest at head), each live row once. */
   private ring = new Int32Array(0);
   private head = 0;
@@ -155,11 +159,20 @@ export class TxAnswerCache {
     }
     const table = this.table;
     if (table.length === 0) return EMPTY;
-    for (let at = p[0]! & this.mask; ; at = (at + 1) & this.mask) {
+    for (let at = this.home(p[0]!); ; at = (at + 1) & this.mask) {
       const row = table[at]!;
       if (row === EMPTY) return EMPTY;
       if (this.keyIs(row)) return row;
     }
+  }
+
+  /**
+   * A key's home slot: its first word mixed with a per-process random seed (multiplicative
+   * hashing, top bits). The slot of a raw hash word would let someone who grinds tx hashes
+   * and gets them committed build one long probe run that every lookup aimed at it walks.
+   */
+  private home(word: number): number {
+    return Math.imul(word ^ this.seed, 0x9e3779b1) >>> this.shift;
   }
 
   private keyIs(row: number): boolean {
@@ -171,7 +184,7 @@ export class TxAnswerCache {
   }
 
   private insertIndex(row: number): void {
-    let at = this.keys[row * KEY_WORDS]! & this.mask;
+    let at = this.home(this.keys[row * KEY_WORDS]!);
     while (this.table[at] !== EMPTY) at = (at + 1) & this.mask;
     this.table[at] = row;
   }
@@ -180,11 +193,11 @@ export class TxAnswerCache {
   private deleteIndex(row: number): void {
     const table = this.table;
     const mask = this.mask;
-    let hole = this.keys[row * KEY_WORDS]! & mask;
+    let hole = this.home(this.keys[row * KEY_WORDS]!);
     while (table[hole] !== row) hole = (hole + 1) & mask;
     for (let at = (hole + 1) & mask; table[at] !== EMPTY; at = (at + 1) & mask) {
       const r = table[at]!;
-      const home = this.keys[r * KEY_WORDS]! & mask;
+      const home = this.home(this.keys[r * KEY_WORDS]!);
       // r may fill the hole unless its home lies cyclically in (hole, at].
       const stays = hole <= at ? home > hole && home <= at : home > hole || home <= at;
       if (!stays) {
@@ -232,6 +245,7 @@ export class TxAnswerCache {
     while (tableSize < 2 * rows) tableSize *= 2;
     this.table = new Int32Array(tableSize).fill(EMPTY);
     this.mask = tableSize - 1;
+    this.shift = 32 - Math.log2(tableSize);
     this.rows = rows;
     for (let i = 0; i < this.count; i++) this.insertIndex(this.ring[i]!);
   }

@@ -251,6 +251,13 @@ export class LedgerStore {
    * Each block write carries them all, so this holds only those put since the last block.
    */
   private readonly certsUnsettled = new Map<bigint, CommitCertificate>();
+  /**
+   * Unsynced certificate puts in flight. A block batch that settles certificates waits for
+   * those issued before it: LevelDB's thread pool may run writes out of call order, and an
+   * older certificate's put landing after the batch that settled its replacement would
+   * leave the replaced one on disk.
+   */
+  private readonly certPuts = new Set<Promise<void>>();
   private readonly certCacheMax: number;
   /**
    * No certificate above this height is on disk without also being in `certs`: the highest
@@ -560,7 +567,13 @@ export class LedgerStore {
       this.certs.delete(h!);
       if (h! > this.certDiskHeightMax) this.certDiskHeightMax = h!;
     }
-    await this.db.put(key(P.cert, u64be(cert.height)), encodeCommitCertificate(cert), { sync: false });
+    const put = this.db.put(key(P.cert, u64be(cert.height)), encodeCommitCertificate(cert), { sync: false });
+    this.certPuts.add(put);
+    try {
+      await put;
+    } finally {
+      this.certPuts.delete(put);
+    }
   }
 
   /**
@@ -573,10 +586,15 @@ export class LedgerStore {
   }
 
   /** Adds the unsettled certificates to a block's batch; returns what that batch settles. */
-  private settleCertificates(batch: Pick<ChainedBatchOf, 'put'>): [bigint, CommitCertificate][] {
+  private settleCertificates(batch: Pick<ChainedBatchOf, 'put'>): {
+    settling: [bigint, CommitCertificate][];
+    landed: Promise<unknown>;
+  } {
     const settling = [...this.certsUnsettled];
     for (const [h, c] of settling) batch.put(key(P.cert, u64be(h)), encodeCommitCertificate(c));
-    return settling;
+    // A failed put is its caller's error; the batch writes the certificate again anyway.
+    const landed = this.certPuts.size === 0 ? Promise.resolve() : Promise.allSettled([...this.certPuts]);
+    return { settling, landed };
   }
 
   private certificatesSettled(settled: readonly [bigint, CommitCertificate][]): void {
@@ -728,7 +746,7 @@ export class LedgerStore {
     for (const e of w.kvLog) batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));
     for (const e of lastKv.values()) batch.put(key(P.kv, e.key), encodeKvEntry(e.entry));
     batch.put(key(P.tip), encodeTip(tip));
-    const settling = this.settleCertificates(batch);
+    const { settling, landed } = this.settleCertificates(batch);
     // The block, about as large as its batch, goes last, after any smaller metadata: appending
     // to LevelDB's native batch after a large value measured up to ~1 ms of CPU per write
     // (see lastPerNameBySize). A record larger than the block (a backlog's PREPARE) follows it.
@@ -739,6 +757,7 @@ export class LedgerStore {
       batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
     batch.put(key(P.block, height), encoded);
     for (; m < meta.length; m++) batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
+    await landed;
     // Synced whenever it carries metadata: those records are the node's consensus state.
     await batch.write({ sync: this.sync || meta.length > 0 });
     this.certificatesSettled(settling);

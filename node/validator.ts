@@ -210,6 +210,8 @@ export class Validator implements NodePort {
   private failed = false;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
+  /** The blocks-responses being handled, one after another (see the 'blocks-response' case). */
+  private receivingBlocks: Promise<void> = Promise.resolve();
 
   constructor(o: ValidatorOptions) {
     this.o = o;
@@ -406,6 +408,9 @@ export class Validator implements NodePort {
    */
   private fusedDelivery(batch: readonly Action[]): Extract<Action, { type: 'deliver' }> | null {
     if (this.threaded !== null || this.config.pillars !== 1 || this.transfer !== null) return null;
+    // A leader's group may hold its next PREPARE, which must not wait for a block; during a
+    // view change its messages must not either.
+    if (this.leading || this.inViewChange) return null;
     if (!this.executor.idle()) return null;
     let deliver: Extract<Action, { type: 'deliver' }> | null = null;
     for (const a of batch) {
@@ -803,7 +808,15 @@ export class Validator implements NodePort {
         this.serveBlocksBounded(from, m.requestId, m.fromHeight, m.count);
         return;
       case 'blocks-response':
-        void this.onBlocks(from, m);
+        // One response at a time: two answers to one request (a retry's, a slow peer's) would
+        // otherwise both read the same tip and execute the same heights, and the second's
+        // out-of-order write would reject unhandled. Queued, the later one finds the request
+        // already moved on.
+        this.receivingBlocks = this.receivingBlocks
+          .then(() => this.onBlocks(from, m))
+          .catch((e: unknown) => {
+            this.fail('state transfer failed', { from, err: (e as Error).message });
+          });
         return;
       case 'status':
         this.peerHeights.set(from, m.height);

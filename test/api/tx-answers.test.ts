@@ -57,34 +57,55 @@ describe('TxAnswerCache', () => {
     assert.equal(byBytes.size, 2);
   });
 
+  /** Runs ops against the cache and the heap Lru as a model; every lookup and bound must agree. */
+  const agreesWithLru = (
+    ops: { home: number; n: number; bytes: number }[],
+    entries: number,
+    bytesMax: number,
+  ): void => {
+    const c = new TxAnswerCache(entries, bytesMax, 1024);
+    const model = new Lru<string, string>(entries, bytesMax, (v) => 3 + v.length + TX_ANSWER_ENTRY_OVERHEAD);
+    for (const { home, n, bytes } of ops) {
+      const key = keyOf(home, n);
+      const body = `${key.slice(-6)}${'.'.repeat(bytes)}`;
+      const want = model.get(key);
+      const got = answer(c, key);
+      assert.deepEqual(got, want === undefined ? undefined : [`e${key.slice(-2)}`, want]);
+      if (want === undefined) {
+        model.set(key, body);
+        c.set(key, `e${key.slice(-2)}`, body);
+      }
+      assert.equal(c.size, model.size);
+      assert.equal(c.bytes, model.weight);
+      assert.ok(c.bytes <= bytesMax && c.size <= entries);
+    }
+  };
+
   it('evicts exactly as the heap Lru does, over any sequence of lookups and inserts', () => {
     // Few table homes, so probe runs are long and deletions shift entries back.
     const op = fc.record({ home: fc.nat(3), n: fc.nat(40), bytes: fc.nat(300) });
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 400 }), fc.integer({ min: 1, max: 30 }), (ops, entries) => {
-        const bytesMax = 4000;
-        const c = new TxAnswerCache(entries, bytesMax, 1024);
-        const model = new Lru<string, string>(
-          entries,
-          bytesMax,
-          (v) => 3 + v.length + TX_ANSWER_ENTRY_OVERHEAD,
-        );
-        for (const { home, n, bytes } of ops) {
-          const key = keyOf(home, n);
-          const body = `${key.slice(-6)}${'.'.repeat(bytes)}`;
-          const want = model.get(key);
-          const got = answer(c, key);
-          assert.deepEqual(got, want === undefined ? undefined : [`e${key.slice(-2)}`, want]);
-          if (want === undefined) {
-            model.set(key, body);
-            c.set(key, `e${key.slice(-2)}`, body);
-          }
-          assert.equal(c.size, model.size);
-          assert.equal(c.bytes, model.weight);
-          assert.ok(c.bytes <= bytesMax && c.size <= entries);
-        }
-      }),
+      fc.property(fc.array(op, { maxLength: 400 }), fc.integer({ min: 1, max: 30 }), (ops, entries) =>
+        agreesWithLru(ops, entries, 4000),
+      ),
       { numRuns: 200 },
+    );
+  });
+
+  it('agrees with the heap Lru while its table grows with live entries and its ring has wrapped', () => {
+    // Large answers first: the byte bound evicts (the ring's head moves on) at a few hundred
+    // entries; then small ones take the count past 1024 rows, so the arrays double with
+    // entries live and the ring wrapped. Keys repeat, so used entries are moved on too.
+    const ops = (bytes: number, min: number) =>
+      fc.array(fc.record({ home: fc.nat(3), n: fc.nat(700), bytes: fc.nat(bytes) }), {
+        minLength: min,
+        maxLength: min * 2,
+      });
+    fc.assert(
+      fc.property(ops(300, 800), ops(4, 3000), (large, small) =>
+        agreesWithLru([...large, ...small], 2500, 150_000),
+      ),
+      { numRuns: 15 },
     );
   });
 

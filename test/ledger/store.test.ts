@@ -347,6 +347,34 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('leaves on disk the certificate it settled when two puts and the block write are all in flight', async () => {
+    for (let round = 0; round < 5; round++) {
+      const store = await open();
+      const exec = new Executor({ store, chainId: CHAIN });
+      const base = store.latestHeight();
+      const blk = await exec.executeBatch({ order: base, view: 0n, proposer: 0, batch: batch([]) });
+      const h = blk.header.height;
+      const hash = blockHash(blk.header);
+      const by = (...ids: number[]) => ({
+        height: h,
+        blockHash: hash,
+        signatures: ids.map((i) => signCommit(h, hash, i, [a, b, c][i]!.secretKey)),
+      });
+      const puts = [store.putCommitCertificate(by(0)), store.putCommitCertificate(by(1, 2))];
+      const next = exec.executeBatch({ order: base + 1n, view: 0n, proposer: 0, batch: batch([]) });
+      await Promise.all([...puts, next, store.flush()]);
+      assert.equal(store.certificateFinal(h), true);
+      await store.close();
+      const again = await open();
+      assert.deepEqual(
+        again.commitCertificateSync(h),
+        by(1, 2),
+        `round ${round}: the settled one is on disk`,
+      );
+      await again.close();
+    }
+  });
+
   it('keeps the last record of a name written twice in one metadata batch, whatever the sizes', async () => {
     const store = await open();
     const big = new Uint8Array(200_000).fill(1);

@@ -25,6 +25,7 @@ describe('node/validator monotonicMs (the clock of commit latencies and tx ages)
     await new Promise((r) => setTimeout(r, 50));
     const dm = monotonicMs() - m0;
     const dw = Date.now() - w0;
-    assert.ok(Math.abs(dm - dw) <= 2, `monotonic ${dm} ms against wall ${dw} ms`);
+    // Date.now() is whole milliseconds and a loaded machine can preempt between the two reads.
+    assert.ok(Math.abs(dm - dw) <= 5, `monotonic ${dm} ms against wall ${dw} ms`);
   });
 });
