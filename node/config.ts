@@ -86,6 +86,8 @@ export const configSchema = z
         mdns: z.boolean().default(true),
         /** How often an endpoint is re-asked from connected peers, ms. */
         refreshMs: z.number().int().min(100).max(600_000).default(2000),
+        /** The same once every validator is connected and has answered (steady state), ms. */
+        settledRefreshMs: z.number().int().min(100).max(3_600_000).default(30_000),
       })
       .strict()
       .prefault({}),
@@ -213,6 +215,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'p2p.bootstrap', kind: 'list', description: 'libp2p bootstrap multiaddrs (comma separated)' },
   { path: 'p2p.mdns', kind: 'bool', description: 'mDNS discovery on the LAN' },
   { path: 'p2p.refreshMs', kind: 'int', description: 'endpoint refresh period, ms' },
+  {
+    path: 'p2p.settledRefreshMs',
+    kind: 'int',
+    description: 'endpoint refresh period once all peers answered, ms',
+  },
   { path: 'mempool.txCountMax', kind: 'int', description: 'mempool capacity, transactions' },
   { path: 'mempool.bytesMax', kind: 'int', description: 'mempool capacity, bytes' },
   { path: 'batch.delayMs', kind: 'number', description: 'leader batch timer, ms' },

@@ -189,6 +189,7 @@ export async function startValidator(opts: {
       ],
       mdns: cfg.p2p.mdns,
       refreshMs: cfg.p2p.refreshMs,
+      settledRefreshMs: cfg.p2p.settledRefreshMs,
       log,
       onEndpoint: (v, e) => net.setEndpoint(v, e),
     });

@@ -50,6 +50,38 @@ describe('ledger/verify-pool', () => {
     assert.deepEqual(await pool.verifyMany([]), []);
   });
 
+  it('verifies a check asked again while a worker holds it only once, and never shares a forged copy', async () => {
+    const checks = mixedChecks();
+    const want = checks.map((c) => verify(c.signature, c.message, c.publicKey));
+    // The same signatures over other messages or keys: they must get verdicts of their own.
+    const forged = checks.map((c, i) =>
+      i % 2 === 0
+        ? { ...c, message: Uint8Array.of(...c.message, 0) }
+        : { ...c, publicKey: seedKey(2).publicKey },
+    );
+    const [first, again, few, other] = await Promise.all([
+      pool.verifyMany(checks),
+      pool.verifyMany(checks),
+      pool.verifyMany(checks.slice(0, 3)),
+      pool.verifyMany(forged),
+    ]);
+    assert.deepEqual(first, want);
+    assert.deepEqual(again, want);
+    assert.deepEqual(few, want.slice(0, 3));
+    assert.deepEqual(
+      other,
+      forged.map((c) => verify(c.signature, c.message, c.publicKey)),
+    );
+    const sized = (cs: SignatureCheck[]): number =>
+      cs.filter((c) => c.signature.length === 64 && c.publicKey.length === 32).length;
+    const wellSized = sized(checks);
+    // The original checks once, the forged copies (the well-sized ones) once more.
+    assert.equal(pool.signaturesVerified, wellSized + sized(forged));
+    // Answered checks are not remembered: asked later, they are verified again.
+    await pool.verifyMany(checks);
+    assert.equal(pool.signaturesVerified, 2 * wellSized + sized(forged));
+  });
+
   it('still answers correctly, inline, once its workers are gone', async () => {
     const checks = mixedChecks();
     await pool.verifyMany(checks); // starts the workers

@@ -58,7 +58,7 @@ describe('node/discovery', () => {
     assert.deepEqual(good, { chainId: 'c', validator: 1, transport: 'tcp', endpoint: '127.0.0.1:5' });
   });
 
-  it('lets three validators learn each other endpoints and a changed endpoint after a restart', async function () {
+  it('lets three validators learn each other endpoints, go quiet once settled, and find a changed endpoint after a restart', async function () {
     this.timeout(30_000);
     const keys = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
     const ports = [await freePort(), await freePort(), await freePort()];
@@ -79,6 +79,7 @@ describe('node/discovery', () => {
         bootstrap: addrs.filter((_, j) => j !== i),
         mdns: false,
         refreshMs: 200,
+        settledRefreshMs: 60_000,
         log,
         onEndpoint: (v, e) => learned[i]?.set(v, e),
       });
@@ -88,6 +89,15 @@ describe('node/discovery', () => {
       await until(() => learned.every((m, i) => m.size === 2 && !m.has(i)), 20_000);
       assert.equal(learned[0]?.get(1), '127.0.0.1:1001');
       assert.equal(learned[2]?.get(0), '127.0.0.1:1000');
+      // Settled: after at most one more round at the fast period, no refresh for a while.
+      await new Promise((r) => setTimeout(r, 500));
+      const rounds = nodes.map((n) => n.refreshRounds);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(
+        nodes.map((n) => n.refreshRounds),
+        rounds,
+        'settled nodes refresh at the settled period',
+      );
       // Validator 1 restarts with a new transport endpoint: the others find it again.
       await nodes[1]?.stop();
       endpoints[1] = '127.0.0.1:2001';
