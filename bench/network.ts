@@ -115,7 +115,7 @@ interface LatencyResult {
   /** Whether every mempool was empty when the phase started. */
   drained: boolean;
   txs: number;
-  nodeCommitLatencyMs: { p50: number; p99: number; samples: number };
+  nodeCommitLatencyMs: { p50: number; p99: number; samples: number; perValidatorP50?: number[] };
   clientCommitLatencyMs: { p50: number; p99: number; samples: number };
 }
 
@@ -146,7 +146,7 @@ interface TransportResult {
   batchCpuCoresUsed: { validators: number[]; loadGenerator: number } | null;
   latencyRateTxPerSec: number;
   latencyTxs: number;
-  nodeCommitLatencyMs: { p50: number; p99: number; samples: number };
+  nodeCommitLatencyMs: { p50: number; p99: number; samples: number; perValidatorP50?: number[] };
   clientCommitLatencyMs: { p50: number; p99: number; samples: number };
   lowLoad: LatencyResult;
   viewChanges: number;
@@ -439,6 +439,9 @@ async function latencyPhase(
       p50: Math.round(median(nodeP50.filter(Number.isFinite)) * 100) / 100,
       p99: Math.round(median(nodeP99.filter(Number.isFinite)) * 100) / 100,
       samples,
+      // Each validator's own p50 (txs submitted to it), in validator order; the leader's
+      // path has one synced write more than a follower's (bench/_latency-floor.ts).
+      perValidatorP50: nodeP50.map((x) => Math.round(x * 100) / 100),
     },
     clientCommitLatencyMs: {
       p50: Math.round(quantile(client, 0.5) * 100) / 100,
