@@ -76,7 +76,6 @@ describe('node/validator: consensus state and block in one synced write at low l
         original(from, batch);
       };
     };
-    observe(v(leader));
 
     const key = JSON.parse(readFileSync(net.nodes[followers[0]!]!.keyPath, 'utf8')) as {
       publicKey: string;
@@ -89,9 +88,18 @@ describe('node/validator: consensus state and block in one synced write at low l
       const r = await submit(api, transfer(CHAIN_ID, from, to, 1n).hex, 'commit', 20_000);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.status, 'committed');
-      return Number((r.body.location as { height: number }).height);
+      const h = Number((r.body.location as { height: number }).height);
+      // Low load means every validator idle when the next PREPARE comes: on a starved machine
+      // a follower left behind would get several PREPAREs in one group, which fuse nothing.
+      await waitFor(
+        async () => running.every((x) => x === null || x.validator.store.durableHeight() >= BigInt(h)),
+        30_000,
+        `every validator to hold block ${h}`,
+      );
+      return h;
     };
     // One tx at a time (low load), to followers and to the leader.
+    observe(v(leader));
     let height = 0;
     for (let k = 0; k < 6; k++) height = await commitOne(k % 2 === 0 ? followers[0]! : leader);
 
