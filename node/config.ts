@@ -108,6 +108,16 @@ export const configSchema = z
         delayMs: z.number().min(0).max(1000).default(0),
         /** Batches the leader keeps in flight (proposed, not yet committed). */
         inflightMax: z.number().int().min(1).max(1024).default(8),
+        /**
+         * A follower at low load writes a committed batch up to this size together with its
+         * consensus state, one fsync instead of two (0: never), bytes.
+         */
+        fusedWriteBytesMax: z
+          .number()
+          .int()
+          .min(0)
+          .max(64 * 1024 * 1024)
+          .default(8 * 1024),
       })
       .strict()
       .prefault({}),
@@ -224,6 +234,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'mempool.bytesMax', kind: 'int', description: 'mempool capacity, bytes' },
   { path: 'batch.delayMs', kind: 'number', description: 'leader batch timer, ms' },
   { path: 'batch.inflightMax', kind: 'int', description: 'batches in flight at the leader' },
+  {
+    path: 'batch.fusedWriteBytesMax',
+    kind: 'int',
+    description: 'largest batch a follower writes with its consensus state in one fsync (0 = never)',
+  },
   { path: 'stateTransfer.blocksPerRequest', kind: 'int', description: 'blocks per state-transfer request' },
   {
     path: 'stateTransfer.servingPerPeerMax',

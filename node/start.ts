@@ -162,6 +162,7 @@ export async function startValidator(opts: {
     blocksPerRequest: cfg.stateTransfer.blocksPerRequest,
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
     pillarThreads: cfg.consensus.pillarThreads,
+    fusedWriteBatchBytesMax: cfg.batch.fusedWriteBytesMax,
     onFatal: (reason) => opts.onFatal?.(reason),
   });
   await validator.start();
