@@ -431,8 +431,8 @@ export class Validator implements NodePort {
     }
     // Every such block, not only those holding this follower's own clients' txs: fusing only
     // those made the leader's node latency ~10% lower but every client's answer later
-    // (traced, 16:20): a commit-mode answer waits for the certificate, and a fused follower's
-    // block signature leaves right after its COMMIT instead of after a second fsync.
+    // (traced A/B, docs/node.md): a commit-mode answer waits for the certificate, and a
+    // fused follower's block signature leaves right after its COMMIT, not a second fsync later.
     if (deliver === null || deliver.batch.length > this.fusedBatchBytesMax) return null;
     return deliver;
   }
