@@ -271,50 +271,67 @@ function readLegacy(bytes: Uint8Array): Result<unknown> {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
-/** Decodes an entry record of either format. */
-export function decodeEntryRecord(
+/**
+ * A record of either format: legacy JSON, checked by `legacyLacks` (what it lacks, or null),
+ * or binary behind `tag`, read by `read`.
+ */
+function decodeRecord<T>(
   bytes: Uint8Array,
-  config: ConsensusConfig,
-  lim = recordLimits(config),
-): Result<PersistedEntry> {
+  f: {
+    tag: number;
+    name: string;
+    bytesMax: number;
+    legacyLacks: (v: unknown) => string | null;
+    read: (r: Reader) => T;
+  },
+): Result<T> {
   if (bytes[0] === RecordTag.LEGACY_JSON) {
     const j = readLegacy(bytes);
     if (!j.ok) return j;
-    const v = j.value;
-    if (!isObject(v) || !isObject(v.prepare) || typeof v.prepare.order !== 'bigint')
-      return { ok: false, error: new DecodeError('bad-value', 'legacy entry has no prepare order') };
-    return { ok: true, value: v as unknown as PersistedEntry };
+    const lacks = f.legacyLacks(j.value);
+    if (lacks !== null) return { ok: false, error: new DecodeError('bad-value', lacks) };
+    return { ok: true, value: j.value as T };
   }
-  return decodeWith(bytes, 2 * lim.messageMax + 16, (r) => {
+  return decodeWith(bytes, f.bytesMax, (r) => {
     const tag = r.u8('tag');
-    if (tag !== RecordTag.ENTRY) throw new DecodeError('bad-tag', `not an entry record (tag ${tag})`, 'tag');
-    return readEntry(r, config, lim.messageMax);
+    if (tag !== f.tag) throw new DecodeError('bad-tag', `not ${f.name} record (tag ${tag})`, 'tag');
+    return f.read(r);
   });
 }
 
-/** Decodes a header record of either format. */
-export function decodeHeaderRecord(
+/** Decodes an entry record of either format. */
+export const decodeEntryRecord = (
   bytes: Uint8Array,
   config: ConsensusConfig,
   lim = recordLimits(config),
-): Result<Header> {
-  if (bytes[0] === RecordTag.LEGACY_JSON) {
-    const j = readLegacy(bytes);
-    if (!j.ok) return j;
-    const v = j.value;
-    if (!isObject(v) || typeof v.top !== 'bigint' || typeof v.pruneBelow !== 'bigint' || !isObject(v.trinx))
-      return {
-        ok: false,
-        error: new DecodeError('bad-value', 'legacy header lacks top, pruneBelow or trinx'),
-      };
-    return { ok: true, value: v as unknown as Header };
-  }
-  return decodeWith(bytes, lim.headerMax, (r) => {
-    const tag = r.u8('tag');
-    if (tag !== RecordTag.HEADER) throw new DecodeError('bad-tag', `not a header record (tag ${tag})`, 'tag');
-    return readHeader(r, config, lim);
+): Result<PersistedEntry> =>
+  decodeRecord(bytes, {
+    tag: RecordTag.ENTRY,
+    name: 'an entry',
+    bytesMax: 2 * lim.messageMax + 16,
+    legacyLacks: (v) =>
+      isObject(v) && isObject(v.prepare) && typeof v.prepare.order === 'bigint'
+        ? null
+        : 'legacy entry has no prepare order',
+    read: (r) => readEntry(r, config, lim.messageMax),
   });
-}
+
+/** Decodes a header record of either format. */
+export const decodeHeaderRecord = (
+  bytes: Uint8Array,
+  config: ConsensusConfig,
+  lim = recordLimits(config),
+): Result<Header> =>
+  decodeRecord(bytes, {
+    tag: RecordTag.HEADER,
+    name: 'a header',
+    bytesMax: lim.headerMax,
+    legacyLacks: (v) =>
+      isObject(v) && typeof v.top === 'bigint' && typeof v.pruneBelow === 'bigint' && isObject(v.trinx)
+        ? null
+        : 'legacy header lacks top, pruneBelow or trinx',
+    read: (r) => readHeader(r, config, lim),
+  });
 
 export function encodeEntryRecord(e: PersistedEntry): Uint8Array {
   const w = new Writer(e.prepare.batch.length + 512);
@@ -339,7 +356,7 @@ const FORMAT_BATCH_BYTES_MAX = 64 << 20;
  * it was written; an operator who lowers batchBytesMax must not make the replica unable to
  * restart (the current limit still bounds everything the replica accepts from now on).
  */
-export const storedRecordConfig = (c: ConsensusConfig): ConsensusConfig => ({
+const storedRecordConfig = (c: ConsensusConfig): ConsensusConfig => ({
   ...c,
   batchBytesMax: Math.max(c.batchBytesMax, FORMAT_BATCH_BYTES_MAX),
 });
