@@ -222,6 +222,9 @@ function decodeTip(b: Uint8Array): Tip {
   };
 }
 
+/** The key of a named metadata record. */
+const metaKey = (name: string): Uint8Array => key(P.meta, Buffer.from(name, 'utf8'));
+
 const kvHistKey = (k: Uint8Array, version: bigint): Buffer => {
   const len = Buffer.allocUnsafe(2);
   len.writeUInt16BE(k.length);
@@ -578,7 +581,8 @@ export class LedgerStore {
 
   /**
    * Whether the certificate at `height` exists and can no longer change: written in a block's
-   * batch (synced unless the store was opened with sync off), or on disk at open. Answers that embed it may be cached as immutable.
+   * batch (synced unless the store was opened with sync off), or on disk at open. Answers
+   * that embed it may be cached as immutable.
    */
   certificateFinal(height: bigint): boolean {
     if (this.certsUnsettled.has(height)) return false;
@@ -626,14 +630,14 @@ export class LedgerStore {
 
   async getMeta(name: string): Promise<Uint8Array | null> {
     this.assertOpen();
-    const v = await this.db.get(key(P.meta, Buffer.from(name, 'utf8')));
+    const v = await this.db.get(metaKey(name));
     return v === undefined ? null : Uint8Array.from(v);
   }
 
   /** Durable (fsync) before it resolves: consensus metadata must survive before messages depend on it. */
   async putMeta(name: string, value: Uint8Array): Promise<void> {
     this.assertOpen();
-    await this.db.put(key(P.meta, Buffer.from(name, 'utf8')), value, { sync: true });
+    await this.db.put(metaKey(name), value, { sync: true });
   }
 
   /**
@@ -644,8 +648,7 @@ export class LedgerStore {
     this.assertOpen();
     if (records.length === 0) return;
     const batch = this.db.batch();
-    for (const [name, value] of lastPerNameBySize(records))
-      batch.put(key(P.meta, Buffer.from(name, 'utf8')), value);
+    for (const [name, value] of lastPerNameBySize(records)) batch.put(metaKey(name), value);
     await batch.write({ sync: true });
   }
 
@@ -754,9 +757,9 @@ export class LedgerStore {
     const meta = w.meta === undefined ? [] : lastPerNameBySize(w.meta);
     let m = 0;
     for (; m < meta.length && meta[m]![1].length <= encoded.length; m++)
-      batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
+      batch.put(metaKey(meta[m]![0]), meta[m]![1]);
     batch.put(key(P.block, height), encoded);
-    for (; m < meta.length; m++) batch.put(key(P.meta, Buffer.from(meta[m]![0], 'utf8')), meta[m]![1]);
+    for (; m < meta.length; m++) batch.put(metaKey(meta[m]![0]), meta[m]![1]);
     await landed;
     // Synced whenever it carries metadata: those records are the node's consensus state.
     await batch.write({ sync: this.sync || meta.length > 0 });
