@@ -148,7 +148,8 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   function loadBlock(height: bigint): Promise<RenderedBlock | null> {
     return shared(loadingBlocks, height, async () => {
       const block = await store.getBlock(height);
-      return block === null ? null : render(block);
+      // Through `rendering` too: a by-hash request for the same block shares this render.
+      return block === null ? null : shared(rendering, height, () => render(block));
     });
   }
 

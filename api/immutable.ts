@@ -18,11 +18,11 @@ export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 /** Heap and bookkeeping held per cached answer besides its body, for cache weights. */
 const ANSWER_OVERHEAD_BYTES = 256;
 
-export function immutableAnswer(json: string, opts: { etag?: string } = {}): ImmutableAnswer {
+export function immutableAnswer(json: string): ImmutableAnswer {
   // Not a slice of Node's shared 8 KB pool, which a long-lived answer would pin whole.
   const body = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
   body.write(json);
-  return { body, etag: opts.etag ?? etagOf(body) };
+  return { body, etag: etagOf(body) };
 }
 
 /**

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
  * here allocates nothing and writes one boolean.
  */
 /** Used entries sent to the back per insert, at most (see evictFor). */
-const SECOND_CHANCES_PER_SET = 8;
+export const SECOND_CHANCES_PER_SET = 8;
 
 interface Slot<K, V> {
   readonly key: K;

@@ -19,11 +19,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { ImmutableAnswer } from './immutable.js';
+import { SECOND_CHANCES_PER_SET } from './lru.js';
 
 /** Bytes counted per entry besides its ETag and body: key, row and index slots. */
 export const TX_ANSWER_ENTRY_OVERHEAD = 64;
-/** Used entries sent to the back per insert, at most (as in api/lru.ts). */
-const SECOND_CHANCES_PER_SET = 8;
 const KEY_WORDS = 8;
 const EMPTY = -1;
 
@@ -95,10 +94,13 @@ export class TxAnswerCache {
    * held. The returned view and string are fresh: nothing of them is kept.
    */
   get(hashHex: string): ImmutableAnswer | undefined {
-    if (this.count === 0) return undefined;
     const row = this.find(hashHex);
     if (row === EMPTY) return undefined;
     this.used[row] = 1;
+    return this.answerAt(row);
+  }
+
+  private answerAt(row: number): ImmutableAnswer {
     const slab = this.slabs[this.slabOf[row]!]!;
     const at = this.offset[row]!;
     const bodyAt = at + this.etagLen[row]!;
@@ -122,9 +124,12 @@ export class TxAnswerCache {
     if (this.entriesMax === 0 || weight > this.bytesMax) {
       return { etag, body: Buffer.from(json) };
     }
-    const held = this.get(hashHex);
-    if (held !== undefined) return held;
-    if (this.count === 0) this.find(hashHex); // get() parsed the key into `probe` only when non-empty
+    // Parses the key into `probe`, where the insert below takes it from.
+    const held = this.find(hashHex);
+    if (held !== EMPTY) {
+      this.used[held] = 1;
+      return this.answerAt(held);
+    }
     this.evictFor(weight);
     const row = this.newRow();
     this.keys.set(this.probe, row * KEY_WORDS);
