@@ -229,7 +229,6 @@ async function saturate(
   });
   const n = c1 - c0;
   const ok = used.every((u) => u !== null) && n > 0;
-  const r2 = (x: number): number => Math.round(x * 100) / 100;
   const perTx = (u: number | null): number => r2(((u as number) * 1000) / n);
   const cores = (u: number | null): number => r2((u as number) / dt);
   return {
@@ -436,20 +435,27 @@ async function latencyPhase(
     txs: client.length,
     nodeCommitLatencyMs: {
       // The validators measure to the microsecond; hundredths of a ms are as fine as a run means.
-      p50: Math.round(median(nodeP50.filter(Number.isFinite)) * 100) / 100,
-      p99: Math.round(median(nodeP99.filter(Number.isFinite)) * 100) / 100,
+      p50: r2(median(nodeP50.filter(Number.isFinite))),
+      p99: r2(median(nodeP99.filter(Number.isFinite))),
       samples,
       // Each validator's own p50 (txs submitted to it), in validator order; the leader's
       // path has one synced write more than a follower's (bench/_latency-floor.ts).
-      perValidatorP50: nodeP50.map((x) => Math.round(x * 100) / 100),
+      perValidatorP50: nodeP50.map(r2),
     },
     clientCommitLatencyMs: {
-      p50: Math.round(quantile(client, 0.5) * 100) / 100,
-      p99: Math.round(quantile(client, 0.99) * 100) / 100,
+      p50: r2(quantile(client, 0.5)),
+      p99: r2(quantile(client, 0.99)),
       samples: client.length,
     },
   };
 }
+
+/** Hundredths: as fine as a run's figures mean anything. */
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** A transport's low-load node p50 against one latency floor. */
+const vsFloor = (r: { lowLoad: LatencyResult }, floorMs: number): number =>
+  r2(r.lowLoad.nodeCommitLatencyMs.p50 / Math.max(0.001, floorMs));
 
 export async function measure(
   transport: 'tcp' | 'rdma',
@@ -596,21 +602,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       saturationBatchVsCeiling: Math.round((r.saturationBatchTxPerSec / ceiling) * 1000) / 1000,
       saturationBatchGoalMet: r.saturationBatchTxPerSec >= 0.5 * ceiling,
       latencyGoalMet: r.lowLoad.nodeCommitLatencyMs.p50 < 2,
-      lowLoadP50VsFloor:
-        Math.round(
-          (r.lowLoad.nodeCommitLatencyMs.p50 / Math.max(0.001, latencyFloor.commitP50FloorMs)) * 100,
-        ) / 100,
-      lowLoadP50VsSharedDiskFloor:
-        Math.round(
-          (r.lowLoad.nodeCommitLatencyMs.p50 / Math.max(0.001, latencyFloor.sharedDiskCommitP50FloorMs)) *
-            100,
-        ) / 100,
-      lowLoadP50VsSharedDiskFollowerFloor:
-        Math.round(
-          (r.lowLoad.nodeCommitLatencyMs.p50 /
-            Math.max(0.001, latencyFloor.sharedDiskFollowerCommitP50FloorMs)) *
-            100,
-        ) / 100,
+      lowLoadP50VsFloor: vsFloor(r, latencyFloor.commitP50FloorMs),
+      lowLoadP50VsSharedDiskFloor: vsFloor(r, latencyFloor.sharedDiskCommitP50FloorMs),
+      lowLoadP50VsSharedDiskFollowerFloor: vsFloor(r, latencyFloor.sharedDiskFollowerCommitP50FloorMs),
     })),
     ...(rdmaNote ? { note: rdmaNote } : {}),
   };
