@@ -60,13 +60,11 @@ export interface MempoolEntry {
   addedMs: number;
   /** When it entered (addedMs is reset by view changes; this is not): commit latency. */
   enteredMs: number;
-  /** Handed to a proposal that has not been written yet (or ordered: see below). */
-  inflight: boolean;
   /**
-   * In a batch this validator delivered (committed; its block is being executed or written):
-   * never proposed or re-gossiped again, also not after a view change (it stays in flight).
+   * Handed to a proposal that has not been written yet, or ordered: in a batch this
+   * validator delivered (see orderedUnwritten), which stays in flight after a view change.
    */
-  ordered: boolean;
+  inflight: boolean;
   /** Entered through this validator's API (so this validator is the one that answers for it). */
   local: boolean;
   /** When it was last re-gossiped to a leader (0: never). */
@@ -279,7 +277,6 @@ export class Mempool {
       addedMs: this.now(),
       enteredMs: this.now(),
       inflight: false,
-      ordered: false,
       local: opts.local,
       regossipMs: 0,
     };
@@ -319,7 +316,7 @@ export class Mempool {
   /** A refused proposal: its txs may be taken again. */
   release(entries: readonly MempoolEntry[]): void {
     for (const e of entries) {
-      if (this.byHash.get(e.hashHex) === e && e.inflight && !e.ordered) {
+      if (this.byHash.get(e.hashHex) === e && e.inflight && !this.orderedUnwritten.has(e.hashHex)) {
         e.inflight = false;
         this.inflightCount--;
       }
@@ -330,7 +327,7 @@ export class Mempool {
   releaseInflight(): number {
     let n = 0;
     for (const e of this.byHash.values()) {
-      if (e.inflight && !e.ordered) {
+      if (e.inflight && !this.orderedUnwritten.has(e.hashHex)) {
         e.inflight = false;
         this.inflightCount--;
         n++;
@@ -347,10 +344,11 @@ export class Mempool {
   markOrdered(hashesHex: Iterable<string>): number {
     let n = 0;
     for (const h of hashesHex) {
+      // A held tx is in the set exactly while it is ordered (one arriving after is "known").
+      if (this.orderedUnwritten.has(h)) continue;
       this.orderedUnwritten.add(h);
       const e = this.byHash.get(h);
-      if (!e || e.ordered) continue;
-      e.ordered = true;
+      if (!e) continue;
       if (!e.inflight) {
         e.inflight = true;
         this.inflightCount++;
