@@ -63,54 +63,54 @@ const HOP_GAP_MS = 10;
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-async function syncedWriteP50Ms(samples: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'hybster-fsync-'));
-  const db = new ClassicLevel<string, Uint8Array>(dir, { valueEncoding: 'view' });
-  try {
-    await db.open();
-    const value = new Uint8Array(64).fill(1);
-    const ms: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const t0 = performance.now();
-      await db.put(`k${i % 16}`, value, { sync: true });
-      ms.push(performance.now() - t0);
-    }
-    return median(ms);
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+type Db = ClassicLevel<string, Uint8Array>;
 
-/** The synced writes of a commit at low load on three databases of one disk: leader and follower paths. */
-async function sharedDiskWritePathsP50Ms(samples: number): Promise<{ leader: number; follower: number }> {
-  const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), 'hybster-fsync-')));
+/** Runs `fn` on `n` fresh databases in the temp directory the testnet uses, then removes them. */
+async function withTempDbs<T>(n: number, fn: (dbs: Db[]) => Promise<T>): Promise<T> {
+  const dirs = Array.from({ length: n }, () => mkdtempSync(join(tmpdir(), 'hybster-fsync-')));
   const dbs = dirs.map((d) => new ClassicLevel<string, Uint8Array>(d, { valueEncoding: 'view' }));
   try {
     await Promise.all(dbs.map((db) => db.open()));
-    const [leader, follower, other] = dbs as [(typeof dbs)[0], (typeof dbs)[0], (typeof dbs)[0]];
-    const value = new Uint8Array(64).fill(1);
-    const timed = async (db: typeof leader, key: string): Promise<number> => {
-      const t0 = performance.now();
-      await db.put(key, value, { sync: true });
-      return performance.now() - t0;
-    };
+    return await fn(dbs);
+  } finally {
+    await Promise.all(dbs.map((db) => db.close()));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+const VALUE = new Uint8Array(64).fill(1);
+
+/** Milliseconds one synced 64-byte put takes. */
+async function timedPut(db: Db, key: string): Promise<number> {
+  const t0 = performance.now();
+  await db.put(key, VALUE, { sync: true });
+  return performance.now() - t0;
+}
+
+function syncedWriteP50Ms(samples: number): Promise<number> {
+  return withTempDbs(1, async ([db]) => {
+    const ms: number[] = [];
+    for (let i = 0; i < samples; i++) ms.push(await timedPut(db as Db, `k${i % 16}`));
+    return median(ms);
+  });
+}
+
+/** The synced writes of a commit at low load on three databases of one disk: leader and follower paths. */
+function sharedDiskWritePathsP50Ms(samples: number): Promise<{ leader: number; follower: number }> {
+  return withTempDbs(3, async ([leader, follower, other]) => {
     const leaderPath: number[] = [];
     const followerPath: number[] = [];
     for (let i = 0; i < samples; i++) {
       const key = `k${i % 16}`;
-      const prepare = await timed(leader, key);
-      const [commit] = await Promise.all([timed(follower, key), timed(other, key)]);
-      const block = await timed(leader, `b${key}`);
+      const prepare = await timedPut(leader as Db, key);
+      const [commit] = await Promise.all([timedPut(follower as Db, key), timedPut(other as Db, key)]);
+      const block = await timedPut(leader as Db, `b${key}`);
       followerPath.push(prepare + (commit as number));
       leaderPath.push(prepare + (commit as number) + block);
       await new Promise((r) => setTimeout(r, 20));
     }
     return { leader: median(leaderPath), follower: median(followerPath) };
-  } finally {
-    await Promise.all(dbs.map((db) => db.close()));
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  }
+  });
 }
 
 // The echo peer, run as a separate Node.js process (`node -e`): every byte it reads goes back.
