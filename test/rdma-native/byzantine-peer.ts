@@ -77,7 +77,9 @@ class RawPeer {
     const socketish = cfg.provider !== 'shm';
     this.fabric = new addon.Fabric({
       provider: cfg.provider,
-      node: socketish ? '127.0.0.1' : '',
+      // An shm name in the transport's own form (hyb-<pid>-<hex>): the test SIGKILLs this
+      // process, and the next shm endpoint on the machine then sweeps its 16 MiB region.
+      node: socketish ? '127.0.0.1' : `hyb-${process.pid}-${randomBytes(6).toString('hex')}`,
       service: socketish ? '0' : '',
     });
     const target = parseEndpoint(cfg.endpoint);
