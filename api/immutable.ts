@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 
 export interface ImmutableAnswer {
-  /** The JSON body, UTF-8, outside the JS heap (its own allocation, or a slice of a slab: api/tx-answers.ts). */
+  /** The JSON body, UTF-8, outside the JS heap (its own allocation, or a copy out of api/tx-answers.ts's slabs). */
   readonly body: Buffer;
   /** Its ETag: etagOf(body) unless the caller derived one from what the body is a function of. */
   readonly etag: string;

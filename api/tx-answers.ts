@@ -13,8 +13,22 @@
 //
 // Eviction is second chance (CLOCK) over insertion order, as in api/lru.ts: a hit sets a
 // flag; an entry used since its last round is copied into the current slab and goes to
-// the back once. So slabs age in ring order, and a slab is dropped (the GC frees it once
-// no socket still writes from it) when its last live entry is evicted or moved.
+// the back once. So slabs age in ring order, and a slab is emptied when its last live
+// entry is evicted or moved.
+//
+// The slabs are reserved when the cache is made (byte bounds up to RESERVE_BYTES_MAX; the
+// pages are only touched as answers are written), and an emptied slab is kept as a spare
+// and filled again, never left to the garbage collector. Why: V8 counts every ArrayBuffer
+// as external memory, and when that grows by 64 MB between two mark-compacts it starts
+// one ("external memory pressure"), after which the old-generation limit sits close to
+// the live heap and mark-compacts follow every few seconds, each with main-thread marking
+// steps of 10-20 ms when the 2 cores are busy: the on-CPU event-loop stalls of issue #6
+// (tx-by-hash at half load), which no GC pause entry showed. A cache growing to its bound
+// while serving, and at the bound a slab dropped and a new one allocated a few times a
+// second (freed only by a mark-compact, as the slab's Buffer lives in old space), kept
+// that going; reserved and reused slabs add no external memory after startup. Reuse is
+// safe because no slab byte leaves the cache: get() and set() answer with copies (about
+// 0.2 us for 1.6 KB), so no socket is still writing from a slab when it is refilled.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +39,13 @@ import { SECOND_CHANCES_PER_SET } from './lru.js';
 export const TX_ANSWER_ENTRY_OVERHEAD = 64;
 const KEY_WORDS = 8;
 const EMPTY = -1;
+/**
+ * Spare slabs kept at most beyond those reserved. At the byte bound a slab empties about as
+ * often as a new one is needed, so a few suffice; more would hold memory the bound does not count.
+ */
+export const SPARE_SLABS_MAX = 4;
+/** Byte bounds up to this are reserved as slabs when the cache is made; larger ones grow as they fill. */
+export const RESERVE_BYTES_MAX = 256 * 1024 * 1024;
 
 /** Lowercase hex digit to its value (keys are validated, lowercased hex). */
 const nibble = (c: number): number => (c <= 57 ? c - 48 : c - 87);
@@ -56,6 +77,9 @@ export class TxAnswerCache {
   private readonly slabs: (Buffer | undefined)[] = [];
   private readonly slabLive: number[] = [];
   private readonly freeSlabs: number[] = [];
+  /** Reserved and emptied slabs of slabBytes, filled before any new one is allocated. */
+  private readonly spares: Buffer[] = [];
+  private readonly sparesMax: number;
   /** The slab being filled, and how far. */
   private current = -1;
   private filled = 0;
@@ -73,6 +97,10 @@ export class TxAnswerCache {
     }
     if (!(bytesMax >= 0)) throw new RangeError('bytesMax');
     if (!Number.isInteger(slabBytes) || slabBytes < 64) throw new RangeError('slabBytes');
+    // Partly emptied slabs let the live ones exceed bytesMax / slabBytes by a couple.
+    const reserve = entriesMax > 0 && bytesMax <= RESERVE_BYTES_MAX ? Math.ceil(bytesMax / slabBytes) + 2 : 0;
+    for (let i = 0; i < reserve; i++) this.spares.push(Buffer.allocUnsafeSlow(slabBytes));
+    this.sparesMax = reserve + SPARE_SLABS_MAX;
   }
 
   get size(): number {
@@ -89,9 +117,14 @@ export class TxAnswerCache {
     return this.slabs.length - this.freeSlabs.length;
   }
 
+  /** Reserved or emptied slabs kept for reuse (for tests and metrics). */
+  get spareSlabCount(): number {
+    return this.spares.length;
+  }
+
   /**
    * The answer for a tx hash (64 lowercase hex digits), marking it used; undefined when not
-   * held. The returned view and string are fresh: nothing of them is kept.
+   * held. The returned body and string are copies: nothing of them is kept.
    */
   get(hashHex: string): ImmutableAnswer | undefined {
     const row = this.find(hashHex);
@@ -104,10 +137,12 @@ export class TxAnswerCache {
     const slab = this.slabs[this.slabOf[row]!]!;
     const at = this.offset[row]!;
     const bodyAt = at + this.etagLen[row]!;
-    return {
-      etag: slab.toString('latin1', at, bodyAt),
-      body: slab.subarray(bodyAt, bodyAt + this.bodyLen[row]!),
-    };
+    const bodyLen = this.bodyLen[row]!;
+    // A copy (small ones from Node's shared pool), never a view: the slab may be refilled
+    // while a socket still writes this.
+    const body = Buffer.allocUnsafe(bodyLen);
+    slab.copy(body, 0, bodyAt, bodyAt + bodyLen);
+    return { etag: slab.toString('latin1', at, bodyAt), body };
   }
 
   /**
@@ -146,7 +181,7 @@ export class TxAnswerCache {
     this.bodyLen[row] = bodyBytes;
     this.used[row] = 0;
     this.bytesTotal += weight;
-    return { etag, body: slab.subarray(at + etagBytes, at + size) };
+    return { etag, body: Buffer.from(json) };
   }
 
   private weightOf(row: number): number {
@@ -325,7 +360,7 @@ export class TxAnswerCache {
 
   private newSlab(bytes: number): number {
     // Outside Node's shared 8 KB pool and the JS heap; one allocation per slab.
-    const slab = Buffer.allocUnsafeSlow(bytes);
+    const slab = (bytes === this.slabBytes ? this.spares.pop() : undefined) ?? Buffer.allocUnsafeSlow(bytes);
     const id = this.freeSlabs.pop() ?? this.slabs.length;
     this.slabs[id] = slab;
     this.slabLive[id] = 0;
@@ -333,6 +368,9 @@ export class TxAnswerCache {
   }
 
   private dropSlab(id: number): void {
+    const slab = this.slabs[id]!;
+    // Answers of their own (above slabBytes / 8) are rare and of any size: those go.
+    if (slab.length === this.slabBytes && this.spares.length < this.sparesMax) this.spares.push(slab);
     this.slabs[id] = undefined;
     this.freeSlabs.push(id);
   }

@@ -3,7 +3,7 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { Lru } from '../../api/lru.js';
-import { TX_ANSWER_ENTRY_OVERHEAD, TxAnswerCache } from '../../api/tx-answers.js';
+import { RESERVE_BYTES_MAX, TX_ANSWER_ENTRY_OVERHEAD, TxAnswerCache } from '../../api/tx-answers.js';
 
 /** A 64-hex-digit key whose first 8 digits (the table's hash) are `home`, the rest from `n`. */
 const keyOf = (home: number, n: number): string =>
@@ -131,6 +131,50 @@ describe('TxAnswerCache', () => {
     for (let i = 2; i < 200; i++) c.set(keyOf(i, i), 'ee', 'z'.repeat(100));
     assert.equal(c.get(keyOf(1, 1)), undefined);
     assert.equal(sent.body.toString(), 'first answer', 'slab bytes are never overwritten');
+  });
+
+  it('answers with copies, so an answer already sent stays intact when its slab is refilled', () => {
+    const slabBytes = 1024;
+    const c = new TxAnswerCache(1000, 4 * slabBytes, slabBytes);
+    c.set(keyOf(1, 1), 'e1', 'first answer');
+    const sent = c.get(keyOf(1, 1));
+    assert.ok(sent !== undefined);
+    for (let i = 2; i < 400; i++) c.set(keyOf(i, i), 'ee', 'z'.repeat(100));
+    assert.equal(c.get(keyOf(1, 1)), undefined, 'evicted, and its slab refilled since');
+    assert.ok(c.spareSlabCount > 0 || c.slabCount <= 6, 'emptied slabs were kept for reuse');
+    assert.equal(sent.body.toString(), 'first answer');
+  });
+
+  it('reserves its slabs when made and allocates none while it fills and churns at the bound', () => {
+    const slabBytes = 64 * 1024;
+    const body = 'j'.repeat(1600);
+    const allocate = Buffer.allocUnsafeSlow;
+    let allocated = 0;
+    Buffer.allocUnsafeSlow = (n: number) => {
+      allocated++;
+      return allocate(n);
+    };
+    try {
+      const c = new TxAnswerCache(100_000, 16 * slabBytes, slabBytes);
+      assert.equal(allocated, 16 + 2, 'the byte bound in slabs, and two for partly emptied ones');
+      assert.equal(c.spareSlabCount, 18);
+      // Past the bound several times over (a slab per ~40 answers), with hits moving some on.
+      for (let i = 0; i < 24_000; i++) {
+        c.set(keyOf(i, i), 'W/"e"', body);
+        if (i % 3 === 0 && i >= 300) c.get(keyOf(i - 300, i - 300));
+      }
+      assert.equal(allocated, 18, 'emptied slabs were filled again, none allocated');
+      assert.equal(answer(c, keyOf(23_999, 23_999))?.[1], body);
+      assert.ok(c.bytes <= 16 * slabBytes);
+    } finally {
+      Buffer.allocUnsafeSlow = allocate;
+    }
+  });
+
+  it('reserves nothing for a byte bound above RESERVE_BYTES_MAX, and nothing when it holds no entries', () => {
+    assert.equal(new TxAnswerCache(1000, RESERVE_BYTES_MAX + 1).spareSlabCount, 0);
+    assert.equal(new TxAnswerCache(0, 1 << 20).spareSlabCount, 0);
+    assert.equal(new TxAnswerCache(1000, 1 << 20, 1 << 18).spareSlabCount, 4 + 2);
   });
 
   it('allocates nothing on the JS heap per insert that outlives it', () => {
