@@ -77,6 +77,13 @@ export interface ServerSide {
   minorPageFaults: number;
   /** Server process CPU per request minus the writer's CPU measured alone. */
   serverCpuMsPerReq: number;
+  /**
+   * The same for the main thread alone (schedstat; the writer's main-thread CPU measured
+   * alone subtracted): what one request costs the thread every request waits for. The rest
+   * of serverCpuMsPerReq ran on other threads (GC helpers, LevelDB, libuv). Null where
+   * schedstat is unavailable.
+   */
+  mainThreadCpuMsPerReq: number | null;
   /** Machine load at the end of the phase: runnable threads competing for the 2 cores. */
   loadAverage1m: number;
   /**
@@ -84,6 +91,8 @@ export interface ServerSide {
    * which at least one runnable task on the machine waited for a core; null where unavailable.
    */
   cpuPressureSome: number | null;
+  /** See oldGenerationGrowthKBPerSec. */
+  oldGenerationGrowthKBPerSec: number;
   heapUsedMB: number;
   externalMB: number;
   /**
@@ -160,6 +169,8 @@ function cpuPressureUs(): number | null {
     return null;
   }
 }
+/** Env API_BENCH_STALL_LOG=1: each stall and GC pause is logged to stderr as it is seen (for diagnosis). */
+const stallLog = process.env['API_BENCH_STALL_LOG'] === '1';
 /** Loop stalls longer than this are itemised (ServerSide.stalls). */
 const STALL_MS = 15;
 const STALL_TICK_MS = 5;
@@ -170,7 +181,22 @@ export interface Stall {
   onCpuMs: number;
   runQueueMs: number;
   blockedMs: number;
+  /**
+   * What the main thread did in the stall: requests that reached the HTTP server (each
+   * handled there), its GC pause time, blocks the writer cut. A stall that handled a
+   * connection's worth of requests was the server catching up, not something foreign.
+   */
+  requests: number;
+  gcMs: number;
+  writerBlocks: number;
 }
+
+/** Counters the bench keeps of the server process's work, read by watchStalls. */
+export interface Activity {
+  requests: number;
+  writerBlocks: number;
+}
+
 export interface StallSummary {
   count: number;
   totalMs: number;
@@ -200,14 +226,32 @@ function schedReader(): { read(): [number, number]; close(): void } | null {
   };
 }
 
+/** The main thread's CPU time so far (ms), or null where schedstat is unavailable. */
+function mainThreadCpuMs(): number | null {
+  const sched = schedReader();
+  if (sched === null) return null;
+  try {
+    return sched.read()[0];
+  } finally {
+    sched.close();
+  }
+}
+
 /** Watches the event loop for stalls over STALL_MS until stopped; see ServerSide.stalls. */
-function watchStalls(): { stop(): StallSummary | null } {
+function watchStalls(
+  activity: Activity,
+  gcPauses: readonly { start: number; ms: number }[],
+): { stop(): StallSummary | null } {
   const sched = schedReader();
   if (sched === null) return { stop: () => null };
   const read = sched.read;
   const stalls: Stall[] = [];
+  const windows: [number, number][] = [];
   let last = performance.now();
   let [cpu0, wait0] = read();
+  let requests0 = activity.requests;
+  let blocks0 = activity.writerBlocks;
+  const log = stallLog;
   const timer = setInterval(() => {
     const now = performance.now();
     const [cpu, wait] = read();
@@ -220,16 +264,34 @@ function watchStalls(): { stop(): StallSummary | null } {
         onCpuMs: round3(onCpuMs),
         runQueueMs: round3(runQueueMs),
         blockedMs: round3(Math.max(0, now - last - onCpuMs - runQueueMs)),
+        requests: activity.requests - requests0,
+        gcMs: 0,
+        writerBlocks: activity.writerBlocks - blocks0,
       });
+      windows.push([last, now]);
+      // With the monotonic clock in microseconds that CPU profiles (--cpu-prof) count in.
+      if (log) {
+        const monoUs = process.hrtime.bigint() / 1000n;
+        console.error(
+          `stall ${last.toFixed(1)}..${now.toFixed(1)} mono ${monoUs} ${JSON.stringify(stalls.at(-1))}`,
+        );
+      }
     }
     last = now;
     cpu0 = cpu;
     wait0 = wait;
+    requests0 = activity.requests;
+    blocks0 = activity.writerBlocks;
   }, STALL_TICK_MS);
   return {
     stop() {
       clearInterval(timer);
       sched.close();
+      // GC entries arrive after the fact (the observer is buffered): attributed here.
+      stalls.forEach((s, i) => {
+        const [a, b] = windows[i]!;
+        s.gcMs = round3(gcPauses.filter((g) => g.start >= a && g.start < b).reduce((t, g) => t + g.ms, 0));
+      });
       const sum = (f: (s: Stall) => number) => round3(stalls.reduce((a, s) => a + f(s), 0));
       return {
         count: stalls.length,
@@ -251,6 +313,23 @@ interface GcStat {
   cost: number;
   beforeGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] };
   afterGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] };
+}
+
+/**
+ * What the old generation (every space but the young ones) grew by between the phase's
+ * collections, per second: promotion plus objects allocated there directly (large objects,
+ * code). Mark-compacts come from this growth: its rate, not the scavenges, sets how often
+ * the main thread marks the whole heap.
+ */
+function oldGenerationGrowthKBPerSec(stats: readonly GcStat[], seconds: number): number {
+  const young = new Set(['new_space', 'new_large_object_space']);
+  const old = (s: GcStat['afterGC']) =>
+    s.heapSpaceStatistics.reduce((a, x) => a + (young.has(x.spaceName) ? 0 : x.spaceUsedSize), 0);
+  let grown = 0;
+  for (let i = 1; i < stats.length; i++) {
+    grown += Math.max(0, old(stats[i]!.beforeGC) - old(stats[i - 1]!.afterGC));
+  }
+  return Math.round(grown / 1024 / Math.max(0.001, seconds));
 }
 
 /** Scavenge figures of one phase for ServerSide (see there). */
@@ -278,6 +357,44 @@ function scavengeSummary(stats: readonly GcStat[], requests: number) {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * The writer's presigned txs, packed in one growing buffer instead of one Uint8Array each.
+ * Tens of thousands of small typed arrays (an object pair and a backing store each) were
+ * bench bookkeeping in the server's old space that every mark-compact of the measured
+ * phases had to mark and sweep on top of what a validator holds.
+ */
+class PackedTxs {
+  private bytes = Buffer.allocUnsafeSlow(1 << 20);
+  private ends = new Uint32Array(1024);
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(tx: Uint8Array): void {
+    const start = this.count === 0 ? 0 : this.ends[this.count - 1]!;
+    if (start + tx.length > this.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.bytes.length, start + tx.length));
+      this.bytes.copy(grown, 0, 0, start);
+      this.bytes = grown;
+    }
+    if (this.count === this.ends.length) {
+      const grown = new Uint32Array(2 * this.ends.length);
+      grown.set(this.ends);
+      this.ends = grown;
+    }
+    this.bytes.set(tx, start);
+    this.ends[this.count++] = start + tx.length;
+  }
+
+  /** Tx i as a view of the packed bytes. */
+  at(i: number): Uint8Array {
+    if (!(i >= 0 && i < this.count)) throw new RangeError(`tx ${i} of ${this.count}`);
+    return this.bytes.subarray(i === 0 ? 0 : this.ends[i - 1]!, this.ends[i]!);
+  }
+}
 
 /**
  * A child process started once per bench run and before the chain is built.
@@ -351,22 +468,25 @@ async function load(
   gen: ChildProcess,
   job: LoadJob,
   label: string,
-  metrics: { registry: Registry; route: string },
+  metrics: { registry: Registry; route: string; activity: Activity },
   writerCpuMsPerSec = 0,
+  writerMainCpuMsPerSec = 0,
 ): Promise<Phase> {
   const profileDir = process.env['API_BENCH_PROFILE'];
   const session = profileDir ? new Session() : null;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const gcProfiler = new GCProfiler();
   let gcProfiling = false;
-  const gc: { ms: number; major: boolean }[] = [];
+  const gc: { start: number; ms: number; major: boolean }[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      gc.push({ ms: e.duration, major: kind === GC_MAJOR });
+      gc.push({ start: e.startTime, ms: e.duration, major: kind === GC_MAJOR });
+      if (stallLog) console.error(`gc ${e.startTime.toFixed(1)} ${e.duration.toFixed(2)} kind ${kind}`);
     }
   });
   let cpu0 = process.cpuUsage();
+  let mainCpu0: number | null = null;
   let usage0 = process.resourceUsage();
   let pressure0 = cpuPressureUs();
   let t0 = performance.now();
@@ -384,11 +504,12 @@ async function load(
       gcProfiling = true;
       loop.enable();
       cpu0 = process.cpuUsage();
+      mainCpu0 = mainThreadCpuMs();
       usage0 = process.resourceUsage();
       pressure0 = cpuPressureUs();
       buckets0 = await handlingBuckets(metrics.registry, metrics.route);
       t0 = performance.now();
-      stallWatch = watchStalls();
+      stallWatch = watchStalls(metrics.activity, gc);
     });
     const stalls = (stallWatch as ReturnType<typeof watchStalls> | null)?.stop() ?? null;
     stallWatch = null;
@@ -400,6 +521,8 @@ async function load(
     const wallUs = (performance.now() - t0) * 1000;
     loop.disable();
     const cpuMs = (cpu.user + cpu.system) / 1000 - writerCpuMsPerSec * r.seconds;
+    const mainMs =
+      mainCpu0 === null ? null : mainThreadCpuMs()! - mainCpu0 - writerMainCpuMsPerSec * r.seconds;
     const ns = (q: number) => round3(loop.percentile(q) / 1e6);
     const mem = process.memoryUsage();
     const buckets1 = await handlingBuckets(metrics.registry, metrics.route);
@@ -414,9 +537,11 @@ async function load(
         gcPauseTotalMs: round3(gc.reduce((a, g) => a + g.ms, 0)),
         gcPauseMaxMs: round3(Math.max(0, ...gc.map((g) => g.ms))),
         ...scavengeSummary(gcStats, r.requests),
+        oldGenerationGrowthKBPerSec: oldGenerationGrowthKBPerSec(gcStats, r.seconds),
         involuntaryContextSwitches: usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
         minorPageFaults: usage.minorPageFault - usage0.minorPageFault,
         serverCpuMsPerReq: round3(Math.max(0, cpuMs) / Math.max(1, r.requests)),
+        mainThreadCpuMsPerReq: mainMs === null ? null : round3(Math.max(0, mainMs) / Math.max(1, r.requests)),
         loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
         cpuPressureSome:
           pressure0 === null || pressure1 === null
@@ -443,6 +568,57 @@ async function load(
   }
 }
 
+/**
+ * A focused run for chasing one phase (env knobs; none set: the full run): API_BENCH_ROUTES
+ * (comma-separated route names), API_BENCH_RATE (req/s of an open loop run instead of
+ * saturation, half load, fixed rates and floors), API_BENCH_REPEAT (how many such phases,
+ * default 4), API_BENCH_TXS (chain size). It prints one line per phase and writes no JSON.
+ */
+interface Focus {
+  active: boolean;
+  routes: string[];
+  rate: number;
+  repeat: number;
+  txs: number | undefined;
+}
+
+function focusFromEnv(): Focus {
+  const env = process.env;
+  const int = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${name}=${v}: a positive integer`);
+    return n;
+  };
+  const rate = int('API_BENCH_RATE');
+  return {
+    active: rate !== undefined,
+    routes: (env['API_BENCH_ROUTES'] ?? 'blockByHeight,txByHash').split(',').filter((r) => r !== ''),
+    rate: rate ?? 0,
+    repeat: int('API_BENCH_REPEAT') ?? 4,
+    txs: int('API_BENCH_TXS'),
+  };
+}
+
+function printFocused(route: string, rate: number, p: Phase): void {
+  const sv = p.server;
+  const st = sv.stalls;
+  const worst =
+    st?.worst
+      .map(
+        (w) =>
+          `${w.ms.toFixed(0)}(cpu ${w.onCpuMs.toFixed(0)} rq ${w.runQueueMs.toFixed(0)} req ${w.requests} gc ${w.gcMs.toFixed(0)} blk ${w.writerBlocks})`,
+      )
+      .join(' ') ?? '';
+  console.log(
+    `${route} open ${rate}/s: ${p.reqPerSec} req/s p50 ${p.p50Ms.toFixed(2)} p99 ${p.p99Ms.toFixed(2)} max ${p.maxMs.toFixed(1)} ms; ` +
+      `server cpu ${sv.serverCpuMsPerReq.toFixed(3)} (main ${sv.mainThreadCpuMsPerReq?.toFixed(3)}) ms/req, loop max ${sv.loopDelayMaxMs.toFixed(1)}, gc max ${sv.gcPauseMaxMs.toFixed(1)} ` +
+      `(${sv.gcMajorPauses} major), old gen +${sv.oldGenerationGrowthKBPerSec} KB/s, heap ${sv.heapUsedMB} MB ext ${sv.externalMB} MB, load ${sv.loadAverage1m}; ` +
+      `stalls ${st?.count ?? 'n/a'}: ${worst}`,
+  );
+}
+
 export async function run(opts: { quick: boolean }): Promise<unknown> {
   // Forked before anything else, while this process is small (see startChild).
   const loadGen = startChild('_api-load.js');
@@ -460,7 +636,8 @@ async function measure(
   loadGen: ChildProcess,
   floor: ChildProcess,
 ): Promise<unknown> {
-  const txsTotal = opts.quick ? 10_000 : 100_000;
+  const focus = focusFromEnv();
+  const txsTotal = focus.txs ?? (opts.quick ? 10_000 : 100_000);
   const blockTxs = 100;
   const accounts = 1000;
   const phaseMs = opts.quick ? 2_000 : 8_000;
@@ -492,6 +669,10 @@ async function measure(
     console.log(`chain: ${txsTotal} txs in ${height} blocks, built in ${buildSeconds.toFixed(1)} s`);
 
     await server.listen({ host: '127.0.0.1', port: 0 });
+    const activity: Activity = { requests: 0, writerBlocks: 0 };
+    server.server.on('request', () => {
+      activity.requests++;
+    });
     const baseUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
 
     // ---- writer: keeps appending signed transfers while reads run ---------------------
@@ -501,9 +682,11 @@ async function measure(
     // Enough for every phase with a generous allowance for the cold sweeps on a slow machine;
     // running out before the last phase ends fails the run (reads must overlap writes).
     // Per route: saturation, half and the fixed rates, each against our server and the floor.
-    const timedPhases = 2 * 2 * (2 + FIXED_RATES.length);
+    const timedPhases = focus.active
+      ? focus.routes.length * (focus.repeat + 1)
+      : 2 * 2 * (2 + FIXED_RATES.length);
     const writerSecondsMax = timedPhases * (phaseMs / 1000) + 2 * 1 + 2 + 60;
-    const writerTxs: Uint8Array[] = [];
+    const writerTxs = new PackedTxs();
     for (let j = 0; j < writerRateTxs * writerSecondsMax; j++) {
       const to = node.accountKeys[(j + 7) % accounts]!.publicKey;
       writerTxs.push(node.signedTx(j % accounts, { type: 'transfer', to, amount: 1n }));
@@ -524,12 +707,13 @@ async function measure(
       while (writing && submitted < writerTxs.length) {
         const now = performance.now();
         while (txDue <= now && submitted < writerTxs.length) {
-          const outcome = await node.port.submitTx(writerTxs[submitted++]!);
+          const outcome = await node.port.submitTx(writerTxs.at(submitted++));
           if (outcome.kind === 'rejected') rejected++;
           txDue += txEveryMs;
         }
         if (now >= blockDue) {
           writtenTxs += (await node.produceBlock()).txs.length;
+          activity.writerBlocks++;
           blockDue += writerBlockEveryMs;
         }
         const wait = Math.min(txDue, blockDue) - performance.now();
@@ -540,9 +724,12 @@ async function measure(
     // The writer's own CPU cost, measured alone, so the per-request server cost can be separated.
     const baselineMs = opts.quick ? 1000 : 2000;
     const cpuBase0 = process.cpuUsage();
+    const mainBase0 = mainThreadCpuMs();
     await new Promise((r) => setTimeout(r, baselineMs));
     const cpuBase = process.cpuUsage(cpuBase0);
     const writerCpuMsPerSec = (cpuBase.user + cpuBase.system) / baselineMs;
+    const writerMainCpuMsPerSec =
+      mainBase0 === null ? 0 : (mainThreadCpuMs()! - mainBase0) / (baselineMs / 1000);
 
     // The paths go to the load generator as a file: sending 100k paths over IPC would
     // block this (the server's) event loop for a good part of a second per phase.
@@ -557,12 +744,14 @@ async function measure(
     }
     txHashes.length = 0;
     const results: Record<string, RouteResult> = {};
+    const focused: Record<string, Phase[]> = {};
     const routeUrls: Record<string, string> = {
       blockByHeight: '/v1/blocks/:height',
       txByHash: '/v1/txs/:hash',
     };
     for (const [name, pathsFile] of Object.entries(routes)) {
-      const watch = { registry: node.port.metrics, route: routeUrls[name]! };
+      if (focus.active && !focus.routes.includes(name)) continue;
+      const watch = { registry: node.port.metrics, route: routeUrls[name]!, activity };
       const job = (extra: Partial<LoadJob>): LoadJob => ({
         baseUrl,
         pathsFile,
@@ -571,7 +760,7 @@ async function measure(
         ...extra,
       });
       const ours = (j: LoadJob, label: string) =>
-        load(loadGen, j, `${name}-${label}`, watch, writerCpuMsPerSec);
+        load(loadGen, j, `${name}-${label}`, watch, writerCpuMsPerSec, writerMainCpuMsPerSec);
       // Warm-up: one request per block (every block for blockByHeight, one tx of each block
       // for txByHash), so the phases measure the steady state with the read caches filled
       // whatever the machine's speed; then 1 s of the real mix. A cold read costs more (a
@@ -584,6 +773,19 @@ async function measure(
         watch,
       );
       await load(loadGen, job({ durationMs: 1000 }), `${name}-warmup`, watch);
+      if (focus.active) {
+        focused[name] = [];
+        for (let i = 0; i < focus.repeat; i++) {
+          const startUs = process.hrtime.bigint() / 1000n;
+          const p = await ours(job({ rate: focus.rate }), `open-${i}`);
+          if (stallLog) {
+            console.error(`phase mono ${startUs}..${process.hrtime.bigint() / 1000n}`);
+          }
+          focused[name].push(p);
+          printFocused(name, focus.rate, p);
+        }
+        continue;
+      }
       // Each load runs against our server, then at once against the floor: a bare server
       // answering a body of the same size from memory (bench/_api-floor.ts), so both see
       // about the same machine. The writer keeps appending meanwhile, so the floor shares the
@@ -620,6 +822,8 @@ async function measure(
     }
     rmSync(pathsDir, { recursive: true, force: true });
     const writerSeconds = (performance.now() - writerStart) / 1000;
+    // A focused run answers one question; bench/results/api.json keeps the full run's figures.
+    if (focus.active) return { focus, writerTxsPerSec: Math.round(writtenTxs / writerSeconds), focused };
 
     /** The goal at each open-loop load: ours, the floor's p99 at the same load, and whether the floor itself meets it. */
     const verdict = (ours: LoadResult, floorAtLoad: LoadResult) => ({
@@ -673,7 +877,10 @@ async function measure(
           '(in the open loop a request due while the client could not run is sent late and counted late). ' +
           'server.cpuPressureSome: share of the phase in which some task on the machine waited for a CPU (Linux PSI). ' +
           'queuedMax: open loop, most due requests waiting for a free connection (the server falling behind the rate). ' +
-          "server.handlingP*MsAtMost: the API's own request histogram (parsed to answered), as the bucket bound holding that quantile.",
+          "server.handlingP*MsAtMost: the API's own request histogram (parsed to answered), as the bucket bound holding that quantile. " +
+          'server.mainThreadCpuMsPerReq: the same as serverCpuMsPerReq for the main thread alone (schedstat). ' +
+          'server.oldGenerationGrowthKBPerSec: what the old generation grew by between collections (promotion and direct allocation), per second. ' +
+          'server.stalls.worst[].requests, gcMs, writerBlocks: requests the HTTP server took in during the stall, GC pause time in it, blocks the writer cut in it.',
         byRoute: Object.fromEntries(
           Object.entries(results).map(([k, v]) => [
             k,
