@@ -592,13 +592,15 @@ function focusFromEnv(): Focus {
     return n;
   };
   const rate = int('API_BENCH_RATE');
-  return {
-    active: rate !== undefined,
-    routes: (env['API_BENCH_ROUTES'] ?? 'blockByHeight,txByHash').split(',').filter((r) => r !== ''),
-    rate: rate ?? 0,
-    repeat: int('API_BENCH_REPEAT') ?? 4,
-    txs: int('API_BENCH_TXS'),
-  };
+  const routes = (env['API_BENCH_ROUTES'] ?? 'blockByHeight,txByHash').split(',').filter((r) => r !== '');
+  for (const r of routes) {
+    if (r !== 'blockByHeight' && r !== 'txByHash')
+      throw new RangeError(`API_BENCH_ROUTES: unknown route ${r} (blockByHeight, txByHash)`);
+  }
+  const txs = int('API_BENCH_TXS');
+  // A full run's JSON is the goal's record: its chain stays the issue's 100k txs.
+  if (txs !== undefined && rate === undefined) throw new RangeError('API_BENCH_TXS needs API_BENCH_RATE');
+  return { active: rate !== undefined, routes, rate: rate ?? 0, repeat: int('API_BENCH_REPEAT') ?? 4, txs };
 }
 
 function printFocused(route: string, rate: number, p: Phase): void {
