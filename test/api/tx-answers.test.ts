@@ -141,7 +141,6 @@ describe('TxAnswerCache', () => {
     assert.ok(sent !== undefined);
     for (let i = 2; i < 400; i++) c.set(keyOf(i, i), 'ee', 'z'.repeat(100));
     assert.equal(c.get(keyOf(1, 1)), undefined, 'evicted, and its slab refilled since');
-    assert.ok(c.spareSlabCount > 0 || c.slabCount <= 6, 'emptied slabs were kept for reuse');
     assert.equal(sent.body.toString(), 'first answer');
   });
 
