@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { toHex } from '../../ledger/codec/binary.js';
 import { generateKeyPair } from '../../ledger/keys.js';
 import { encodeTx, signTx } from '../../ledger/tx.js';
 import { Mempool, type MempoolLimits } from '../../node/mempool.js';
@@ -262,5 +263,49 @@ describe('node/mempool', () => {
     const other = p.prepare(tx(2n));
     assert.equal(other.kind, 'ready', 'a new tx is handed on decoded');
     if (other.kind === 'ready') assert.equal(other.tx.tx.nonce, 2n);
+  });
+
+  it("tracks each sender's nonces from its first pending tx through several and back to none", async () => {
+    let committed = 0n;
+    const p = new Mempool(
+      chainId,
+      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+      async () => committed,
+    );
+    const add = async (t: Uint8Array) => p.add(t, { verifySignature: true, local: true });
+    const first = await add(tx(1n));
+    assert.equal(first.kind, 'accepted');
+    const dup1 = await add(tx(1n, 9n));
+    assert.equal(
+      dup1.kind === 'rejected' && dup1.code,
+      'duplicate-nonce',
+      'one pending tx already holds its nonce',
+    );
+    assert.equal((await add(tx(2n))).kind, 'accepted');
+    assert.equal((await add(tx(3n))).kind, 'accepted');
+    assert.equal((await add(tx(1n, 1n, bob))).kind, 'accepted', "another sender's nonces are its own");
+    const dup3 = await add(tx(3n, 9n));
+    assert.equal(dup3.kind === 'rejected' && dup3.code, 'duplicate-nonce');
+    assert.equal(p.size, 4);
+    // The first one commits; then nonces up to 2 are used: tx 2 goes as stale, tx 3 stays.
+    if (first.kind === 'accepted') p.removeCommitted([first.hashHex]);
+    committed = 2n;
+    assert.equal(p.pruneStale(toHex(alice.publicKey), 2n), 1);
+    assert.equal(p.size, 2);
+    assert.equal(p.hasSender(toHex(alice.publicKey)), true);
+    const dup3Again = await add(tx(3n, 8n));
+    assert.equal(dup3Again.kind === 'rejected' && dup3Again.code, 'duplicate-nonce');
+    assert.equal(p.pruneStale(toHex(alice.publicKey), 3n), 1);
+    assert.equal(p.hasSender(toHex(alice.publicKey)), false, 'a sender with nothing pending is forgotten');
+    assert.equal(p.pruneStale(toHex(bob.publicKey), 0n), 0, 'nothing of bob is stale at 0');
+    committed = 3n;
+    assert.equal((await add(tx(4n))).kind, 'accepted', 'a forgotten sender starts again');
+    assert.deepEqual(
+      p.takeBatch(10, 1 << 20).map((e) => [e.fromHex === toHex(alice.publicKey), e.nonce]),
+      [
+        [false, 1n],
+        [true, 4n],
+      ],
+    );
   });
 });
