@@ -33,6 +33,10 @@ const U64_MAX = (1n << 64n) - 1n;
 // Shared instances: constructing a TextDecoder per field dominated small-message decoding.
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
+/** Strings up to this many bytes are remembered by Reader.string (see there). */
+const STRING_REUSE_BYTES_MAX = 64;
+/** The last short string Reader.string decoded, with a private copy of its bytes. */
+let lastString: { bytes: Uint8Array; value: string } | null = null;
 
 /** Growable byte writer. */
 export class Writer {
@@ -197,20 +201,49 @@ export class Reader {
     return out;
   }
 
-  /** Length-prefixed bytes, refused before allocation when the prefix exceeds `maxLen`. */
-  bytes(maxLen: number, field = 'bytes'): Uint8Array {
-    const n = this.u32(`${field}.length`);
+  /** A u32 length prefix bounded by `maxLen`; the field's name is built only for an error. */
+  private lengthPrefix(maxLen: number, field: string): number {
+    if (this.pos + 4 > this.buf.length) this.need(4, `${field}.length`);
+    const n = this.view.getUint32(this.pos);
+    this.pos += 4;
     if (n > maxLen) throw new DecodeError('oversized', `${field} is ${n} bytes, limit ${maxLen}`, field);
-    return this.raw(n, field);
+    return n;
   }
 
+  /** Length-prefixed bytes, refused before allocation when the prefix exceeds `maxLen`. */
+  bytes(maxLen: number, field = 'bytes'): Uint8Array {
+    return this.raw(this.lengthPrefix(maxLen, field), field);
+  }
+
+  /**
+   * A length-prefixed UTF-8 string. Decoded in place, and a short string equal to the last one
+   * decoded is that same string: every tx carries its chain id, and each decode of one made a
+   * copy, a TextDecoder call and a new string.
+   */
   string(maxLen: number, field = 'string'): string {
-    const b = this.bytes(maxLen, field);
+    const n = this.lengthPrefix(maxLen, field);
+    this.need(n, field);
+    const start = this.pos;
+    this.pos += n;
+    const last = lastString;
+    if (last !== null && last.bytes.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (last.bytes[i] !== this.buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last.value;
+    }
+    let value: string;
     try {
-      return UTF8_STRICT.decode(b);
+      value = UTF8_STRICT.decode(this.buf.subarray(start, start + n));
     } catch {
       throw new DecodeError('bad-value', `${field} is not valid UTF-8`, field);
     }
+    if (n <= STRING_REUSE_BYTES_MAX) lastString = { bytes: this.buf.slice(start, start + n), value };
+    return value;
   }
 
   /** A u32 element count bounded by `max`. */

@@ -40,3 +40,51 @@ describe('ledger/codec/binary toHex', () => {
     assert.deepEqual(fromHex(toHex(whole)), whole);
   });
 });
+
+describe('ledger/codec/binary Reader', () => {
+  const encoded = (...parts: (string | Uint8Array)[]): Uint8Array => {
+    const w = new Writer();
+    for (const p of parts) typeof p === 'string' ? w.string(p) : w.bytes(p);
+    return w.finish();
+  };
+
+  it('decodes equal strings to the same value and different ones apart, the source unchanged', () => {
+    const b = encoded('chain-a', 'chain-a', 'chain-b', 'chain-a', 'é✓', '');
+    const before = Uint8Array.from(b);
+    const r = new Reader(b);
+    const got = [r.string(64), r.string(64), r.string(64), r.string(64), r.string(64), r.string(64)];
+    r.end();
+    assert.deepEqual(got, ['chain-a', 'chain-a', 'chain-b', 'chain-a', 'é✓', '']);
+    assert.deepEqual(b, before, 'decoding wrote nothing into the source');
+    // A remembered string is never answered for bytes that changed since.
+    const again = Uint8Array.from(b);
+    const r2 = new Reader(again);
+    assert.equal(r2.string(64), 'chain-a');
+    again[4 + 6] = 0x62; // 'chain-a' -> 'chain-b' in place
+    const r3 = new Reader(again);
+    assert.equal(r3.string(64), 'chain-b');
+  });
+
+  it('refuses an over-long or invalid string with typed errors naming the field', () => {
+    const long = new Reader(encoded('abcdef'));
+    assert.throws(
+      () => long.string(5, 'chainId'),
+      (e: Error & { code?: string; field?: string }) => e.code === 'oversized' && e.field === 'chainId',
+    );
+    const bad = new Reader(encoded(Uint8Array.of(0xff, 0xfe)));
+    assert.throws(
+      () => bad.string(8, 'name'),
+      (e: Error & { code?: string }) => e.code === 'bad-value' && /UTF-8/.test(e.message),
+    );
+    const cut = new Reader(Uint8Array.of(0, 0));
+    assert.throws(
+      () => cut.string(8, 'name'),
+      (e: Error & { code?: string; field?: string }) => e.code === 'truncated' && e.field === 'name.length',
+    );
+    const short = new Reader(Uint8Array.of(0, 0, 0, 4, 0x61));
+    assert.throws(
+      () => short.string(8, 'name'),
+      (e: Error & { code?: string }) => e.code === 'truncated',
+    );
+  });
+});
