@@ -17,6 +17,7 @@ export interface NodeMetrics {
   stateTransferBlocks: Counter;
   proposalsWithheld: Counter;
   pillarThreads: Gauge;
+  blockSignaturesVerified: Counter;
 }
 
 export function createMetrics(
@@ -76,6 +77,11 @@ export function createMetrics(
     batchesCommitted: new Counter({
       name: 'hybster_blocks_written_total',
       help: 'Blocks written',
+      registers,
+    }),
+    blockSignaturesVerified: new Counter({
+      name: 'hybster_block_signatures_verified_total',
+      help: "Peers' block signatures verified for commit certificates (f per block when all is well)",
       registers,
     }),
     stateTransferBlocks: new Counter({

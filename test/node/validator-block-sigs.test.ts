@@ -1,0 +1,200 @@
+// Three validators in this process (real LevelDB on disk, real TCP replica channels). A
+// peer's block signature that arrives before this validator's own block at that height waits
+// unverified until the block is durable (node/validator.ts onBlockSig); it then joins the
+// commit certificate only if it signs the same block hash and verifies.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { generateTestnet } from '../../genesis/generate.js';
+import { blockHash, certifies, signCommit } from '../../ledger/block.js';
+import { fromHex } from '../../ledger/codec/binary.js';
+import { loadChainSpec } from '../../node/chain-spec.js';
+import { type RunningValidator, startValidator } from '../../node/start.js';
+import { decodeWire, encodeWire } from '../../node/wire.js';
+import { type Account, submit, transfer, waitFor } from '../helpers/client.js';
+
+const CHAIN_ID = 'block-sigs-test';
+const WIRE_LIMITS = { consensusBytesMax: 64 << 20, blockBytesMax: 64 << 20 };
+
+describe('node/validator: block signatures and commit certificates', function () {
+  this.timeout(90_000);
+  let dir: string;
+  const running: RunningValidator[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hybster-blocksigs-'));
+  });
+  afterEach(async () => {
+    for (const r of running) await r.stop();
+    running.length = 0;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
+    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
+    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
+    const logs: { i: number; line: Record<string, unknown> }[] = [];
+    const sinkFor = (i: number): Writable =>
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          for (const l of chunk.toString('utf8').split('\n'))
+            if (l.trim() !== '') logs.push({ i, line: JSON.parse(l) as Record<string, unknown> });
+          cb();
+        },
+      });
+    for (let i = 0; i < 3; i++)
+      running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
+    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
+    const keys = spec.validators.map((v) => v.publicKey);
+    const f = 1;
+
+    // At the leader, peer P's own signatures never arrive; in their place P "signs", ahead of
+    // each of the next heights, a hash that is not the block's (validly, with P's key).
+    const target = running[0]!.validator.status().leader;
+    const p = (target + 1) % 3;
+    const q = (target + 2) % 3;
+    const val = running[target]!.validator;
+    const original = val.onReplicaMessages.bind(val);
+    val.onReplicaMessages = (from, batch) => {
+      const kept = batch.filter((bytes) => {
+        if (from !== p) return true;
+        const w = decodeWire(bytes, WIRE_LIMITS);
+        return !(w.ok && w.value.type === 'block-sig');
+      });
+      if (kept.length > 0) original(from, kept);
+    };
+    const pKey = JSON.parse(readFileSync(net.nodes[p]!.keyPath, 'utf8')) as { secretKey: string };
+    const tip = val.status().height;
+    const wrongHash = new Uint8Array(32).fill(0xab);
+    for (let h = tip + 1n; h <= tip + 8n; h++) {
+      const sig = signCommit(h, wrongHash, p, fromHex(pKey.secretKey));
+      original(p, [encodeWire({ type: 'block-sig', height: h, hash: wrongHash, signature: sig.signature })]);
+    }
+
+    const key = JSON.parse(readFileSync(net.nodes[q]!.keyPath, 'utf8')) as {
+      publicKey: string;
+      secretKey: string;
+    };
+    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    const r = await submit(
+      running[target]!.apiUrl as string,
+      transfer(CHAIN_ID, from, new Uint8Array(32).fill(3), 1n).hex,
+      'commit',
+      20_000,
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const height = BigInt((r.body.location as { height: number }).height);
+    assert.ok(height <= tip + 8n, `the tx's block ${height} is past the forged heights`);
+
+    const block = await val.store.getBlock(height);
+    assert.ok(block !== null);
+    const hash = blockHash(block.header);
+    await waitFor(
+      async () => (await val.store.getCommitCertificate(height)) !== null,
+      30_000,
+      `the leader's certificate for block ${height}`,
+    );
+    const cert = await val.store.getCommitCertificate(height);
+    assert.ok(cert !== null);
+    assert.ok(certifies(cert, height, hash, keys, f), 'the certificate does not certify the block');
+    assert.deepEqual(
+      cert.signatures.map((s) => s.validator),
+      [target, q].sort((a, b) => a - b),
+      'the certificate holds the leader and the peer whose signature arrived',
+    );
+    const flagged = logs.filter(
+      (l) =>
+        l.i === target &&
+        l.line.msg === 'validator signed a different block hash' &&
+        l.line.validator === p &&
+        BigInt(l.line.height as number) === height,
+    );
+    assert.equal(flagged.length, 1, 'the leader reports the signature of another hash once');
+
+    // Every validator's certificate of that block certifies it.
+    for (const v of running) {
+      await waitFor(
+        async () => (await v.validator.store.getCommitCertificate(height)) !== null,
+        30_000,
+        `validator ${v.validator.selfId}'s certificate for block ${height}`,
+      );
+      const c = await v.validator.store.getCommitCertificate(height);
+      assert.ok(c !== null && certifies(c, height, hash, keys, f));
+    }
+  });
+
+  it("verifies f peers' signatures per block, and each block's certificate certifies it", async () => {
+    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
+    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
+    for (let i = 0; i < 3; i++)
+      running.push(
+        await startValidator({
+          home: net.nodes[i]!.home,
+          flags,
+          logDestination: new Writable({ write: (_c, _e, cb) => cb() }),
+        }),
+      );
+    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
+    const keys = spec.validators.map((v) => v.publicKey);
+    const f = 1;
+    const key = JSON.parse(readFileSync(net.nodes[1]!.keyPath, 'utf8')) as {
+      publicKey: string;
+      secretKey: string;
+    };
+    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    // Every channel up first: a validator that joins late catches up by state transfer, and a
+    // block fetched that way before its peers' signatures reach it has no certificate.
+    await waitFor(
+      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
+      30_000,
+      'all channels up',
+    );
+    let height = 0n;
+    // One tx at a time, to each validator in turn: the leader gets its peers' signatures
+    // before its own block is durable, a follower mostly after.
+    for (let k = 0; k < 6; k++) {
+      const api = running[k % 3]!.apiUrl as string;
+      const r = await submit(
+        api,
+        transfer(CHAIN_ID, from, new Uint8Array(32).fill(3), 1n).hex,
+        'commit',
+        20_000,
+      );
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      height = BigInt((r.body.location as { height: number }).height);
+    }
+    const tip = height;
+    for (const v of running)
+      await waitFor(
+        async () => (await v.validator.store.getCommitCertificate(tip)) !== null,
+        30_000,
+        `validator ${v.validator.selfId}'s certificate for block ${tip}`,
+      );
+    for (const v of running) {
+      for (let h = 1n; h <= tip; h++) {
+        const block = await v.validator.store.getBlock(h);
+        const c = await v.validator.store.getCommitCertificate(h);
+        assert.ok(
+          block !== null && c !== null,
+          `validator ${v.validator.selfId} lacks block or certificate ${h}`,
+        );
+        assert.ok(certifies(c, h, blockHash(block.header), keys, f), `certificate ${h} does not certify`);
+      }
+      // Every block was certified while these validators ran. Whether a peer's signature came
+      // before this validator's own block or after, a certificate needs f of them per block.
+      const metric = v.validator.metrics.getSingleMetric('hybster_block_signatures_verified_total');
+      assert.ok(metric !== undefined);
+      const verified = (await metric.get()).values[0]?.value ?? 0;
+      const blocks = Number(v.validator.store.latestHeight());
+      assert.ok(verified >= 1, `validator ${v.validator.selfId} verified no block signature`);
+      assert.ok(
+        verified <= f * blocks,
+        `validator ${v.validator.selfId} verified ${verified} signatures for ${blocks} blocks`,
+      );
+    }
+  });
+});
