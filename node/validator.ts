@@ -198,6 +198,12 @@ export class Validator implements NodePort {
   /** height -> validator -> a peer's block signature not verified yet: it came before our own block (see onBlockSig). */
   private readonly pendingSigs = new Map<bigint, Map<number, { hash: Uint8Array; signature: Uint8Array }>>();
   private readonly ownHashes = new Map<bigint, Uint8Array>();
+  /**
+   * height -> peers whose block signature there was refused (another hash, or not verifying).
+   * An honest validator signs a height once, so later ones from that peer are dropped
+   * unverified and unlogged: a faulty peer cannot buy a verification or a log line per message.
+   */
+  private readonly refusedSigs = new Map<bigint, Set<number>>();
   private readonly certified = new Set<bigint>();
   /** Commit latencies of this validator's own txs over the last LATENCY_WINDOW_MS (status summary). */
   private readonly latencies: { atMs: number; ms: number }[] = [];
@@ -797,6 +803,7 @@ export class Validator implements NodePort {
     const tip = this.store.latestHeight();
     if (height + SIG_HEIGHTS_AHEAD_MAX < tip || height > tip + SIG_HEIGHTS_AHEAD_MAX) return;
     if (this.certified.has(height) || this.o.spec.validators[from] === undefined) return;
+    if (this.refusedSigs.get(height)?.has(from)) return;
     const own = this.ownHashes.get(height);
     if (own !== undefined) {
       this.acceptSignature(height, own, from, hash, signature);
@@ -809,6 +816,15 @@ export class Validator implements NodePort {
     }
     // One per validator and height (a repeat replaces it), so the map stays within n per height.
     pending.set(from, { hash, signature });
+  }
+
+  private refuseSig(height: bigint, from: number): void {
+    let peers = this.refusedSigs.get(height);
+    if (!peers) {
+      peers = new Set();
+      this.refusedSigs.set(height, peers);
+    }
+    peers.add(from);
   }
 
   /** Our own block at `height` is durable and signed: verifies waiting signatures until its certificate forms. */
@@ -833,6 +849,7 @@ export class Validator implements NodePort {
     // The replica channel authenticates `from`; a signature of another hash cannot join our
     // certificate whether it verifies or not, so it is not verified.
     if (!bytesEqual(own, hash)) {
+      this.refuseSig(height, from);
       this.log.error({ height: Number(height), validator: from }, 'validator signed a different block hash');
       return;
     }
@@ -840,6 +857,7 @@ export class Validator implements NodePort {
     if (pk === undefined) return;
     this.m.blockSignaturesVerified.inc();
     if (!verify(signature, commitSigningBytes(height, hash), pk)) {
+      this.refuseSig(height, from);
       this.log.warn({ from, height: Number(height) }, 'bad block signature');
       return;
     }
@@ -1213,6 +1231,7 @@ export class Validator implements NodePort {
     for (const h of this.sigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.sigs.delete(h);
     for (const h of this.pendingSigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.pendingSigs.delete(h);
     for (const h of this.ownHashes.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.ownHashes.delete(h);
+    for (const h of this.refusedSigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.refusedSigs.delete(h);
   }
 
   private updateMempoolGauges(): void {
