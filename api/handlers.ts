@@ -191,13 +191,8 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
   }
 
   /** Waits (bounded) for the block's commit certificate, which arrives after the block is written. */
-  async function waitForCertificate(height: bigint, deadline: number): Promise<CommitCertificate | null> {
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const c = await store.getCommitCertificate(height);
-      if (c !== null || Date.now() + delay > deadline) return c;
-      await new Promise((res) => setTimeout(res, delay));
-    }
-  }
+  const waitForCertificate = (height: bigint, deadline: number): Promise<CommitCertificate | null> =>
+    store.waitForCommitCertificate(height, deadline);
 
   // ---- transactions ------------------------------------------------------------------
 

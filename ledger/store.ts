@@ -261,6 +261,8 @@ export class LedgerStore {
    * leave the replaced one on disk.
    */
   private readonly certPuts = new Set<Promise<void>>();
+  /** height -> wake-ups of callers waiting for that certificate (waitForCommitCertificate). */
+  private readonly certWaiters = new Map<bigint, Set<() => void>>();
   private readonly certCacheMax: number;
   /**
    * No certificate above this height is on disk without also being in `certs`: the highest
@@ -565,6 +567,8 @@ export class LedgerStore {
     this.certs.delete(cert.height); // a re-put moves to the newest end
     this.certs.set(cert.height, cert);
     this.certsUnsettled.set(cert.height, cert);
+    const waiters = this.certWaiters.get(cert.height);
+    if (waiters !== undefined) for (const wake of waiters) wake();
     while (this.certs.size > this.certCacheMax) {
       const [h] = this.certs.keys();
       this.certs.delete(h!);
@@ -607,6 +611,37 @@ export class LedgerStore {
   }
 
   async getCommitCertificate(height: bigint): Promise<CommitCertificate | null> {
+    return this.commitCertificateSync(height);
+  }
+
+  /**
+   * The certificate at `height` as soon as it is put, or null once `deadlineMs` (a Date.now()
+   * time) passes. Commit-mode answers wait here: a certificate forms a millisecond or two
+   * after its block, and polling for it (2, 4, 8 ... ms) added up to the poll's interval to
+   * every such answer. Waiters live only while their caller waits.
+   */
+  async waitForCommitCertificate(height: bigint, deadlineMs: number): Promise<CommitCertificate | null> {
+    const have = this.commitCertificateSync(height);
+    if (have !== null || Date.now() >= deadlineMs) return have;
+    let waiters = this.certWaiters.get(height);
+    if (waiters === undefined) {
+      waiters = new Set();
+      this.certWaiters.set(height, waiters);
+    }
+    const mine = waiters;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    mine.add(wake);
+    const timer = setTimeout(wake, deadlineMs - Date.now());
+    try {
+      await woken;
+    } finally {
+      clearTimeout(timer);
+      mine.delete(wake);
+      if (mine.size === 0 && this.certWaiters.get(height) === mine) this.certWaiters.delete(height);
+    }
     return this.commitCertificateSync(height);
   }
 

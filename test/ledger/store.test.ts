@@ -285,6 +285,31 @@ describe('ledger/store and executor', () => {
     await again.close();
   });
 
+  it('wakes a caller waiting for a commit certificate when it is put, and answers null at the deadline', async () => {
+    const store = await open();
+    const hash = sha256(bytes('block 5'));
+    const cert = { height: 5n, blockHash: hash, signatures: [signCommit(5n, hash, 0, a.secretKey)] };
+    const t0 = performance.now();
+    const waiting = store.waitForCommitCertificate(5n, Date.now() + 10_000);
+    const other = store.waitForCommitCertificate(5n, Date.now() + 10_000);
+    await new Promise((r) => setTimeout(r, 20));
+    const put = store.putCommitCertificate(cert);
+    assert.deepEqual(await waiting, cert);
+    assert.deepEqual(await other, cert);
+    // Woken by the put, long before the deadline (a poll would have come at 2, 6, 14, 30 ms...).
+    assert.ok(performance.now() - t0 < 5_000, 'woken by the put');
+    await put;
+    assert.deepEqual(
+      await store.waitForCommitCertificate(5n, Date.now()),
+      cert,
+      'one already put answers at once',
+    );
+    const t1 = Date.now();
+    assert.equal(await store.waitForCommitCertificate(6n, t1 + 50), null);
+    assert.ok(Date.now() - t1 >= 45, 'waited until the deadline');
+    await store.close();
+  });
+
   it('serves the latest commit certificates from memory exactly as the disk holds them, and older ones after a restart', async () => {
     const certCacheMax = 4;
     const store = await LedgerStore.open(t.dir, { genesisHash, genesisAccounts, certCacheMax });
