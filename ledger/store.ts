@@ -623,24 +623,20 @@ export class LedgerStore {
   async waitForCommitCertificate(height: bigint, deadlineMs: number): Promise<CommitCertificate | null> {
     const have = this.commitCertificateSync(height);
     if (have !== null || Date.now() >= deadlineMs) return have;
-    let waiters = this.certWaiters.get(height);
-    if (waiters === undefined) {
-      waiters = new Set();
-      this.certWaiters.set(height, waiters);
-    }
-    const mine = waiters;
+    const waiters = this.certWaiters.get(height) ?? new Set<() => void>();
+    this.certWaiters.set(height, waiters);
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
     });
-    mine.add(wake);
+    waiters.add(wake);
     const timer = setTimeout(wake, deadlineMs - Date.now());
     try {
       await woken;
     } finally {
       clearTimeout(timer);
-      mine.delete(wake);
-      if (mine.size === 0 && this.certWaiters.get(height) === mine) this.certWaiters.delete(height);
+      waiters.delete(wake);
+      if (waiters.size === 0 && this.certWaiters.get(height) === waiters) this.certWaiters.delete(height);
     }
     return this.commitCertificateSync(height);
   }

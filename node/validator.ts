@@ -853,8 +853,8 @@ export class Validator implements NodePort {
       this.log.error({ height: Number(height), validator: from }, 'validator signed a different block hash');
       return;
     }
-    const pk = this.o.spec.validators[from]?.publicKey;
-    if (pk === undefined) return;
+    // `from` is a genesis validator (onBlockSig checked it).
+    const pk = this.o.spec.validators[from]!.publicKey;
     this.m.blockSignaturesVerified.inc();
     if (!verify(signature, commitSigningBytes(height, hash), pk)) {
       this.refuseSig(height, from);
@@ -1228,10 +1228,8 @@ export class Validator implements NodePort {
     this.scheduleCut();
     // Bound signature bookkeeping for heights that will never certify.
     const tip = this.store.latestHeight();
-    for (const h of this.sigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.sigs.delete(h);
-    for (const h of this.pendingSigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.pendingSigs.delete(h);
-    for (const h of this.ownHashes.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.ownHashes.delete(h);
-    for (const h of this.refusedSigs.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) this.refusedSigs.delete(h);
+    for (const byHeight of [this.sigs, this.pendingSigs, this.ownHashes, this.refusedSigs])
+      for (const h of byHeight.keys()) if (h + SIG_HEIGHTS_AHEAD_MAX < tip) byHeight.delete(h);
   }
 
   private updateMempoolGauges(): void {
