@@ -117,6 +117,8 @@ interface LatencyResult {
   txs: number;
   nodeCommitLatencyMs: { p50: number; p99: number; samples: number; perValidatorP50?: number[] };
   clientCommitLatencyMs: { p50: number; p99: number; samples: number };
+  /** CPU ms each validator used per committed tx over the phase (at low load, a tx is a block). */
+  cpuMsPerTx?: number[] | null;
 }
 
 interface TransportResult {
@@ -425,7 +427,15 @@ async function latencyPhase(
   const drained = await waitDrained(net, DRAIN_TIMEOUT_MS);
   await syncNonces(net, accounts);
   const perAccount = Math.ceil((rate * seconds) / accounts.length) + 1;
-  const client = await atRate(net, accounts, new Presigned(accounts, to, perAccount), rate, seconds);
+  const presigned = new Presigned(accounts, to, perAccount);
+  const pids = net.validators.map((v) => v.process?.pid);
+  const cpu0 = pids.map(cpuSeconds);
+  const client = await atRate(net, accounts, presigned, rate, seconds);
+  const cpu1 = pids.map(cpuSeconds);
+  const cpuMsPerTx =
+    cpu0.every((c) => c !== null) && cpu1.every((c) => c !== null) && client.length > 0
+      ? cpu0.map((c, i) => r2((((cpu1[i] as number) - (c as number)) * 1000) / client.length))
+      : null;
   const ss = await Promise.all(net.apiUrls.map((u) => status(u)));
   const nodeP50 = ss.map((s) => (s.commitLatency as { p50Ms: number } | null)?.p50Ms ?? Number.NaN);
   const nodeP99 = ss.map((s) => (s.commitLatency as { p99Ms: number } | null)?.p99Ms ?? Number.NaN);
@@ -449,8 +459,13 @@ async function latencyPhase(
       p99: r2(quantile(client, 0.99)),
       samples: client.length,
     },
+    cpuMsPerTx,
   };
 }
+
+/** e.g. HYBSTER_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile each validator. */
+const benchNodeArgs = (): string[] =>
+  (process.env.HYBSTER_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
 
 /** Hundredths: as fine as a run's figures mean anything. */
 const r2 = (x: number): number => Math.round(x * 100) / 100;
@@ -489,12 +504,13 @@ async function startFormed(
 async function lowLoadOnTmpfs(
   transport: 'tcp' | 'rdma',
   provider: string | undefined,
+  nodeArgs: string[] = [],
 ): Promise<LatencyResult | null> {
   if (!existsSync('/dev/shm')) return null;
   const dir = mkdtempSync(join('/dev/shm', 'hybster-bench-'));
   const accountsN = 64;
   try {
-    const net = await startFormed(transport, provider, accountsN, [], dir);
+    const net = await startFormed(transport, provider, accountsN, nodeArgs, dir);
     try {
       const all = loadAccounts(net.dir);
       const to = (all.pop() as Account).address;
@@ -503,6 +519,7 @@ async function lowLoadOnTmpfs(
       await latencyPhase(net, all, to, 10 * LOW_LOAD_TX_PER_SEC, 3);
       return await latencyPhase(net, all, to, LOW_LOAD_TX_PER_SEC, LOW_LOAD_SECONDS);
     } finally {
+      if (nodeArgs.length > 0) await Promise.all(net.validators.map((v) => net.kill(v.index, 'SIGTERM')));
       await net.stop();
     }
   } finally {
@@ -526,8 +543,7 @@ export async function measure(
   const perRequest = quick ? BATCH_TXS_QUICK : BATCH_TXS;
   const batchClients = BATCH_CLIENTS;
   const accountsN = Math.max(singleN, batchClients * perRequest);
-  // e.g. HYBSTER_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile each validator.
-  const nodeArgs = (process.env.HYBSTER_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const nodeArgs = benchNodeArgs();
   const net = await startFormed(transport, provider, accountsN, nodeArgs);
   try {
     const all = loadAccounts(net.dir);
@@ -604,7 +620,100 @@ export async function measure(
   }
 }
 
+/** The batched saturation phase alone, on a fresh network (a focused run's unit). */
+async function batchedOnly(
+  transport: 'tcp' | 'rdma',
+  provider: string | undefined,
+  ceiling: number,
+  nodeArgs: string[],
+): Promise<Saturation> {
+  const perRequest = BATCH_TXS;
+  const net = await startFormed(transport, provider, BATCH_CLIENTS * perRequest, nodeArgs);
+  try {
+    const all = loadAccounts(net.dir);
+    const to = (all.pop() as Account).address;
+    const accounts = all.slice(0, BATCH_CLIENTS * perRequest);
+    // As in a full run, where the batched phase follows the single-tx one: a first spell
+    // warms the JIT and the pools, the second is measured. Each spell signs from the
+    // ledger's nonces (a spell ends with txs taken but never sent).
+    const spell = async (seconds: number): Promise<Saturation> => {
+      await waitDrained(net, DRAIN_TIMEOUT_MS);
+      await syncNonces(net, accounts);
+      const perAccount = Math.ceil((ceiling * (seconds + 3)) / accounts.length);
+      const load = batchLoad(net, new Presigned(accounts, to, perAccount), BATCH_CLIENTS, perRequest, {
+        itemErrors: 0,
+      });
+      return saturate(net, seconds, BACKLOG_MAX, load);
+    };
+    await spell(8);
+    return await spell(10);
+  } finally {
+    if (nodeArgs.length > 0) await Promise.all(net.validators.map((v) => net.kill(v.index, 'SIGTERM')));
+    await net.stop();
+  }
+}
+
+/**
+ * A/B tool, printed and not written (network.json stays a full run's):
+ * `NETWORK_BENCH_FOCUS=lowload-tmpfs` runs only the low-load phase on tmpfs, and
+ * `NETWORK_BENCH_FOCUS=batched` only the batched saturation phase, each on fresh networks,
+ * `NETWORK_BENCH_REPEAT` times (default 3) over `NETWORK_BENCH_TRANSPORT` (tcp or rdma). With
+ * `NETWORK_BENCH_AB_NODE_ARGS` set, the runs alternate between HYBSTER_BENCH_NODE_ARGS and
+ * those node arguments (A first), so both sides see the same machine.
+ */
+async function focused(focus: string): Promise<unknown> {
+  if (focus !== 'lowload-tmpfs' && focus !== 'batched') {
+    throw new Error(`NETWORK_BENCH_FOCUS: unknown focus '${focus}' (known: lowload-tmpfs, batched)`);
+  }
+  const repeat = Number(process.env.NETWORK_BENCH_REPEAT ?? 3);
+  if (!Number.isInteger(repeat) || repeat < 1)
+    throw new Error('NETWORK_BENCH_REPEAT must be a positive integer');
+  const transport = process.env.NETWORK_BENCH_TRANSPORT ?? 'tcp';
+  if (transport !== 'tcp' && transport !== 'rdma')
+    throw new Error('NETWORK_BENCH_TRANSPORT must be tcp or rdma');
+  const provider = transport === 'rdma' ? 'tcp;ofi_rxm' : undefined;
+  const abArgs = process.env.NETWORK_BENCH_AB_NODE_ARGS;
+  const sides =
+    abArgs === undefined ? [benchNodeArgs()] : [benchNodeArgs(), abArgs.split(' ').filter((a) => a)];
+  const ceiling = focus === 'batched' ? (2 * verifyRate(1500)) / 3 : 0;
+  const figures: number[][] = sides.map(() => []);
+  const runs: unknown[] = [];
+  for (let i = 0; i < repeat; i++) {
+    for (const [k, nodeArgs] of sides.entries()) {
+      const side = sides.length > 1 ? ` ${'AB'[k]}` : '';
+      const load = os.loadavg()[0]?.toFixed(2);
+      if (focus === 'batched') {
+        const r = await batchedOnly(transport, provider, ceiling, nodeArgs);
+        figures[k]?.push(r.txPerSec / ceiling);
+        runs.push({ side: k, ...r });
+        console.log(
+          `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / ceiling).toFixed(3)} of ceiling ${Math.round(ceiling)}; ` +
+            `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; load ${load}`,
+        );
+      } else {
+        const r = await lowLoadOnTmpfs(transport, provider, nodeArgs);
+        if (r === null) throw new Error('no /dev/shm');
+        figures[k]?.push(r.nodeCommitLatencyMs.p50);
+        runs.push({ side: k, ...r });
+        console.log(
+          `${transport} low load on tmpfs #${i + 1}${side}: node p50 ${r.nodeCommitLatencyMs.p50} ms ` +
+            `(${r.nodeCommitLatencyMs.perValidatorP50?.join(', ')}), p99 ${r.nodeCommitLatencyMs.p99}; ` +
+            `client p50 ${r.clientCommitLatencyMs.p50}; cpu ms/tx ${r.cpuMsPerTx?.join(' ') ?? 'n/a'}; load ${load}`,
+        );
+      }
+    }
+  }
+  figures.forEach((f, k) => {
+    console.log(
+      `median over ${repeat} runs${sides.length > 1 ? ` (${'AB'[k]})` : ''}: ${median(f).toFixed(3)}`,
+    );
+  });
+  return { focus, transport, runs };
+}
+
 export async function run(opts: { quick: boolean }): Promise<unknown> {
+  const focus = process.env.NETWORK_BENCH_FOCUS;
+  if (focus) return focused(focus);
   const rate = verifyRate(opts.quick ? 500 : 1500);
   // Before the testnets start, so it sees the disk and the cores as the low-load phase does.
   const latencyFloor = await measureLatencyFloor(opts.quick);

@@ -20,6 +20,7 @@
 // a reorder or a drop, and all three are violations.
 import crypto from 'node:crypto';
 import { sha256Parts, sign, verify } from '../../ledger/keys.js';
+import { FrameMac } from './frame-mac.js';
 import type { PeerPenaltyBox } from './penalty-box.js';
 import { PeerRateLimiter, RATE_LIMIT_DEFAULT, type RateLimitOptions } from './rate-limit.js';
 import { type TransportConnection, TransportError } from './types.js';
@@ -337,8 +338,8 @@ class EstablishedChannel implements SecureChannel {
   readonly remote: string;
   private sendSeq = 0;
   private receiveSeq = 0;
-  private readonly sendDirection: Buffer;
-  private readonly receiveDirection: Buffer;
+  private readonly sendMac: FrameMac;
+  private readonly receiveMac: FrameMac;
   private readonly limiter: PeerRateLimiter;
   private readonly payloadBytesMax: number;
   private handler: ((batch: Uint8Array[]) => void) | undefined;
@@ -352,14 +353,14 @@ class EstablishedChannel implements SecureChannel {
   constructor(
     private readonly conn: TransportConnection,
     readonly peerId: number,
-    private readonly keys: { send: crypto.KeyObject; receive: crypto.KeyObject },
+    keys: { send: crypto.KeyObject; receive: crypto.KeyObject },
     private readonly options: SecureChannelOptions,
     private readonly now: () => number,
   ) {
     this.remote = conn.remote;
     const initiator = options.role === 'initiator';
-    this.sendDirection = initiator ? DIRECTION_I2R : DIRECTION_R2I;
-    this.receiveDirection = initiator ? DIRECTION_R2I : DIRECTION_I2R;
+    this.sendMac = new FrameMac(keys.send, initiator ? DIRECTION_I2R : DIRECTION_R2I);
+    this.receiveMac = new FrameMac(keys.receive, initiator ? DIRECTION_R2I : DIRECTION_I2R);
     this.limiter = new PeerRateLimiter({ ...RATE_LIMIT_DEFAULT, ...options.rateLimit }, now());
     this.payloadBytesMax = options.payloadBytesMax ?? PAYLOAD_BYTES_MAX_DEFAULT;
     conn.onMessages((batch) => this.receive(batch));
@@ -385,7 +386,7 @@ class EstablishedChannel implements SecureChannel {
     writeSeq(frame, this.sendSeq);
     frame.set(payload, SEQ_BYTES);
     const body = frame.subarray(0, SEQ_BYTES + payload.length);
-    tag(this.keys.send, this.sendDirection, body).copy(frame, SEQ_BYTES + payload.length, 0, TAG_BYTES);
+    this.sendMac.tag(body).copy(frame, SEQ_BYTES + payload.length, 0, TAG_BYTES);
     try {
       return this.conn.send(frame);
     } catch (e) {
@@ -461,7 +462,7 @@ class EstablishedChannel implements SecureChannel {
     const copy = Buffer.from(frame);
     const bodyEnd = copy.length - TAG_BYTES;
     const body = copy.subarray(0, bodyEnd);
-    const expected = tag(this.keys.receive, this.receiveDirection, body).subarray(0, TAG_BYTES);
+    const expected = this.receiveMac.tag(body).subarray(0, TAG_BYTES);
     if (!crypto.timingSafeEqual(expected, copy.subarray(bodyEnd))) {
       return this.reject('bad-mac', `validator ${this.peerId} sent a frame with a wrong MAC`);
     }
@@ -506,10 +507,6 @@ class EstablishedChannel implements SecureChannel {
     this.closeReason = reason;
     for (const cb of this.closeListeners) cb(reason);
   }
-}
-
-function tag(key: crypto.KeyObject, direction: Buffer, body: Uint8Array): Buffer {
-  return crypto.createHmac('sha256', key).update(direction).update(body).digest();
 }
 
 function writeSeq(b: Buffer, seq: number): void {
