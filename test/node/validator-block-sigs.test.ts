@@ -10,10 +10,18 @@ import { Writable } from 'node:stream';
 import { generateTestnet } from '../../genesis/generate.js';
 import { blockHash, certifies, signCommit } from '../../ledger/block.js';
 import { fromHex } from '../../ledger/codec/binary.js';
+import { txHashWithHex } from '../../ledger/tx.js';
 import { loadChainSpec } from '../../node/chain-spec.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { decodeWire, encodeWire } from '../../node/wire.js';
 import { type Account, submit, transfer, waitFor } from '../helpers/client.js';
+
+/** A counter or gauge of a validator's registry, read as a number. */
+async function metricValue(v: RunningValidator, name: string): Promise<number> {
+  const m = v.validator.metrics.getSingleMetric(name);
+  assert.ok(m !== undefined, `no metric ${name}`);
+  return (await m.get()).values[0]?.value ?? 0;
+}
 
 const CHAIN_ID = 'block-sigs-test';
 const WIRE_LIMITS = { consensusBytesMax: 64 << 20, blockBytesMax: 64 << 20 };
@@ -196,5 +204,114 @@ describe('node/validator: block signatures and commit certificates', function ()
         `validator ${v.validator.selfId} verified ${verified} signatures for ${blocks} blocks`,
       );
     }
+  });
+
+  it("drops a peer's later signatures at a height once one of its signatures there was refused, unverified", async () => {
+    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
+    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
+    const logs: { i: number; line: Record<string, unknown> }[] = [];
+    const sinkFor = (i: number): Writable =>
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          for (const l of chunk.toString('utf8').split('\n'))
+            if (l.trim() !== '') logs.push({ i, line: JSON.parse(l) as Record<string, unknown> });
+          cb();
+        },
+      });
+    for (let i = 0; i < 3; i++)
+      running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
+    await waitFor(
+      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
+      30_000,
+      'all channels up',
+    );
+    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
+    const keys = spec.validators.map((v) => v.publicKey);
+    const target = running[0]!.validator.status().leader;
+    const p = (target + 1) % 3;
+    const q = (target + 2) % 3;
+    const t = running[target]!;
+    const val = t.validator;
+
+    // The target gets no peer's block signature on its own: they are held here, so no
+    // certificate forms before the test sends what it wants.
+    const held: { from: number; bytes: Uint8Array }[] = [];
+    const original = val.onReplicaMessages.bind(val);
+    val.onReplicaMessages = (from, batch) => {
+      const kept = batch.filter((bytes) => {
+        const w = decodeWire(bytes, WIRE_LIMITS);
+        if (!(w.ok && w.value.type === 'block-sig')) return true;
+        held.push({ from, bytes });
+        return false;
+      });
+      if (kept.length > 0) original(from, kept);
+    };
+
+    const key = JSON.parse(readFileSync(net.nodes[q]!.keyPath, 'utf8')) as {
+      publicKey: string;
+      secretKey: string;
+    };
+    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    const tx = transfer(CHAIN_ID, from, new Uint8Array(32).fill(3), 1n);
+    const r = await submit(t.apiUrl as string, tx.hex, 'async');
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const { hash: txHash } = txHashWithHex(fromHex(tx.hex));
+    let height = 0n;
+    await waitFor(
+      async () => {
+        height = (await val.store.getTx(txHash))?.height ?? 0n;
+        return height > 0n;
+      },
+      20_000,
+      'the tx in a block at the target',
+    );
+    // hybster_height is set in the same synchronous step that makes the block's hash this
+    // validator's own (afterBlock): from then on a peer's signature is checked at once.
+    await waitFor(
+      async () => (await metricValue(t, 'hybster_height')) >= Number(height),
+      20_000,
+      'afterBlock',
+    );
+    const block = await val.store.getBlock(height);
+    assert.ok(block !== null);
+    const hash = blockHash(block.header);
+    const secretOf = (i: number): Uint8Array =>
+      fromHex((JSON.parse(readFileSync(net.nodes[i]!.keyPath, 'utf8')) as { secretKey: string }).secretKey);
+    const sigWire = (signature: Uint8Array): Uint8Array =>
+      encodeWire({ type: 'block-sig', height, hash, signature });
+
+    // p signs the right hash with signatures that do not verify (its signature of the next
+    // height): the first costs one verification and is refused, the other 19 cost none.
+    const before = await metricValue(t, 'hybster_block_signatures_verified_total');
+    const wrong = signCommit(height + 1n, hash, p, secretOf(p)).signature;
+    for (let k = 0; k < 20; k++) original(p, [sigWire(wrong)]);
+    assert.equal(
+      (await metricValue(t, 'hybster_block_signatures_verified_total')) - before,
+      1,
+      'signatures after a refused one were verified',
+    );
+    const refusedLogs = logs.filter(
+      (l) => l.i === target && l.line.msg === 'bad block signature' && l.line.from === p,
+    );
+    assert.equal(refusedLogs.length, 1, 'each dropped signature was logged');
+    // Even p's real signature is dropped there now: the certificate waits for q's.
+    original(p, [sigWire(signCommit(height, hash, p, secretOf(p)).signature)]);
+    assert.equal((await metricValue(t, 'hybster_block_signatures_verified_total')) - before, 1);
+    assert.equal(await val.store.getCommitCertificate(height), null, 'a certificate formed without q');
+
+    original(q, [sigWire(signCommit(height, hash, q, secretOf(q)).signature)]);
+    await waitFor(
+      async () => (await val.store.getCommitCertificate(height)) !== null,
+      10_000,
+      'the certificate from q',
+    );
+    const cert = await val.store.getCommitCertificate(height);
+    assert.ok(cert !== null && certifies(cert, height, hash, keys, 1), 'the certificate does not certify');
+    assert.deepEqual(
+      cert.signatures.map((s) => s.validator),
+      [target, q].sort((a, b) => a - b),
+    );
+    assert.ok(held.length > 0, 'no peer signature was held back');
   });
 });
