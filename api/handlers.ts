@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Block, CommitCertificate } from '../ledger/block.js';
 import { toHex } from '../ledger/codec/binary.js';
@@ -72,6 +73,19 @@ function schemaOf<D extends RouteDef>(d: D) {
   };
 }
 
+/** The API's own certificate verifications; shared by servers on one registry. */
+function certVerificationsCounter(registry: Registry): Counter {
+  const name = 'api_certificate_verifications_total';
+  return (
+    (registry.getSingleMetric(name) as Counter | undefined) ??
+    new Counter({
+      name,
+      help: 'Commit certificates whose signatures the API verified (not those the node put as verified)',
+      registers: [registry],
+    })
+  );
+}
+
 /** Sends already-serialized JSON as is (no schema serializer: the caller built it to the schema's type). */
 function sendJsonString(reply: FastifyReply, json: string | Buffer): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json);
@@ -99,7 +113,13 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     limits.blockTxsCacheBytesMax,
     (b) => b.bytes,
   );
-  const verdicts = new CertVerdicts(limits.certVerdictsEntries, validatorKeys, node.f);
+  // Certificates the node put as verified (formed from signatures it checked) are not checked
+  // again; one read from disk is, once (api/cert-verdicts.ts).
+  const certVerifications = certVerificationsCounter(node.metrics);
+  const verdicts = new CertVerdicts(limits.certVerdictsEntries, validatorKeys, node.f, {
+    trusted: (c) => store.certificateVerified(c),
+    onVerify: () => certVerifications.inc(),
+  });
   // Requests that miss a cache for the same block share one read and render: when a new
   // block arrives, every explorer watching asks for it at once.
   const rendering = new Map<bigint, Promise<RenderedBlock>>();

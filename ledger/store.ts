@@ -69,6 +69,11 @@ export interface LedgerStoreOptions {
   blockCacheMax?: number;
   /** Bound on commit certificates kept in memory, the latest ones (default 64). */
   certCacheMax?: number;
+  /**
+   * How long a commit certificate waits for a block batch to carry it before it is written on
+   * its own (default CERT_WRITE_DELAY_MS; 0 writes each one at once, as a separate put).
+   */
+  certWriteDelayMs?: number;
   /** LevelDB tuning passed to classic-level (defaults below). */
   leveldb?: { writeBufferSize?: number; compression?: boolean; cacheSize?: number };
 }
@@ -140,6 +145,16 @@ function lastPerNameBySize(records: readonly MetaRecord[]): [string, Uint8Array]
 type ChainedBatchOf = ReturnType<ClassicLevel<Uint8Array, Uint8Array>['batch']>;
 
 export const LIST_LIMIT_MAX = 1000;
+
+/**
+ * A certificate forms a millisecond or two after its block, and the next block's synced
+ * batch writes it anyway (settleCertificates). A separate unsynced put per certificate cost
+ * 0.25-0.35 ms of main-thread CPU per block at 50 tx/s, beside the next commit, for a write
+ * that batch repeats. It is kept only for a chain that goes quiet (no next block soon), so a
+ * process crash then loses at most this much of a certificate's life. 200 ms is far above the
+ * interval between blocks at any load where that CPU matters, and short beside a restart.
+ */
+export const CERT_WRITE_DELAY_MS = 200;
 const STATE_CACHE_DEFAULT = 500_000;
 
 const P = {
@@ -255,12 +270,24 @@ export class LedgerStore {
    */
   private readonly certsUnsettled = new Map<bigint, CommitCertificate>();
   /**
-   * Unsynced certificate puts in flight. A block batch that settles certificates waits for
-   * those issued before it: LevelDB's thread pool may run writes out of call order, and an
-   * older certificate's put landing after the batch that settled its replacement would
-   * leave the replaced one on disk.
+   * Separate (unsynced) certificate writes in flight. A block batch that settles
+   * certificates waits for those issued before it: LevelDB's thread pool may run writes out
+   * of call order, and an older certificate's write landing after the batch that settled
+   * its replacement would leave the replaced one on disk.
    */
   private readonly certPuts = new Set<Promise<void>>();
+  /**
+   * Certificates put that no block batch has carried yet, written on their own when
+   * certWriteTimer fires (CERT_WRITE_DELAY_MS), or at once beyond certCacheMax of them.
+   */
+  private readonly certsUncarried = new Map<bigint, CommitCertificate>();
+  private certWriteTimer: NodeJS.Timeout | null = null;
+  private readonly certWriteDelayMs: number;
+  /** Writes of certificates outside block batches (certificateWritesSeparate). */
+  private certWritesSeparate = 0;
+  /** Certificate objects put by a caller that had checked their signatures (certificateVerified). */
+  private readonly certsVerified = new WeakSet<CommitCertificate>();
+  private closing: Promise<void> | null = null;
   /** height -> wake-ups of callers waiting for that certificate (waitForCommitCertificate). */
   private readonly certWaiters = new Map<bigint, Set<() => void>>();
   private readonly certCacheMax: number;
@@ -283,6 +310,7 @@ export class LedgerStore {
   ) {
     this.certDiskHeightMax = certDiskHeightMax;
     this.certCacheMax = Math.max(1, opts.certCacheMax ?? 64);
+    this.certWriteDelayMs = Math.max(0, opts.certWriteDelayMs ?? CERT_WRITE_DELAY_MS);
     this.tip = tip;
     this.durableTip = tip;
     this.stateCacheMax = opts.stateCacheEntriesMax ?? STATE_CACHE_DEFAULT;
@@ -555,18 +583,24 @@ export class LedgerStore {
 
   /**
    * Keeps the certificate in memory at once (the executor of the next block reads it from
-   * there, even while the write is in flight) and writes it to disk unsynced, so it survives
-   * a process crash. It becomes final (durable, never replaced) with the next block's synced
-   * batch, which writes it again (settleCertificates). Only that batch is relied on:
-   * classic-level does not promise that this put reaches LevelDB before a later write.
+   * there, and waiters wake) and resolves. It becomes final (durable, never replaced) with the
+   * next block's synced batch, which writes it (settleCertificates). Only when no block batch
+   * has carried it within certWriteDelayMs is it written on its own, unsynced, so that it
+   * survives a process crash on a quiet chain; close() writes whatever is still unsettled.
+   * With certWriteDelayMs 0 it is written at once and the promise resolves when written.
    * A final certificate is never replaced: a block answer served as immutable keeps its ETag.
+   *
+   * `verified`: the caller checked its signatures against genesis (or made them), so readers
+   * of this very object need not check them again (certificateVerified).
    */
-  async putCommitCertificate(cert: CommitCertificate): Promise<void> {
+  async putCommitCertificate(cert: CommitCertificate, opts: { verified?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (this.certificateFinal(cert.height)) return;
+    if (opts.verified === true) this.certsVerified.add(cert);
     this.certs.delete(cert.height); // a re-put moves to the newest end
     this.certs.set(cert.height, cert);
     this.certsUnsettled.set(cert.height, cert);
+    this.certsUncarried.set(cert.height, cert);
     const waiters = this.certWaiters.get(cert.height);
     if (waiters !== undefined) for (const wake of waiters) wake();
     while (this.certs.size > this.certCacheMax) {
@@ -574,13 +608,66 @@ export class LedgerStore {
       this.certs.delete(h!);
       if (h! > this.certDiskHeightMax) this.certDiskHeightMax = h!;
     }
-    const put = this.db.put(key(P.cert, u64be(cert.height)), encodeCommitCertificate(cert), { sync: false });
-    this.certPuts.add(put);
-    try {
-      await put;
-    } finally {
-      this.certPuts.delete(put);
+    // More than certCacheMax certificates with no block batch between them (not a validator's
+    // pattern: each block's batch carries the certificates before it) are written at once.
+    if (this.certWriteDelayMs === 0 || this.certsUncarried.size > this.certCacheMax) {
+      await this.writeUncarriedCertificates();
+      return;
     }
+    if (this.certWriteTimer === null) {
+      this.certWriteTimer = setTimeout(() => {
+        this.certWriteTimer = null;
+        // A failed write leaves the certificates unsettled: the next block batch or close() writes them.
+        this.writeUncarriedCertificates().catch(() => undefined);
+      }, this.certWriteDelayMs);
+      // A store that is never closed must not keep its process alive for this write.
+      this.certWriteTimer.unref();
+    }
+  }
+
+  /**
+   * Whether this certificate object was put with `verified` in this process. One read back
+   * from disk is a new object and never is: its signatures were checked by a process that is
+   * gone, or by none.
+   */
+  certificateVerified(cert: CommitCertificate): boolean {
+    return this.certsVerified.has(cert);
+  }
+
+  /** How many writes put certificates to disk outside block batches (deferred, bound or close). */
+  get certificateWritesSeparate(): number {
+    return this.certWritesSeparate;
+  }
+
+  private cancelCertificateWrite(): void {
+    if (this.certWriteTimer === null) return;
+    clearTimeout(this.certWriteTimer);
+    this.certWriteTimer = null;
+  }
+
+  /** Writes the certificates no block batch has carried, unsynced, in one write. */
+  private writeUncarriedCertificates(): Promise<void> {
+    this.cancelCertificateWrite();
+    if (this.certsUncarried.size === 0 || this.closed) return Promise.resolve();
+    const certs = [...this.certsUncarried.values()];
+    this.certsUncarried.clear();
+    return this.writeCertificatesSeparately(certs);
+  }
+
+  private writeCertificatesSeparately(certs: readonly CommitCertificate[]): Promise<void> {
+    this.certWritesSeparate++;
+    const ops = certs.map((c) => ({
+      type: 'put' as const,
+      key: key(P.cert, u64be(c.height)),
+      value: encodeCommitCertificate(c),
+    }));
+    const put = this.db.batch(ops, { sync: false });
+    this.certPuts.add(put);
+    const done = () => {
+      this.certPuts.delete(put);
+    };
+    put.then(done, done);
+    return put;
   }
 
   /**
@@ -600,7 +687,11 @@ export class LedgerStore {
   } {
     const settling = [...this.certsUnsettled];
     for (const [h, c] of settling) batch.put(key(P.cert, u64be(h)), encodeCommitCertificate(c));
-    // A failed put is its caller's error; the batch writes the certificate again anyway.
+    // This batch carries every certificate waiting for its own write: under load none is
+    // ever written separately. One put again before the batch lands is uncarried again.
+    this.certsUncarried.clear();
+    this.cancelCertificateWrite();
+    // A failed separate write leaves its certificates to this batch anyway.
     const landed = this.certPuts.size === 0 ? Promise.resolve() : Promise.allSettled([...this.certPuts]);
     return { settling, landed };
   }
@@ -649,7 +740,8 @@ export class LedgerStore {
    */
   commitCertificateSync(height: bigint): CommitCertificate | null {
     this.assertOpen();
-    const c = this.certs.get(height);
+    // An unsettled certificate evicted from `certs` may not be on disk yet (its write waits).
+    const c = this.certs.get(height) ?? this.certsUnsettled.get(height);
     if (c) return c;
     if (height > this.certDiskHeightMax) return null;
     const raw = this.db.getSync(key(P.cert, u64be(height)));
@@ -837,12 +929,29 @@ export class LedgerStore {
     }
   }
 
-  /** Waits for staged blocks to be written, then closes LevelDB. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Waits for staged blocks to be written, writes the certificates no synced block batch
+   * holds (those waiting for their separate write, and any a failed block write carried),
+   * then closes LevelDB. Rejects if that write fails; LevelDB is closed either way.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.writeChain.catch(() => undefined);
-    this.closed = true;
-    await this.db.close();
+    this.closed = true; // from here on puts are refused, so nothing can slip past the last write
+    this.cancelCertificateWrite();
+    this.certsUncarried.clear();
+    try {
+      // Earlier separate writes first: one landing after the last write could put an older certificate back.
+      await Promise.allSettled([...this.certPuts]);
+      if (this.certsUnsettled.size > 0)
+        await this.writeCertificatesSeparately([...this.certsUnsettled.values()]);
+    } finally {
+      await this.db.close();
+    }
   }
 }
 
