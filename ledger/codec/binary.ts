@@ -193,7 +193,12 @@ export class Reader {
     return v;
   }
 
-  /** Fixed-size field; returns a copy so later mutation of the source cannot change it. */
+  /**
+   * Fixed-size field. Over a plain Uint8Array it is a copy; over a Buffer, whose slice() is a
+   * view, it shares the source's memory (and keeps it alive). Every Buffer decoded here is one
+   * its caller owns and never rewrites: a LevelDB value, or a frame the secure channel copied
+   * out of the transport before checking its MAC.
+   */
   raw(n: number, field = 'raw'): Uint8Array {
     this.need(n, field);
     const out = this.buf.slice(this.pos, this.pos + n);
