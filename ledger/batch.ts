@@ -31,8 +31,23 @@ export function encodeBatch(b: Batch): Uint8Array {
   return w.finish();
 }
 
+export interface DecodeBatchOptions {
+  /**
+   * Each tx as a view into `bytes` instead of a copy of its own: for a caller that owns
+   * `bytes` and never changes them (the executor decodes a private copy of the batch). A
+   * block's txs then share one buffer: a copy per tx was an ArrayBuffer per tx, each one
+   * allocated outside the heap and swept by the garbage collector.
+   */
+  txViews?: boolean;
+}
+
 /** Never throws. The byte limit is checked before anything is read. */
-export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMITS_DEFAULT): Result<Batch> {
+export function decodeBatch(
+  bytes: Uint8Array,
+  limits: BatchLimits = BATCH_LIMITS_DEFAULT,
+  opts: DecodeBatchOptions = {},
+): Result<Batch> {
+  const views = opts.txViews === true;
   return decodeWith(bytes, limits.bytesMax, (r) => {
     const version = r.u8('version');
     if (version !== BATCH_VERSION)
@@ -44,7 +59,8 @@ export function decodeBatch(bytes: Uint8Array, limits: BatchLimits = BATCH_LIMIT
     if (n * 4 > r.remaining)
       throw new DecodeError('truncated', `${n} txs cannot fit in ${r.remaining} bytes`, 'txs');
     const txs: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) txs.push(r.bytes(TX_BYTES_MAX, `txs[${i}]`));
+    for (let i = 0; i < n; i++)
+      txs.push(views ? r.bytesView(TX_BYTES_MAX, `txs[${i}]`) : r.bytes(TX_BYTES_MAX, `txs[${i}]`));
     return { timestampMs, txs };
   });
 }

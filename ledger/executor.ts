@@ -9,7 +9,7 @@
 // overlaps n+1's signature checks and execution with n's disk write.
 import { BATCH_LIMITS_DEFAULT, type Batch, type BatchLimits, decodeBatch } from './batch.js';
 import { type Block, type BlockHeader, blockHash, checkBlockBody, resultsHash } from './block.js';
-import { toHex } from './codec/binary.js';
+import { bytesEqual, toHex } from './codec/binary.js';
 import { merkleRoot } from './merkle.js';
 import { applyTxs, type PrecheckedTx, startPrecheck, touchedKeys } from './state.js';
 import type { LedgerStore, MetaRecord } from './store.js';
@@ -66,6 +66,8 @@ export interface ExecutionStarted {
   executed: Promise<ExecutedBlock>;
 }
 
+const NO_ACCOUNTS: readonly Uint8Array[] = Object.freeze([]);
+
 export class ExecutorError extends Error {
   override readonly name = 'ExecutorError';
 }
@@ -113,7 +115,10 @@ export class Executor {
     }
     this.nextOrder += 1n;
     this.inflight++;
-    const dec = decodeBatch(input.batch, this.limits);
+    // The txs are views into a copy of the batch that only this block holds (see txViews):
+    // the caller's bytes may be a view into a buffer that is reused or changed later.
+    const own = input.batch.length <= this.limits.bytesMax ? new Uint8Array(input.batch) : input.batch;
+    const dec = decodeBatch(own, this.limits, { txViews: own !== input.batch });
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
     const prechecked = startPrecheck(batch.txs, this.chainId, this.signatureVerified);
     const applied = this.applyTail.then(async () =>
@@ -189,9 +194,15 @@ export class Executor {
     }
     const txAccounts = txs.map((t) => {
       // Only authenticated txs are indexed under an account, so nobody can spam another's history.
-      if (t.tx === null || t.rejection !== null) return [];
+      if (t.tx === null || t.rejection !== null) return NO_ACCOUNTS;
       const p = t.tx.payload;
-      return p.type === 'transfer' && Buffer.compare(p.to, t.tx.from) !== 0 ? [t.tx.from, p.to] : [t.tx.from];
+      if (p.type !== 'transfer') return [t.tx.from];
+      // The hexes the precheck made say it without comparing bytes.
+      const self =
+        t.toHex !== undefined && t.fromHex !== undefined
+          ? t.toHex === t.fromHex
+          : bytesEqual(p.to, t.tx.from);
+      return self ? [t.tx.from] : [t.tx.from, p.to];
     });
     const hash = blockHash(header);
     const durable = store.writeBlock({
@@ -199,7 +210,7 @@ export class Executor {
       hash,
       txHashes,
       txAccounts,
-      accountWrites: out.accountWrites.values(),
+      accountWrites: out.accountWrites, // keyed by hex: the store need not make it again
       kvLog: out.kvLog,
       ...(input.meta !== undefined ? { meta: input.meta } : {}),
     });

@@ -2,6 +2,7 @@
 // with different one-byte prefixes (so an inner node can never be passed off as a leaf), and
 // an odd node is promoted unchanged to the next level, which yields exactly RFC 6962's
 // left-balanced tree. The empty tree's root is SHA-256 of the empty string.
+import crypto from 'node:crypto';
 import { bytesEqual } from './codec/binary.js';
 import { HASH_BYTES, sha256 } from './keys.js';
 
@@ -51,11 +52,34 @@ function nextLevel(level: Uint8Array[]): Uint8Array[] {
   return out;
 }
 
+/**
+ * The root alone needs no hash below it as bytes: each level is kept as SHA-256's 'binary'
+ * (latin1) output, a 32-char string written straight into the scratch buffer for the next
+ * hash, and only the root becomes bytes. Bytes for every leaf and node (a pooled Buffer and
+ * a copy out of it per hash, two hashes per tx) were most of a block's Merkle cost.
+ */
 export function merkleRoot(leaves: Uint8Array[]): Uint8Array {
   if (leaves.length === 0) return sha256(new Uint8Array(0));
-  let level = leaves.map(merkleLeafHash);
-  while (level.length > 1) level = nextLevel(level);
-  return level[0]!;
+  let level: string[] = new Array<string>(leaves.length);
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i]!;
+    if (leaf.length === HASH_BYTES) {
+      leafScratch.set(leaf, 1);
+      level[i] = crypto.hash('sha256', leafScratch, 'binary');
+    } else level[i] = Buffer.from(merkleLeafHash(leaf)).toString('latin1');
+  }
+  while (level.length > 1) {
+    const next = new Array<string>((level.length + 1) >>> 1);
+    let j = 0;
+    for (let i = 0; i + 1 < level.length; i += 2) {
+      nodeScratch.write(level[i]!, 1, HASH_BYTES, 'latin1');
+      nodeScratch.write(level[i + 1]!, 1 + HASH_BYTES, HASH_BYTES, 'latin1');
+      next[j++] = crypto.hash('sha256', nodeScratch, 'binary');
+    }
+    if (level.length % 2 === 1) next[j] = level[level.length - 1]!;
+    level = next;
+  }
+  return new Uint8Array(Buffer.from(level[0]!, 'latin1'));
 }
 
 export function merkleProof(leaves: Uint8Array[], index: number): MerkleProof {

@@ -170,6 +170,8 @@ export function startPrecheck(
   const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
   const toCheck = decoded.filter(needsCheck);
   const hashesHex = decoded.map((d) => d.pre.hashHex);
+  // Under load the mempool verified nearly every tx: no pool round trip, no set, no copy then.
+  if (toCheck.length === 0) return { hashesHex, txs: Promise.resolve(decoded.map((d) => d.pre)) };
   const checked = verifyMany(toCheck.map(signatureCheck));
   return {
     hashesHex,
@@ -195,6 +197,8 @@ export function touchedKeys(txs: PrecheckedTx[]): { accounts: Set<string>; kv: S
 }
 
 const ZERO_ACCOUNT: Account = Object.freeze({ balance: 0n, nonce: 0n });
+/** Every successful tx's result: one frozen object instead of one per tx. */
+const OK_RESULT: TxResult = Object.freeze({ ok: true });
 
 /**
  * Applies prechecked txs on top of `reader` for block `height`. Never throws on bad input:
@@ -229,7 +233,7 @@ export function applyTxs(
     }
     const afterNonce: Account = { balance: sender.balance, nonce: sender.nonce + 1n };
     const pl = tx.payload;
-    let result: TxResult = { ok: true };
+    let result: TxResult = OK_RESULT;
     switch (pl.type) {
       case 'transfer': {
         if (afterNonce.balance < pl.amount) {
@@ -247,10 +251,15 @@ export function applyTxs(
           result = failure('overflow', 'recipient balance would exceed u64');
           break;
         }
-        accountWrites.set(toHexKey, {
-          address: pl.to,
-          account: { balance: recipient.balance + pl.amount, nonce: recipient.nonce },
-        });
+        // A block's txs mostly pay a few recipients: the write made for one earlier in this
+        // block (an object of this call, never the reader's) is updated, not replaced.
+        const written = accountWrites.get(toHexKey);
+        if (written !== undefined) written.account.balance = recipient.balance + pl.amount;
+        else
+          accountWrites.set(toHexKey, {
+            address: pl.to,
+            account: { balance: recipient.balance + pl.amount, nonce: recipient.nonce },
+          });
         break;
       }
       case 'kv.put':
@@ -290,8 +299,24 @@ export function applyTxs(
 
 const sortedValues = <T>(m: Map<string, T>): T[] => [...m.keys()].sort().map((k) => m.get(k)!); // hex order == byte order
 
+/** Bytes of an encoded account record (state.ts encodeAccount): balance u64 | nonce u64. */
+export const ACCOUNT_RECORD_BYTES = 16;
+
+/**
+ * Writes an account's record (balance u64 | nonce u64, big-endian) at `offset` of `view`:
+ * the digest and the store's batch write it in place, with no record of its own per account.
+ */
+export function writeAccountRecord(view: DataView, offset: number, a: Account): void {
+  if (a.balance < 0n || a.balance > U64_MAX || a.nonce < 0n || a.nonce > U64_MAX)
+    throw new RangeError(`account out of u64 range: balance ${a.balance}, nonce ${a.nonce}`);
+  view.setBigUint64(offset, a.balance);
+  view.setBigUint64(offset + 8, a.nonce);
+}
+
 export function encodeAccount(a: Account): Uint8Array {
-  return new Writer(16).u64(a.balance).u64(a.nonce).finish();
+  const out = new Uint8Array(ACCOUNT_RECORD_BYTES);
+  writeAccountRecord(new DataView(out.buffer), 0, a);
+  return out;
 }
 
 export function encodeKvEntry(e: KvEntry): Uint8Array {
@@ -301,18 +326,57 @@ export function encodeKvEntry(e: KvEntry): Uint8Array {
   return w.u64(e.version).u64(e.lastModifiedHeight).raw(e.lastModifiedBy).finish();
 }
 
+/**
+ * The digest's input is built here and hashed at once, so one buffer serves every block; a
+ * block larger than this gets a buffer of its own rather than growing the kept one.
+ */
+const DIGEST_SCRATCH_BYTES_MAX = 1 << 20;
+let digestScratch = new Uint8Array(16 * 1024);
+let digestScratchView = new DataView(digestScratch.buffer);
+
 function digestWrites(
   prevDigest: Uint8Array,
   height: bigint,
   accounts: Map<string, AccountWrite>,
   kv: Map<string, KvWrite>,
 ): Uint8Array {
-  const w = new Writer(64 + accounts.size * 48);
-  w.raw(STATE_DIGEST_DOMAIN).raw(prevDigest).u64(height).u32(accounts.size);
-  for (const a of sortedValues(accounts)) w.raw(a.address).raw(encodeAccount(a.account));
-  w.u32(kv.size);
-  for (const e of sortedValues(kv)) w.bytes(e.key).raw(encodeKvEntry(e.entry));
-  return sha256Of(w.finish());
+  const head = STATE_DIGEST_DOMAIN.length + prevDigest.length + 8 + 4;
+  if (kv.size > 0) {
+    // kv writes are rare beside transfers and variable in size: the general writer does them.
+    const w = new Writer(head + accounts.size * 48 + 4 + kv.size * 96);
+    w.raw(STATE_DIGEST_DOMAIN).raw(prevDigest).u64(height).u32(accounts.size);
+    for (const a of sortedValues(accounts)) w.raw(a.address).raw(encodeAccount(a.account));
+    w.u32(kv.size);
+    for (const e of sortedValues(kv)) w.bytes(e.key).raw(encodeKvEntry(e.entry));
+    return sha256Of(w.written());
+  }
+  const sorted = sortedValues(accounts);
+  let size = head + 4;
+  for (const a of sorted) size += a.address.length + ACCOUNT_RECORD_BYTES;
+  let buf = digestScratch;
+  let view = digestScratchView;
+  if (size > buf.length) {
+    buf = new Uint8Array(size);
+    view = new DataView(buf.buffer);
+    if (size <= DIGEST_SCRATCH_BYTES_MAX) {
+      digestScratch = buf;
+      digestScratchView = view;
+    }
+  }
+  // The writer's layout above, written in place.
+  buf.set(STATE_DIGEST_DOMAIN, 0);
+  buf.set(prevDigest, STATE_DIGEST_DOMAIN.length);
+  view.setBigUint64(head - 12, height);
+  view.setUint32(head - 4, accounts.size);
+  let off = head;
+  for (const a of sorted) {
+    buf.set(a.address, off);
+    off += a.address.length;
+    writeAccountRecord(view, off, a.account);
+    off += ACCOUNT_RECORD_BYTES;
+  }
+  view.setUint32(off, 0); // kv.size
+  return sha256Of(buf.subarray(0, size));
 }
 
 /** Digest of the genesis state (height 0): the initial accounts, as if written by block 0. */

@@ -15,7 +15,7 @@
 // Every block is written with its state changes and the new tip in ONE db.batch, which
 // LevelDB applies atomically (one write-ahead-log record), so a crash at any point leaves the
 // store at a block boundary. State is served from a bounded in-memory cache that is written
-// through per block; the executor loads a block's accounts and keys with one getMany.
+// through per block; the executor loads a block's accounts and keys with one read.
 import { ClassicLevel } from 'classic-level';
 import type { Address } from './address.js';
 import {
@@ -29,12 +29,14 @@ import {
 } from './block.js';
 import { bytesEqual, toHex } from './codec/binary.js';
 import {
+  ACCOUNT_RECORD_BYTES,
   type Account,
   encodeAccount,
   encodeKvEntry,
   genesisStateDigest,
   type KvEntry,
   type StateReader,
+  writeAccountRecord,
 } from './state.js';
 import { txHash } from './tx.js';
 
@@ -103,14 +105,24 @@ export interface TxLocation {
   result: TxResult;
 }
 
+/** An account's new state, as a block writes it. */
+export interface AccountRecordWrite {
+  address: Uint8Array;
+  account: Account;
+}
+
 /** What the executor hands the store for one block. */
 export interface BlockWrite {
   block: Block;
   hash: Uint8Array;
   txHashes: Uint8Array[];
   /** Addresses to index each tx under (sender, recipient), per tx; empty for unauthenticated txs. */
-  txAccounts: Uint8Array[][];
-  accountWrites: Iterable<{ address: Uint8Array; account: Account }>;
+  txAccounts: readonly (readonly Uint8Array[])[];
+  /**
+   * The block's account writes; as a Map, keyed by the lowercase hex of each address (the
+   * executor's), so the store need not compute the hex again.
+   */
+  accountWrites: Iterable<AccountRecordWrite> | ReadonlyMap<string, AccountRecordWrite>;
   /** Every kv write of the block, in execution order (history keeps each version). */
   kvLog: { key: Uint8Array; entry: KvEntry }[];
   /**
@@ -156,6 +168,14 @@ export const LIST_LIMIT_MAX = 1000;
  */
 export const CERT_WRITE_DELAY_MS = 200;
 const STATE_CACHE_DEFAULT = 500_000;
+/**
+ * Up to this many keys are read with getSync, one after another, rather than with one
+ * getMany. A read on libuv's thread pool cost 300-500 us of main-thread CPU here (waking a
+ * pool thread and being woken back), 64 point reads in a row 12-16 us when their blocks are
+ * in LevelDB's cache; one that is not waits for the disk, so the bound keeps such a stall
+ * short. The executor reads a block's uncached accounts and its failed txs' locations so.
+ */
+const SYNC_READS_MAX = 64;
 
 const P = {
   genesis: 0x47, // G
@@ -247,6 +267,126 @@ const kvHistKey = (k: Uint8Array, version: bigint): Buffer => {
 };
 
 const EMPTY = new Uint8Array(0);
+
+// A block's small records are built in these buffers, one per record shape, rewritten for
+// each put: a chained batch's put copies key and value into LevelDB's native batch before it
+// returns (classic-level's batch_put; no prewrite hook or 'write' listener, which would keep
+// the op, is ever registered on this database), so nothing refers to them afterwards. A key
+// and value of their own per put were a visible share of a validator's main thread: a
+// pooled Buffer each, and the account record's ArrayBuffer made at the put.
+// Filled only inside one synchronous loop, so two stores in one process cannot interleave.
+const txKeyScratch = Buffer.alloc(1 + 32);
+const txLocScratch = Buffer.alloc(8 + 4);
+const acctTxKeyScratch = Buffer.alloc(1 + 32 + 8 + 4);
+const accountKeyScratch = Buffer.alloc(1 + 32);
+const accountValueScratch = Buffer.alloc(ACCOUNT_RECORD_BYTES);
+const accountValueView = new DataView(
+  accountValueScratch.buffer,
+  accountValueScratch.byteOffset,
+  accountValueScratch.byteLength,
+);
+txKeyScratch[0] = P.tx;
+acctTxKeyScratch[0] = P.acctTx;
+accountKeyScratch[0] = P.account;
+
+/**
+ * A failure that leaves the nonce alone. Only with one among its copies can a tx hash occur
+ * twice in a block: a tx that advances its sender's nonce can do so once (a copy of it then
+ * fails bad-nonce), and a stateless failure repeats with the bytes.
+ */
+const repeatable = (r: TxResult): boolean =>
+  !r.ok &&
+  (r.code === 'bad-nonce' ||
+    r.code === 'malformed' ||
+    r.code === 'wrong-chain' ||
+    r.code === 'bad-signature');
+
+/** Up to this many such failures in a block, their copies are found by comparing hashes. */
+const REPEATABLE_COMPARED_MAX = 16;
+
+/**
+ * The txs of a block that share their hash with another tx of it, or null for none; all of
+ * them when that is cheaper to say (many failures). Every such group holds a repeatable
+ * failure (see there), so comparing those few hashes with all the others finds them, with
+ * no string per tx (a latin1 key per tx for a set cost 0.3 us each and its garbage).
+ */
+function sharedHashes(w: BlockWrite): Set<number> | 'all' | null {
+  const n = w.txHashes.length;
+  let failures: number[] | null = null;
+  for (let i = 0; i < n; i++) {
+    if (!repeatable(w.block.results[i]!)) continue;
+    failures ??= [];
+    failures.push(i);
+    if (failures.length > REPEATABLE_COMPARED_MAX) return 'all';
+  }
+  if (failures === null) return null;
+  let shared: Set<number> | null = null;
+  for (const f of failures) {
+    const h = w.txHashes[f]!;
+    for (let i = 0; i < n; i++) {
+      if (i === f || !bytesEqual(w.txHashes[i]!, h)) continue;
+      shared ??= new Set<number>();
+      shared.add(i).add(f);
+    }
+  }
+  return shared;
+}
+
+/**
+ * The tx location index ('T': a hash's first occurrence in the block not located by an
+ * earlier block, `skip`) and the account index ('X').
+ */
+function putTxIndex(
+  batch: Pick<ChainedBatchOf, 'put'>,
+  w: BlockWrite,
+  height: Buffer,
+  skip: Set<number>,
+): void {
+  const n = w.txHashes.length;
+  const shared = sharedHashes(w);
+  const seen = new Set<string>();
+  txLocScratch.set(height, 0);
+  acctTxKeyScratch.set(height, 1 + 32);
+  for (let i = 0; i < n; i++) {
+    const hash = w.txHashes[i]!;
+    txLocScratch.writeUInt32BE(i, 8);
+    let first = !skip.has(i);
+    if (first && shared !== null && (shared === 'all' || shared.has(i))) {
+      const id = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1');
+      first = !seen.has(id);
+      seen.add(id);
+    }
+    if (first) {
+      if (hash.length === 32) {
+        txKeyScratch.set(hash, 1);
+        batch.put(txKeyScratch, txLocScratch);
+      } else batch.put(key(P.tx, hash), Buffer.from(txLocScratch));
+    }
+    const accounts = w.txAccounts[i];
+    if (accounts === undefined || accounts.length === 0) continue;
+    acctTxKeyScratch.writeUInt32BE(i, 1 + 32 + 8);
+    // The key alone locates the tx; the value stays empty to keep the index small.
+    for (const a of accounts) {
+      if (a.length === 32) {
+        acctTxKeyScratch.set(a, 1);
+        batch.put(acctTxKeyScratch, EMPTY);
+      } else batch.put(key(P.acctTx, a, height, txLocScratch.subarray(8)), EMPTY);
+    }
+  }
+}
+
+function putAccounts(
+  batch: Pick<ChainedBatchOf, 'put'>,
+  accountWrites: ReadonlyMap<string, AccountRecordWrite>,
+): void {
+  for (const a of accountWrites.values()) {
+    writeAccountRecord(accountValueView, 0, a.account);
+    if (a.address.length === 32) {
+      accountKeyScratch.set(a.address, 1);
+      batch.put(accountKeyScratch, accountValueScratch);
+    } else batch.put(key(P.account, a.address), accountValueScratch);
+  }
+}
 const clampLimit = (limit: number): number => Math.max(1, Math.min(LIST_LIMIT_MAX, Math.floor(limit) || 1));
 
 export class LedgerStore {
@@ -255,8 +395,15 @@ export class LedgerStore {
   private closed = false;
   private writeChain: Promise<void> = Promise.resolve();
   private writeFailure: string | null = null;
-  /** Keys written by blocks staged but not yet durable, oldest first; never evicted. */
-  private readonly pendingKeySets: Set<string>[] = [];
+  /**
+   * Keys (hex) written by blocks staged but not yet durable, oldest first; never evicted.
+   * Each block's own write maps serve as its key sets: no set is built per block for a
+   * lookup that only eviction makes.
+   */
+  private readonly pendingKeySets: {
+    accounts: ReadonlyMap<string, unknown>;
+    kv: ReadonlyMap<string, unknown>;
+  }[] = [];
   /** Committed state cache; `null` = known to be absent. Entries are always clean. */
   private readonly accounts = new Map<string, Account | null>();
   private readonly kv = new Map<string, KvEntry | null>();
@@ -402,7 +549,7 @@ export class LedgerStore {
     },
   };
 
-  /** Loads the given accounts and kv keys (hex) into the cache with one getMany. */
+  /** Loads the given accounts and kv keys (hex) into the cache (see SYNC_READS_MAX). */
   async prefetch(accountsHex: Iterable<string>, kvHex: Iterable<string>): Promise<void> {
     this.assertOpen();
     const missA = [...accountsHex].filter((h) => !this.accounts.has(h));
@@ -412,7 +559,8 @@ export class LedgerStore {
       ...missA.map((h) => key(P.account, Buffer.from(h, 'hex'))),
       ...missK.map((h) => key(P.kv, Buffer.from(h, 'hex'))),
     ];
-    const vals = await this.db.getMany(keys);
+    const vals =
+      keys.length <= SYNC_READS_MAX ? keys.map((k) => this.db.getSync(k)) : await this.db.getMany(keys);
     for (let i = 0; i < missA.length; i++) {
       const v = vals[i];
       // A block staged while this read was in flight holds a newer value: keep it.
@@ -799,7 +947,11 @@ export class LedgerStore {
         new LedgerStoreError('out-of-order', `block ${h.height} does not extend tip ${this.tip.height}`),
       );
     }
-    const accountWrites = [...w.accountWrites];
+    // The executor's map is used as it is (nothing changes it once the block is applied).
+    const accountWrites: ReadonlyMap<string, AccountRecordWrite> =
+      w.accountWrites instanceof Map
+        ? w.accountWrites
+        : new Map(Array.from(w.accountWrites as Iterable<AccountRecordWrite>, (a) => [toHex(a.address), a]));
     const lastKv = new Map<string, { key: Uint8Array; entry: KvEntry }>();
     for (const e of w.kvLog) lastKv.set(toHex(e.key), e);
     const tip: Tip = {
@@ -811,11 +963,10 @@ export class LedgerStore {
 
     // Stage: from here on reads see the block (the block cache serves it until it is durable).
     this.tip = tip;
-    for (const a of accountWrites) this.accounts.set(toHex(a.address), a.account);
+    for (const [hex, a] of accountWrites) this.accounts.set(hex, a.account);
     for (const [hex, e] of lastKv) this.kv.set(hex, e.entry);
     this.cacheBlock(w.block);
-    const pendingKeys = new Set<string>([...accountWrites.map((a) => toHex(a.address)), ...lastKv.keys()]);
-    this.pendingKeySets.push(pendingKeys);
+    this.pendingKeySets.push({ accounts: accountWrites, kv: lastKv });
 
     const done = this.writeChain.then(() => this.persist(w, tip, accountWrites, lastKv));
     this.writeChain = done;
@@ -834,7 +985,7 @@ export class LedgerStore {
   private async persist(
     w: BlockWrite,
     tip: Tip,
-    accountWrites: { address: Uint8Array; account: Account }[],
+    accountWrites: ReadonlyMap<string, AccountRecordWrite>,
     lastKv: Map<string, { key: Uint8Array; entry: KvEntry }>,
   ): Promise<void> {
     const height = u64be(tip.height);
@@ -848,27 +999,19 @@ export class LedgerStore {
         maybeSeen.push(i);
       }
     }
+    const seenKeys = maybeSeen.map((i) => key(P.tx, w.txHashes[i]!));
     const earlier =
-      maybeSeen.length === 0 ? [] : await this.db.getMany(maybeSeen.map((i) => key(P.tx, w.txHashes[i]!)));
+      seenKeys.length <= SYNC_READS_MAX
+        ? seenKeys.map((k) => this.db.getSync(k))
+        : await this.db.getMany(seenKeys);
     const skip = new Set<number>(maybeSeen.filter((_, j) => earlier[j] !== undefined));
 
     // A chained batch hands each op to LevelDB's native batch at once, which measured cheaper
     // per op than the array form; it is still committed atomically by write().
     const batch = this.db.batch();
     batch.put(key(P.hash, w.hash), height);
-    const seen = new Set<string>();
-    for (let i = 0; i < w.txHashes.length; i++) {
-      const hash = w.txHashes[i]!;
-      const id = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1');
-      const idx = u32be(i);
-      if (!skip.has(i) && !seen.has(id)) {
-        seen.add(id);
-        batch.put(key(P.tx, hash), Buffer.concat([height, idx]));
-      }
-      // The key alone locates the tx; the value stays empty to keep the index small.
-      for (const a of w.txAccounts[i] ?? []) batch.put(key(P.acctTx, a, height, idx), EMPTY);
-    }
-    for (const a of accountWrites) batch.put(key(P.account, a.address), encodeAccount(a.account));
+    putTxIndex(batch, w, height, skip);
+    putAccounts(batch, accountWrites);
     for (const e of w.kvLog) batch.put(kvHistKey(e.key, e.entry.version), encodeKvEntry(e.entry));
     for (const e of lastKv.values()) batch.put(key(P.kv, e.key), encodeKvEntry(e.entry));
     batch.put(key(P.tip), encodeTip(tip));
@@ -916,7 +1059,8 @@ export class LedgerStore {
    * read its older value from disk.
    */
   trimCache(): void {
-    const pending = (k: string) => this.pendingKeySets.some((set) => set.has(k));
+    // A key in either map counts for both caches, as one set of both did.
+    const pending = (k: string) => this.pendingKeySets.some((p) => p.accounts.has(k) || p.kv.has(k));
     for (const m of [this.accounts, this.kv] as Map<string, unknown>[]) {
       let over = m.size - this.stateCacheMax;
       if (over <= 0) continue;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { toHex } from '../../ledger/codec/binary.js';
-import { MemoryState } from '../../ledger/state.js';
+import { encodeAccount, MemoryState } from '../../ledger/state.js';
 import { bytes, CHAIN, seedKey, signed, transfer } from './helpers.js';
 
 const a = seedKey(0);
@@ -114,5 +114,31 @@ describe('ledger/state', () => {
     assert.deepEqual(e.value, bytes('fresh'));
     assert.deepEqual(e.lastModifiedBy, b.publicKey);
     assert.equal(e.lastModifiedHeight, s.height);
+  });
+
+  it('credits a recipient paid several times in a block with the sum, leaving earlier state objects alone', () => {
+    const s = new MemoryState(genesis);
+    s.applyBlock([signed(a, 1n, transfer(c, 1n))], CHAIN);
+    const before = s.accounts.get(toHex(c.publicKey))!;
+    const out = s.applyBlock(
+      [signed(a, 2n, transfer(c, 2n)), signed(b, 1n, transfer(c, 3n)), signed(a, 3n, transfer(c, 4n))],
+      CHAIN,
+    );
+    assert.deepEqual(
+      out.results.map((r) => (r.ok ? 'ok' : r.code)),
+      ['ok', 'ok', 'ok'],
+    );
+    assert.deepEqual(before, { balance: 1n, nonce: 0n }, 'the previous block state is not changed in place');
+    assert.deepEqual(s.accounts.get(toHex(c.publicKey)), { balance: 10n, nonce: 0n });
+    assert.deepEqual(out.accountWrites.get(toHex(a.publicKey))?.account, { balance: 993n, nonce: 3n });
+  });
+
+  it('encodes an account as balance then nonce, big-endian, and refuses values outside u64', () => {
+    assert.equal(
+      toHex(encodeAccount({ balance: 0x0102n, nonce: (1n << 64n) - 1n })),
+      `${'0'.repeat(12)}0102${'f'.repeat(16)}`,
+    );
+    assert.throws(() => encodeAccount({ balance: -1n, nonce: 0n }), RangeError);
+    assert.throws(() => encodeAccount({ balance: 0n, nonce: 1n << 64n }), RangeError);
   });
 });
