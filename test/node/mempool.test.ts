@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { toHex } from '../../ledger/codec/binary.js';
-import { generateKeyPair } from '../../ledger/keys.js';
+import { generateKeyPair, verify } from '../../ledger/keys.js';
 import { encodeTx, signTx } from '../../ledger/tx.js';
-import { Mempool, type MempoolLimits } from '../../node/mempool.js';
+import type { SignatureCheck } from '../../ledger/verify-pool.js';
+import { type IntakeTx, Mempool, type MempoolLimits } from '../../node/mempool.js';
 
 const chainId = 'test-chain';
 const alice = generateKeyPair();
@@ -307,5 +308,153 @@ describe('node/mempool', () => {
         [true, 4n],
       ],
     );
+  });
+
+  describe('bookkeeping', () => {
+    const prepared = (p: Mempool, bytes: Uint8Array): IntakeTx => {
+      const r = p.prepare(bytes);
+      assert.equal(r.kind, 'ready');
+      if (r.kind !== 'ready') throw new Error('not ready');
+      return r.tx;
+    };
+    const limits = (verifiedMax: number): MempoolLimits => ({
+      txCountMax: 100,
+      bytesMax: 1 << 20,
+      nonceAheadMax: 100,
+      verifiedMax,
+    });
+
+    it('keeps exactly the last verifiedMax verified hashes while verifications keep coming', async () => {
+      const p = pool(0n, limits(3));
+      const txs = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n].map((n) => prepared(p, tx(n)));
+      for (const t of txs) await p.verifyAhead([t]);
+      assert.deepEqual(
+        txs.map((t) => p.signatureVerified(t.hashHex)),
+        [false, false, false, false, false, true, true, true],
+      );
+    });
+
+    it('keeps the verified FIFO exact while its ring grows and then wraps', async () => {
+      // Real signatures, checked inline instead of on the verify pool's workers.
+      const inline = async (checks: readonly SignatureCheck[]) =>
+        checks.map((c) => verify(c.signature, c.message, c.publicKey));
+      const p = new Mempool(chainId, limits(1030), async () => 0n, Date.now, inline);
+      const txs = Array.from({ length: 1100 }, (_, i) => prepared(p, tx(BigInt(i + 1))));
+      for (let i = 0; i < txs.length; i += 64) await p.verifyAhead(txs.slice(i, i + 64));
+      const verified = txs.map((t) => p.signatureVerified(t.hashHex));
+      assert.equal(verified.indexOf(true), 70, 'the 70 oldest left');
+      assert.equal(verified.slice(70).every(Boolean), true, 'the newest 1030 stay');
+    });
+
+    it('enters a tx verified by two calls at once into the verified FIFO once', async () => {
+      const p = pool(0n, limits(2));
+      const [a, b, c] = [1n, 2n, 3n].map((n) => prepared(p, tx(n))) as [IntakeTx, IntakeTx, IntakeTx];
+      // Both calls find it unverified before either has its answer.
+      await Promise.all([p.verifyAhead([a]), p.verifyAhead([a])]);
+      await p.verifyAhead([b]);
+      assert.equal(
+        p.signatureVerified(a.hashHex),
+        true,
+        'a second entry of a would have pushed the first out',
+      );
+      assert.equal(p.signatureVerified(b.hashHex), true);
+      await p.verifyAhead([c]);
+      assert.deepEqual(
+        [a, b, c].map((t) => p.signatureVerified(t.hashHex)),
+        [false, true, true],
+      );
+    });
+
+    it('verifies a tx again on add when its hash left the verified FIFO after verifyAhead', async () => {
+      const p = pool(0n, limits(1));
+      const a = prepared(p, tx(1n));
+      const b = prepared(p, tx(2n));
+      await p.verifyAhead([a]);
+      await p.verifyAhead([b]);
+      assert.equal(p.signatureVerified(a.hashHex), false);
+      assert.equal((await p.addPrepared(a, { verifySignature: true, local: true })).kind, 'accepted');
+      // Verified inline, so it entered again and pushed b out.
+      assert.equal(p.signatureVerified(a.hashHex), true);
+      assert.equal(p.signatureVerified(b.hashHex), false);
+    });
+
+    it('answers a held tx verified ahead as verified, also asked with another copy of its hash', async () => {
+      const p = pool(0n, limits(10));
+      const a = prepared(p, tx(1n));
+      await p.verifyAhead([a]);
+      assert.equal((await p.addPrepared(a, { verifySignature: true, local: false })).kind, 'accepted');
+      // The executor hashes the batch itself: an equal string, not the same one.
+      assert.equal(p.signatureVerified(Buffer.from(a.hash).toString('hex')), true);
+      const unverified = prepared(p, tx(2n));
+      assert.equal(
+        (await p.addPrepared(unverified, { verifySignature: false, local: false })).kind,
+        'accepted',
+      );
+      assert.equal(p.signatureVerified(unverified.hashHex), false);
+    });
+
+    it('keeps a delivered tx known when it is dropped as stale, until its block is written', async () => {
+      let committed = 0n;
+      const p = new Mempool(chainId, limits(10), async () => committed);
+      const bytes = tx(1n);
+      const added = await p.add(bytes, { verifySignature: true, local: true });
+      assert.equal(added.kind, 'accepted');
+      if (added.kind !== 'accepted') return;
+      assert.equal(p.markOrdered([added.hashHex]), 1);
+      assert.equal(p.pruneStale(toHex(alice.publicKey), 1n), 1);
+      assert.equal(p.size, 0);
+      assert.equal(p.pendingCount, 0);
+      assert.equal(p.has(added.hashHex), false);
+      assert.equal(p.get(added.hashHex), undefined);
+      assert.equal(p.oldestAgeMs(), 0, 'a delivered hash alone is no tx waiting');
+      assert.equal(p.takeBatch(10, 1 << 20).length, 0);
+      assert.equal((await p.add(bytes, { verifySignature: true, local: true })).kind, 'known');
+      assert.equal(p.removeCommitted([added.hashHex]).length, 0, 'nothing held left to remove');
+      committed = 0n;
+      assert.equal((await p.add(bytes, { verifySignature: true, local: true })).kind, 'accepted');
+      assert.equal(p.size, 1);
+    });
+
+    it("cuts a batch with each sender's txs together, senders in order of their first tx", async () => {
+      const carol = generateKeyPair();
+      const p = pool();
+      const arrivals: [bigint, typeof alice][] = [
+        [2n, alice],
+        [1n, bob],
+        [3n, alice],
+        [1n, carol],
+        [1n, alice],
+        [2n, bob],
+      ];
+      for (const [n, from] of arrivals) {
+        assert.equal((await p.add(tx(n, 1n, from), { verifySignature: true, local: true })).kind, 'accepted');
+      }
+      const name = new Map(
+        [alice, bob, carol].map((k, i) => [toHex(k.publicKey), ['alice', 'bob', 'carol'][i]]),
+      );
+      assert.deepEqual(
+        p.takeBatch(10, 1 << 20).map((e) => `${name.get(e.fromHex)}${e.nonce}`),
+        ['alice1', 'alice2', 'alice3', 'bob1', 'bob2', 'carol1'],
+      );
+    });
+
+    it('cuts batches in entry order around hashes of txs it never held', async () => {
+      let now = 1_000;
+      const p = pool(0n, undefined, () => now);
+      p.markOrdered(['cd'.repeat(32)]);
+      const first = await p.add(tx(2n, 1n, bob), { verifySignature: true, local: false });
+      now += 10;
+      await p.add(tx(1n), { verifySignature: true, local: false });
+      now += 10;
+      assert.equal(p.oldestAgeMs(), 20);
+      const batch = p.takeBatch(10, 1 << 20);
+      assert.deepEqual(
+        batch.map((e) => e.nonce),
+        [2n, 1n],
+      );
+      assert.equal(batch[0]?.hashHex, first.kind === 'accepted' ? first.hashHex : '');
+      assert.equal(p.pendingCount, 0);
+      assert.equal(p.releaseInflight(), 2);
+    });
   });
 });
