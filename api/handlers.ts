@@ -10,9 +10,17 @@ import type { Block, CommitCertificate } from '../ledger/block.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { decodeTx, encodeTx, TX_BYTES_MAX, txFromJson, txHash } from '../ledger/tx.js';
 import { SecondLookupAdmission } from './admission.js';
+import {
+  batchAnswerJson,
+  batchBodyValidatorCompiler,
+  hexBytes,
+  refusedJson,
+  type SubmitTxsBodyT,
+  takenJson,
+} from './batch-body.js';
 import { BlockTxs } from './block-txs.js';
 import { CertVerdicts } from './cert-verdicts.js';
-import { ApiError, type ApiErrorBody, rejectionToApiError } from './errors.js';
+import { ApiError, rejectionToApiError } from './errors.js';
 import { answerBytes, type ImmutableAnswer, immutableAnswer, sendImmutable } from './immutable.js';
 import { Lru } from './lru.js';
 import type { NodePort, SubmitOutcome, TxStatus } from './node-port.js';
@@ -85,6 +93,9 @@ function certVerificationsCounter(registry: Registry): Counter {
     })
   );
 }
+
+const notHex = (): ApiError =>
+  new ApiError('malformed', 'tx: not hex (use encoding: "base64" for base64)', 'tx');
 
 /** Sends already-serialized JSON as is (no schema serializer: the caller built it to the schema's type). */
 function sendJsonString(reply: FastifyReply, json: string | Buffer): FastifyReply {
@@ -232,13 +243,13 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     }
     if (encoding === 'hex') {
       const h = strip0x(tx);
-      if (h.length < 2 || h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) {
-        return new ApiError('malformed', 'tx: not hex (use encoding: "base64" for base64)', 'tx');
-      }
+      if (h.length < 2 || h.length % 2 !== 0) return notHex();
+      // Too long: not decoded, but still told apart from non-hex (the rare path keeps its regex).
       if (h.length / 2 > TX_BYTES_MAX) {
+        if (!/^[0-9a-fA-F]*$/.test(h)) return notHex();
         return new ApiError('too-large', `tx: ${h.length / 2} bytes exceeds ${TX_BYTES_MAX}`, 'tx');
       }
-      return hexToBytes(h);
+      return hexBytes(h) ?? notHex();
     }
     if (tx.length < 2 || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(tx)) {
       return new ApiError('malformed', 'tx: not base64', 'tx');
@@ -339,30 +350,32 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
     url: routes.submitTxs.url,
     schema: schemaOf(routes.submitTxs),
     bodyLimit: limits.batchBodyBytesMax,
+    // The plain body (an array of strings) is checked by hand; anything else by the zod schema.
+    validatorCompiler: batchBodyValidatorCompiler,
     handler: async (req, reply) => {
-      const body = req.body as z.output<typeof s.SubmitTxsBody>;
-      if (body.txs.length > limits.batchTxsMax) {
+      const body = req.body as SubmitTxsBodyT;
+      const items = body.txs;
+      if (items.length > limits.batchTxsMax) {
         throw new ApiError(
           'too-large',
-          `${body.txs.length} txs in one batch; at most ${limits.batchTxsMax}`,
+          `${items.length} txs in one batch; at most ${limits.batchTxsMax}`,
           'txs',
         );
       }
-      type Item = z.output<typeof s.SubmitTxsAccepted> | ApiErrorBody;
-      const results: (Item | undefined)[] = new Array(body.txs.length);
-      // The txs that pass the API's own checks go to the node in one call; `slots` maps them back.
+      // Each result is rendered to JSON as it is known (api/batch-body.ts): no object per tx.
+      const results: string[] = new Array(items.length);
+      // The txs that parse go to the node in one call; `slots` maps them back.
       const toNode: Uint8Array[] = [];
       const slots: number[] = [];
-      body.txs.forEach((item, i) => {
-        const encoded = encodedFromItem(item, body.encoding);
-        const refused = encoded instanceof ApiError ? encoded : precheck(encoded);
-        if (refused !== null) {
-          results[i] = refused.toBody();
-          return;
+      for (let i = 0; i < items.length; i++) {
+        const encoded = encodedFromItem(items[i], body.encoding);
+        if (encoded instanceof ApiError) {
+          results[i] = refusedJson(encoded);
+          continue;
         }
-        toNode.push(encoded as Uint8Array);
+        toNode.push(encoded);
         slots.push(i);
-      });
+      }
       const outcomes = toNode.length === 0 ? [] : await submitAll(toNode);
       assert.equal(outcomes.length, toNode.length, 'the node answers every tx of a batch');
       let retryAfterMs: number | undefined;
@@ -370,35 +383,42 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
       for (let k = 0; k < outcomes.length; k++) {
         const o = outcomes[k] as SubmitOutcome;
         const i = slots[k] as number;
-        if (o.kind === 'rejected') {
+        if (o.kind === 'accepted') {
+          results[i] = takenJson(toHex(o.hash), 'accepted');
+          continue;
+        }
+        // The API's own checks (the tx decodes and names this chain) answer before the node's
+        // verdict, as they always have; the node decodes every tx anyway, so they are run only
+        // for the txs it did not take, and a tx it takes is decoded once.
+        const own = precheck(toNode[k] as Uint8Array);
+        if (own !== null) {
+          results[i] = refusedJson(own);
+        } else if (o.kind === 'rejected') {
           const e = rejectionToApiError(o);
           if (e.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, e.retryAfterMs);
           if (o.code === 'unavailable') unavailable++;
-          results[i] = e.toBody();
-        } else if (o.kind === 'known' && o.status.state === 'committed') {
+          results[i] = refusedJson(e);
+        } else if (o.status.state === 'committed') {
           const loc = o.status.location;
-          results[i] = {
+          const committed: z.output<typeof s.SubmitTxsAccepted> = {
             hash: toHex(o.hash),
             status: 'committed',
             location: await locationJson(loc),
             result: txResultJson(loc.result),
           };
+          results[i] = JSON.stringify(committed);
         } else {
-          results[i] = { hash: toHex(o.hash), status: o.kind === 'accepted' ? 'accepted' : 'known' };
+          results[i] = takenJson(toHex(o.hash), 'known');
         }
       }
       // A node that takes nothing (starting, stopping) answers as the single route does, so
       // clients and load balancers that retry on 503 need no special case.
-      if (unavailable > 0 && unavailable === body.txs.length) {
+      if (unavailable > 0 && unavailable === items.length) {
         throw new ApiError('unavailable', 'node is not accepting txs', undefined, retryAfterMs);
       }
       if (retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
-      const out: z.output<typeof s.SubmitTxsResponse> = {
-        results: results as Item[],
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      };
-      // Built to the schema's type above; a batch answer is large, so skip re-encoding it.
-      return sendJsonString(reply, JSON.stringify(out));
+      // Rendered to the response schema (SubmitTxsResponse) above, so its re-encoding is skipped.
+      return sendJsonString(reply, batchAnswerJson(results, retryAfterMs));
     },
   });
 

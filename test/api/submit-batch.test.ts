@@ -172,6 +172,71 @@ describe('POST /v1/txs/batch', function () {
     assert.equal(node.port.status().mempool.txs, 3);
   });
 
+  it('refuses each tx string that is not whole hex as malformed, wherever the bad digit is, and takes the rest', async () => {
+    const taken = [0, 1, 2, 3].map((i) => transfer(i));
+    const [a, b, c, d] = taken.map(toHex);
+    const spoil = (h: string, at: number, ch: string) => h.slice(0, at) + ch + h.slice(at + 1);
+    const good = toHex(raw(4, 900n));
+    const body = {
+      txs: [
+        a as string,
+        spoil(good, good.length >> 1, 'g'),
+        spoil(good, good.length - 1, 'z'),
+        spoil(good, 0, 'x'),
+        good.slice(0, -1),
+        '',
+        '0x',
+        `0x${(b as string).toUpperCase()}`,
+        `${good.slice(0, 100)} ${good.slice(101)}`,
+        c as string,
+        `${good.slice(0, 100)}\u00e9${good.slice(101)}`,
+        // The same digit in the low byte of a wider character: the decoder alone would read it as that digit.
+        `${good.slice(0, 100)}${String.fromCharCode(0x100 | good.charCodeAt(100))}${good.slice(101)}`,
+        d as string,
+      ],
+    };
+    const res = await postBatch(url, JSON.stringify(body));
+    assert.equal(res.status, 200);
+    const results = (res.json as { results: Item[] }).results;
+    assert.deepEqual(codes(results), [
+      'accepted',
+      'malformed',
+      'malformed',
+      'malformed',
+      'malformed',
+      'malformed',
+      'malformed',
+      'accepted',
+      'malformed',
+      'accepted',
+      'malformed',
+      'malformed',
+      'accepted',
+    ]);
+    for (const r of results) if (r.error !== undefined) assert.equal(r.error.field, 'tx');
+    assert.equal(
+      results[7]?.hash,
+      toHex(txHash(taken[1]!)),
+      'a 0x-prefixed upper-case tx is taken as its bytes',
+    );
+    assert.equal(node.port.status().mempool.txs, 4);
+  });
+
+  it('refuses a batch with an item that is neither a string nor an object with 400 naming the item', async () => {
+    for (const bad of [null, true, ['ab'], 12]) {
+      const r = await postBatch(url, JSON.stringify({ txs: [toHex(raw(5, 900n)), bad] }));
+      assert.equal(r.status, 400, JSON.stringify(bad));
+      assert.equal(r.json.error?.code, 'schema-violation');
+      assert.equal(r.json.error?.field, 'txs.1');
+    }
+    for (const envelope of ['null', '[]', '"txs"', '{"txs":["ab"],"encoding":"utf8"}']) {
+      const r = await postBatch(url, envelope);
+      assert.equal(r.status, 400, envelope);
+      assert.equal(r.json.error?.code, 'schema-violation', envelope);
+    }
+    assert.equal(node.port.status().mempool.txs, 0, 'a refused request takes no tx');
+  });
+
   it('answers a batch sent again with the txs current status and never executes them twice', async () => {
     const txs = [0, 1, 2].map((a) => transfer(a, 2n));
     const first = await api.submitTxs(txs);
@@ -260,6 +325,40 @@ describe('POST /v1/txs/batch', function () {
       assert.ok(Number(res.retryAfter) >= 1);
     } finally {
       node.setReady(true);
+    }
+  });
+
+  it("answers a tx that does not decode or names another chain with the API's own error even when the node refuses it for load", async () => {
+    const refusing: NodePort = {
+      ...node.port,
+      submitTxs: async (encoded) =>
+        encoded.map(() => ({
+          kind: 'rejected',
+          code: 'unavailable',
+          message: 'stopping',
+          retryAfterMs: 1000,
+        })),
+    };
+    const app2 = await createApiServer({ node: refusing, rateLimit: false, explorer: false });
+    try {
+      const url2 = await listen(app2);
+      const good = toHex(raw(6, 901n));
+      const res = await postBatch(
+        url2,
+        JSON.stringify({ txs: ['abcd', toHex(raw(6, 902n, 'other-chain')), good] }),
+      );
+      assert.equal(res.status, 200, 'not every tx was refused for load');
+      const results = (res.json as { results: Item[] }).results;
+      assert.deepEqual(codes(results), ['malformed', 'wrong-chain', 'unavailable']);
+      assert.deepEqual(
+        results.map((r) => r.error?.field),
+        ['tx.version', 'tx.chainId', undefined],
+      );
+      assert.ok(Number(res.retryAfter) >= 1);
+      const all = await postBatch(url2, JSON.stringify({ txs: [good] }));
+      assert.equal(all.status, 503);
+    } finally {
+      await app2.close();
     }
   });
 

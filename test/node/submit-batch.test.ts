@@ -101,6 +101,27 @@ describe('node/submit-batch', () => {
       assert.equal(o.kind === 'rejected' && o.retryAfterMs, MEMPOOL_FULL_RETRY_MS);
   });
 
+  it('counts the room it verifies ahead in txs that can enter, not in ones refused on sight', async () => {
+    const t = intake(2);
+    const otherChain = encodeTx(
+      signTx(
+        {
+          chainId: 'other',
+          from: bob.publicKey,
+          nonce: 1n,
+          payload: { type: 'transfer', to: bob.publicKey, amount: 1n },
+        },
+        bob.secretKey,
+      ),
+    );
+    const out = await submitBatch(t.hooks, [Uint8Array.of(1, 2, 3), otherChain, tx(3n), tx(4n)]);
+    assert.deepEqual(
+      out.map((o) => (o.kind === 'rejected' ? o.code : o.kind)),
+      ['malformed', 'wrong-chain', 'accepted', 'accepted'],
+    );
+    assert.deepEqual(t.verifiedAhead, [2], 'both txs that can enter were verified together, off the loop');
+  });
+
   it('refuses every tx as unavailable while the node is not accepting', async () => {
     const t = intake();
     t.stop();
