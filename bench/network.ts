@@ -657,7 +657,8 @@ async function batchedOnly(
  * A/B tool, printed and not written (network.json stays a full run's):
  * `NETWORK_BENCH_FOCUS=lowload-tmpfs` runs only the low-load phase on tmpfs, and
  * `NETWORK_BENCH_FOCUS=batched` only the batched saturation phase, each on fresh networks,
- * `NETWORK_BENCH_REPEAT` times (default 3) over `NETWORK_BENCH_TRANSPORT` (tcp or rdma). With
+ * `NETWORK_BENCH_REPEAT` times (default 3) over `NETWORK_BENCH_TRANSPORT` (tcp or rdma, with the
+ * libfabric provider `NETWORK_BENCH_PROVIDER`, default tcp;ofi_rxm). With
  * `NETWORK_BENCH_AB_NODE_ARGS` set, the runs alternate between HYBSTER_BENCH_NODE_ARGS and
  * those node arguments (A first), so both sides see the same machine.
  */
@@ -671,7 +672,7 @@ async function focused(focus: string): Promise<unknown> {
   const transport = process.env.NETWORK_BENCH_TRANSPORT ?? 'tcp';
   if (transport !== 'tcp' && transport !== 'rdma')
     throw new Error('NETWORK_BENCH_TRANSPORT must be tcp or rdma');
-  const provider = transport === 'rdma' ? 'tcp;ofi_rxm' : undefined;
+  const provider = transport === 'rdma' ? (process.env.NETWORK_BENCH_PROVIDER ?? 'tcp;ofi_rxm') : undefined;
   const abArgs = process.env.NETWORK_BENCH_AB_NODE_ARGS;
   const sides =
     abArgs === undefined ? [benchNodeArgs()] : [benchNodeArgs(), abArgs.split(' ').filter((a) => a)];
