@@ -1,7 +1,9 @@
 // `npm run bench -- block-write [--quick]`: the CPU and allocation per tx of executing and
-// writing blocks as a validator under batched saturation does, old
-// (bench/_block-write-baseline/: ledger/executor.ts, state.ts and store.ts as of f39f70e)
-// against new (ledger/), in one process.
+// writing blocks as a validator under batched saturation does, old against new (ledger/), in
+// one process. "old" is ledger/executor.js and ledger/store.js of the build in
+// BLOCK_WRITE_BENCH_BASELINE (a git-archived earlier commit compiled with tsc --outDir, e.g.
+// f39f70e, the code before 618d8e2: bench/results/block-write.json holds that A/B); without it
+// "old" is the current code too, an A/A run that shows the noise.
 //
 // Workload: blocks of 140 signed transfers (what blocks average at saturation) from 384
 // senders taken in turn, 9 in 10 to one recipient and the rest to another sender. Signed
@@ -29,7 +31,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { encodeBatch } from '../ledger/batch.js';
 import type { CommitCertificate } from '../ledger/block.js';
 import { toHex } from '../ledger/codec/binary.js';
@@ -37,8 +40,6 @@ import { Executor } from '../ledger/executor.js';
 import { type KeyPair, keyPairFromSeed, sha256 } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
-import { Executor as BaselineExecutor } from './_block-write-baseline/executor.js';
-import { LedgerStore as BaselineStore } from './_block-write-baseline/store.js';
 import { repoRoot } from './_repo-root.js';
 import { median } from './_stats.js';
 
@@ -102,6 +103,18 @@ function workload(
 
 const DUMMY_SIGNATURE = new Uint8Array(64);
 
+/** The baseline build's executor and store (see the header), or the current ones. */
+async function baseline(): Promise<{ Store: typeof LedgerStore; Exec: typeof Executor }> {
+  const dir = process.env.BLOCK_WRITE_BENCH_BASELINE;
+  if (dir === undefined) return { Store: LedgerStore, Exec: Executor };
+  const load = (rel: string) => import(pathToFileURL(resolve(dir, 'ledger', rel)).href);
+  const [st, ex] = (await Promise.all([load('store.js'), load('executor.js')])) as [
+    { LedgerStore: typeof LedgerStore },
+    { Executor: typeof Executor },
+  ];
+  return { Store: st.LedgerStore, Exec: ex.Executor };
+}
+
 async function openImpl(
   name: 'old' | 'new',
   dir: string,
@@ -110,17 +123,9 @@ async function openImpl(
   const opts = { genesisHash: GENESIS_HASH, genesisAccounts, genesisTimeMs: 0n, sync: false };
   const verified = () => true;
   // The two classes have the same public shape; each is driven through its own module.
-  let store: LedgerStore | BaselineStore;
-  let exec: Executor | BaselineExecutor;
-  if (name === 'new') {
-    const s = await LedgerStore.open(dir, opts);
-    store = s;
-    exec = new Executor({ store: s, chainId: CHAIN, signatureVerified: verified });
-  } else {
-    const s = await BaselineStore.open(dir, opts);
-    store = s;
-    exec = new BaselineExecutor({ store: s, chainId: CHAIN, signatureVerified: verified });
-  }
+  const { Store, Exec } = name === 'new' ? { Store: LedgerStore, Exec: Executor } : await baseline();
+  const store = await Store.open(dir, opts);
+  const exec = new Exec({ store, chainId: CHAIN, signatureVerified: verified });
   return {
     name,
     async execute(order, batch) {
@@ -313,7 +318,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     workload: { blockTxs: BLOCK_TXS, senders: SENDERS, blocksPerRound, rounds, leveldbSync: false },
     scenarios,
     notes: [
-      'old = bench/_block-write-baseline (ledger/executor.ts, state.ts, store.ts as of f39f70e); new = ledger/',
+      process.env.BLOCK_WRITE_BENCH_BASELINE === undefined
+        ? 'old = new = ledger/ (no BLOCK_WRITE_BENCH_BASELINE: an A/A run)'
+        : `old = ${process.env.BLOCK_WRITE_BENCH_BASELINE}/ledger; new = ledger/`,
       'signatures marked verified (no Ed25519); LevelDB on disk with sync off',
       "with-replays: each block also carries the previous block's first tx again (bad-nonce, its location looked up)",
       'mainUsPerTx: main thread run time from /proc/self/task/<pid>/schedstat; processUsPerTx: process.cpuUsage',

@@ -1,5 +1,5 @@
 // `npm run bench -- mempool [--quick]`: the mempool's bookkeeping per tx, in process, old
-// (bench/_mempool-baseline.ts) against new (node/mempool.ts): each round drives one pool of
+// against new (node/mempool.ts): each round drives one pool of
 // each through the same replay, interleaved intake batch by intake batch (who goes first
 // alternates), so both see the same load on this shared machine; medians over the rounds.
 //
@@ -27,12 +27,19 @@
 // looking, so verifyAhead does all its bookkeeping (and marks every tx verified) but no
 // Ed25519 work; addPrepared then finds each tx verified and does not verify inline.
 //
+// "old" is node/mempool.js of the build in MEMPOOL_BENCH_BASELINE (a git-archived earlier
+// commit compiled with tsc --outDir; its constructor must take the batch verifier, as from
+// b6e07e5 on: bench/results/mempool.json holds the A/B against the code before, which had to
+// get that one parameter added). Without it "old" is the current code too: an A/A run, which
+// shows the noise.
+//
 // Reported: median ns per tx over the rounds, and bytes allocated per tx in the same timed
 // sections (the heap's growth across each; one extra replay per implementation, see
 // allocatedPerTx).
 import crypto from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { toHex } from '../ledger/codec/binary.js';
@@ -40,7 +47,6 @@ import { keyPairFromSeed } from '../ledger/keys.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
 import type { SignatureCheck } from '../ledger/verify-pool.js';
 import { Mempool as Current, type IntakeTx, type MempoolLimits, type NonceReader } from '../node/mempool.js';
-import { Mempool as Baseline } from './_mempool-baseline.js';
 import { repoRoot } from './_repo-root.js';
 import { median } from './_stats.js';
 
@@ -77,6 +83,15 @@ type PoolCtor = new (
   verifier: BatchVerifier,
 ) => PoolLike;
 
+const BASELINE_DIR = process.env.MEMPOOL_BENCH_BASELINE;
+const Baseline: PoolCtor =
+  BASELINE_DIR === undefined
+    ? Current
+    : (
+        (await import(pathToFileURL(resolve(BASELINE_DIR, 'node', 'mempool.js')).href)) as {
+          Mempool: PoolCtor;
+        }
+      ).Mempool;
 const IMPLS: Record<'old' | 'new', PoolCtor> = { old: Baseline, new: Current };
 
 /** Answers "valid" without verifying (see the header). */
