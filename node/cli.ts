@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 // `hybster`: the validator's command line (commander). Every command answers bad

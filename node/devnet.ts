@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeTestnet } from './home.js';
+import { VALIDATOR_V8_FLAGS } from './runtime-flags.js';
 
 const VALIDATORS = 3;
 const API_PORT_BASE = Number(process.env.HYBSTER_DEVNET_API_PORT_BASE ?? 7000);
@@ -36,7 +37,7 @@ const children: ChildProcess[] = [];
 let stopping = false;
 for (let i = 0; i < VALIDATORS; i++) {
   const home = join(dir, `validator${i}`);
-  const child = spawn(process.execPath, [cli, 'start', '--home', home], {
+  const child = spawn(process.execPath, [...VALIDATOR_V8_FLAGS, cli, 'start', '--home', home], {
     env: { ...process.env, HYBSTER_LOG_FORMAT: process.env.HYBSTER_LOG_FORMAT ?? 'pretty' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

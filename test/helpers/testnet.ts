@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../node/home.js';
+import { VALIDATOR_V8_FLAGS } from '../../node/runtime-flags.js';
 
 /** dist/test/helpers/testnet.js -> dist/node/cli.js (same build dir). */
 export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node', 'cli.js');
@@ -118,7 +119,9 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
   }));
 
   const launch = (v: ValidatorProcess): void => {
-    const p = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI_PATH, 'start', '--home', v.home], {
+    // The validator flags first: a bench's nodeArgs may override them.
+    const args = [...VALIDATOR_V8_FLAGS, ...(opts.nodeArgs ?? []), CLI_PATH, 'start', '--home', v.home];
+    const p = spawn(process.execPath, args, {
       env: { ...baseEnv, ...opts.envFor?.(v.index), HYBSTER_API_PORT: new URL(v.apiUrl).port },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
