@@ -55,6 +55,13 @@ describe('node/validator: block signatures and commit certificates', function ()
       });
     for (let i = 0; i < 3; i++)
       running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
+    // Every channel up first: a validator that joins late fetches block 1 by state transfer,
+    // and if its peers' signatures of it were sent before it was connected it has none.
+    await waitFor(
+      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
+      30_000,
+      'all channels up',
+    );
     const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
     const keys = spec.validators.map((v) => v.publicKey);
     const f = 1;
