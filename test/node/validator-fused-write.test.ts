@@ -98,6 +98,13 @@ describe('node/validator: consensus state and block in one synced write at low l
       );
       return h;
     };
+    // Every channel up first: a follower that connects late gets the first blocks by state
+    // transfer, not as fused PREPAREs.
+    await waitFor(
+      async () => running.every((x) => x === null || x.validator.status().peers.every((p) => p.connected)),
+      30_000,
+      'all channels up',
+    );
     // One tx at a time (low load), to followers and to the leader.
     observe(v(leader));
     let height = 0;
