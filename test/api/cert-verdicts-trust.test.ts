@@ -9,22 +9,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { CertVerdicts } from '../../api/cert-verdicts.js';
 import { generateTestnet } from '../../genesis/generate.js';
-import { type CommitCertificate, signCommit } from '../../ledger/block.js';
+import type { CommitCertificate } from '../../ledger/block.js';
 import { fromHex } from '../../ledger/codec/binary.js';
-import { keyPairFromSeed, sha256 } from '../../ledger/keys.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
+import { testCertificate, testValidatorPublicKeys } from '../helpers/certs.js';
 import { type Account, getJson, metric, submit, transfer, waitFor } from '../helpers/client.js';
 
-const keys = [0, 1, 2].map((i) => keyPairFromSeed(sha256(Uint8Array.of(i))));
-const publicKeys = keys.map((k) => k.publicKey);
-const certFor = (height: bigint, signers: number[]): CommitCertificate => {
-  const blockHash = sha256(Uint8Array.of(Number(height)));
-  return {
-    height,
-    blockHash,
-    signatures: signers.map((i) => signCommit(height, blockHash, i, keys[i]!.secretKey)),
-  };
-};
+const publicKeys = testValidatorPublicKeys;
+const certFor = testCertificate;
 
 describe('CertVerdicts with certificates trusted by the node', () => {
   it('answers a trusted certificate without verifying it, and still refuses every other bad one', () => {

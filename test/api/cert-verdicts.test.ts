@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { CertVerdicts } from '../../api/cert-verdicts.js';
-import { type CommitCertificate, signCommit, verifyCommitCertificate } from '../../ledger/block.js';
-import { keyPairFromSeed, sha256 } from '../../ledger/keys.js';
+import { type CommitCertificate, verifyCommitCertificate } from '../../ledger/block.js';
+import { testCertificate, testValidatorPublicKeys } from '../helpers/certs.js';
 
-const keys = [0, 1, 2].map((i) => keyPairFromSeed(sha256(Uint8Array.of(i))));
-const publicKeys = keys.map((k) => k.publicKey);
-const certFor = (height: bigint, signers: number[]): CommitCertificate => {
-  const blockHash = sha256(Uint8Array.of(Number(height)));
-  return {
-    height,
-    blockHash,
-    signatures: signers.map((i) => signCommit(height, blockHash, i, keys[i]!.secretKey)),
-  };
-};
+const publicKeys = testValidatorPublicKeys;
+const certFor = testCertificate;
 
 describe('CertVerdicts', () => {
   it('gives the same verdicts as verifyCommitCertificate, remembered per certificate', () => {

@@ -40,7 +40,8 @@ describe('node/validator: block signatures and commit certificates', function ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
+  /** Three validators in this process, their JSON log lines collected (validator index, line). */
+  async function startThree() {
     const basePort = 20_000 + Math.floor(Math.random() * 20_000);
     const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
     const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
@@ -55,6 +56,11 @@ describe('node/validator: block signatures and commit certificates', function ()
       });
     for (let i = 0; i < 3; i++)
       running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
+    return { net, logs };
+  }
+
+  it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
+    const { net, logs } = await startThree();
     // Every channel up first: a validator that joins late fetches block 1 by state transfer,
     // and if its peers' signatures of it were sent before it was connected it has none.
     await waitFor(
@@ -214,20 +220,7 @@ describe('node/validator: block signatures and commit certificates', function ()
   });
 
   it("drops a peer's later signatures at a height once one of its signatures there was refused, unverified", async () => {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
-    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
-    const logs: { i: number; line: Record<string, unknown> }[] = [];
-    const sinkFor = (i: number): Writable =>
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString('utf8').split('\n'))
-            if (l.trim() !== '') logs.push({ i, line: JSON.parse(l) as Record<string, unknown> });
-          cb();
-        },
-      });
-    for (let i = 0; i < 3; i++)
-      running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
+    const { net, logs } = await startThree();
     await waitFor(
       async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
       30_000,
