@@ -238,7 +238,10 @@ export async function startValidator(opts: {
       await v.stop(cfg.shutdown.graceMs);
       if (discovery) await discovery.stop().catch(() => {});
       await net.close().catch(() => {});
-      await store.close().catch(() => {});
+      // close() writes the certificates no block batch carried yet: a failure loses them.
+      await store
+        .close()
+        .catch((e: Error) => log.error({ err: e.message }, 'closing the ledger store failed'));
       log.info({ height: Number(store.latestHeight()) }, 'stopped');
     })();
     return stopping;

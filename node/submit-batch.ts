@@ -14,9 +14,8 @@ export interface BatchIntakeHooks {
   /** Verifies signatures in parallel off the event loop and remembers them (Mempool.verifyAhead). */
   verifyAhead(txs: readonly IntakeTx[]): Promise<void>;
   /**
-   * Checks and adds one prepared client tx (signature verified, marked local). A mempool that
-   * can answer at once (the sender's nonce at hand) may return the outcome itself, which saves
-   * the batch a promise and a microtask per tx.
+   * Checks and adds one prepared client tx (signature verified, marked local). A plain outcome
+   * is taken as it is (no await); the validator's Mempool.addPrepared answers with a promise.
    */
   add(tx: IntakeTx): AddOutcome | Promise<AddOutcome>;
   /** Where a committed tx sits, or null; asked only for txs the mempool calls stale. */

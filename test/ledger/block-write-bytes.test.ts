@@ -4,7 +4,8 @@
 // deduplicated without a string per tx); this test is what says such a change kept the
 // on-disk format, the key layout and every hash (block, state digest, tx index) as they were.
 // The pinned digest was taken with the write path as it stood before that tuning (commit
-// f39f70e's ledger/executor.ts, state.ts and store.ts, kept in bench/_block-write-baseline/).
+// f39f70e's ledger/executor.ts, state.ts and store.ts; `npm run bench -- block-write` with
+// BLOCK_WRITE_BENCH_BASELINE set to a build of that commit runs the same comparison).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { ClassicLevel } from 'classic-level';

@@ -1,6 +1,7 @@
 // Child process for store-cert-writes.test.ts: writes block 1, puts its commit certificate
-// and prints "put <separate writes so far>". Mode "wait" then idles until the parent kills
-// it; mode "exit" returns without closing the store (the process must end on its own).
+// and prints "put <separate writes so far>". Mode "wait" then prints "written" once the
+// delayed write has started and had time to land, and idles until the parent kills it; mode
+// "exit" returns without closing the store (the process must end on its own).
 import { encodeBatch } from '../../ledger/batch.js';
 import { blockHash, signCommit } from '../../ledger/block.js';
 import { fromHex } from '../../ledger/codec/binary.js';
@@ -31,4 +32,11 @@ await store.putCommitCertificate({
   signatures: [signCommit(1n, hash, 0, seedKey(0).secretKey)],
 });
 process.stdout.write(`put ${store.certificateWritesSeparate}\n`);
-if (mode === 'wait') setInterval(() => undefined, 60_000);
+if (mode === 'wait') {
+  setInterval(() => undefined, 60_000);
+  // Started, then given ample time for an unsynced write of a few hundred bytes to reach the
+  // OS (which keeps it through the SIGKILL), however loaded the machine.
+  while (store.certificateWritesSeparate === 0) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 300));
+  process.stdout.write('written\n');
+}

@@ -10,7 +10,7 @@ import { blockHash, type CommitCertificate, signCommit } from '../../ledger/bloc
 import { toHex } from '../../ledger/codec/binary.js';
 import { Executor } from '../../ledger/executor.js';
 import { sha256 } from '../../ledger/keys.js';
-import { CERT_WRITE_DELAY_MS, LedgerStore, type LedgerStoreOptions } from '../../ledger/store.js';
+import { LedgerStore, type LedgerStoreOptions } from '../../ledger/store.js';
 import { bytes, CHAIN, seedKey, tempDir } from './helpers.js';
 
 const child = join(dirname(fileURLToPath(import.meta.url)), 'cert-write-child.js');
@@ -25,12 +25,14 @@ const certOf = (height: bigint, hash: Uint8Array, signers = [0]): CommitCertific
   signatures: signers.map((i) => signCommit(height, hash, i, keys[i]!.secretKey)),
 });
 
-/** Runs the child; resolves with its "put" line's count, its exit signal and how long it lived. */
+/**
+ * Runs the child; resolves with its "put" line's count, its exit signal and how long it lived.
+ * In mode "wait" it is SIGKILLed once it reports its delayed write written.
+ */
 function runChild(
   dir: string,
   delayMs: number,
   mode: 'wait' | 'exit',
-  killAfterPutMs: number | null,
 ): Promise<{ separateAtPut: number | null; signal: NodeJS.Signals | null; livedMs: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -46,9 +48,8 @@ function runChild(
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /^put (\S+)$/m.exec(out);
-      if (m === null || separateAtPut !== null) return;
-      separateAtPut = Number(m[1]);
-      if (killAfterPutMs !== null) setTimeout(() => p.kill('SIGKILL'), killAfterPutMs);
+      if (m !== null && separateAtPut === null) separateAtPut = Number(m[1]);
+      if (mode === 'wait' && /^written$/m.test(out)) p.kill('SIGKILL');
     });
     p.on('error', reject);
     p.on('exit', (code, signal) => {
@@ -80,7 +81,9 @@ describe('ledger/store: commit certificate writes', function () {
   };
 
   it('writes nothing of its own when the next block follows within the delay', async () => {
-    const store = await open();
+    // A delay no loaded machine's block 2 can outlast; the timer is cancelled by its batch.
+    const delayMs = 2_000;
+    const store = await open({ certWriteDelayMs: delayMs });
     const exec = new Executor({ store, chainId: CHAIN });
     const b1 = await nextBlock(exec, store);
     const cert = certOf(b1.height, b1.hash, [0, 1]);
@@ -90,7 +93,7 @@ describe('ledger/store: commit certificate writes', function () {
     await nextBlock(exec, store);
     await store.flush();
     assert.equal(store.certificateFinal(1n), true, "carried and settled by block 2's batch");
-    await sleep(CERT_WRITE_DELAY_MS + 100);
+    await sleep(delayMs + 100);
     assert.equal(store.certificateWritesSeparate, 0, 'the carried certificate is never written again');
     await store.close();
     assert.equal(store.certificateWritesSeparate, 0, 'close() has nothing unsettled to write');
@@ -102,7 +105,7 @@ describe('ledger/store: commit certificate writes', function () {
 
   it('writes a certificate no block follows on its own after the delay, where a kill -9 then keeps it', async () => {
     const delayMs = 100;
-    const run = await runChild(t.dir, delayMs, 'wait', delayMs + 250);
+    const run = await runChild(t.dir, delayMs, 'wait');
     assert.equal(run.signal, 'SIGKILL');
     assert.equal(run.separateAtPut, 0, 'not written when put');
     const store = await open();
@@ -160,7 +163,7 @@ describe('ledger/store: commit certificate writes', function () {
 
   it('does not keep a process alive for a delayed write', async () => {
     const delayMs = 20_000;
-    const run = await runChild(t.dir, delayMs, 'exit', null);
+    const run = await runChild(t.dir, delayMs, 'exit');
     assert.equal(run.signal, null);
     assert.equal(run.separateAtPut, 0);
     assert.ok(run.livedMs < delayMs / 2, `the child ended on its own after ${Math.round(run.livedMs)} ms`);
