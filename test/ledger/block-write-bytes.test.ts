@@ -3,9 +3,9 @@
 // The write path is tuned for CPU (records built in place in reused buffers, the tx index
 // deduplicated without a string per tx); this test is what says such a change kept the
 // on-disk format, the key layout and every hash (block, state digest, tx index) as they were.
-// The pinned digest was taken with the write path as it stood before that tuning (commit
-// f39f70e's ledger/executor.ts, state.ts and store.ts; `npm run bench -- block-write` with
-// BLOCK_WRITE_BENCH_BASELINE set to a build of that commit runs the same comparison).
+// The pinned digest was taken with the write path as it stood before that tuning (this test
+// compiled against commit cbd94a8; `npm run bench -- block-write` with
+// BLOCK_WRITE_BENCH_BASELINE set to a build of such a commit compares the CPU).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
@@ -17,7 +17,7 @@ import { LedgerStore } from '../../ledger/store.js';
 import type { TxPayload } from '../../ledger/tx.js';
 import { bytes, CHAIN, seedKey, signed, tempDir, transfer } from './helpers.js';
 
-const DB_DIGEST_PINNED = 'a151a6c9e6a97bf78d3e1e6ffe4d0ccd833dc97454c3ff5bc45ac9895a83ad0c';
+const DB_DIGEST_PINNED = '071e1b7ab6f6a52bb7981be315edd9edd57e1ec99c7267eac7888a8371c07371';
 
 const keys = Array.from({ length: 24 }, (_, i) => seedKey(i));
 const recipient = seedKey(100);
@@ -44,6 +44,7 @@ function blocks(): { txs: Uint8Array[]; ts: bigint }[] {
   const tampered = signed(k[9]!, 1n, transfer(recipient, 1n));
   tampered[tampered.length - 1]! ^= 0xff;
   const dup = signed(k[5]!, 1n, transfer(k[6]!, 7n));
+  const twice = signed(seedKey(302), 1n, kvPut('delta', 'd'));
   const second = [
     first[0]!, // replay of a committed tx: bad-nonce, its location stays in block 1
     dup,
@@ -77,6 +78,12 @@ function blocks(): { txs: Uint8Array[]; ts: bigint }[] {
     { txs: second, ts: 900n }, // earlier than its parent: the block keeps the parent's time
     { txs: third, ts: 2_000n },
     { txs: [], ts: 3_000n },
+    // More failed txs that may repeat an earlier tx's hash than the store compares one by
+    // one: 18 distinct malformed ones, a tx twice and a replay of block 1's.
+    {
+      txs: [...Array.from({ length: 18 }, (_, i) => Uint8Array.of(9, i)), twice, twice, first[1]!],
+      ts: 4_000n,
+    },
   ];
 }
 
@@ -150,6 +157,7 @@ describe('ledger block write bytes', () => {
         'not-found',
         'ok',
       ]);
+      assert.deepEqual(codes[4], [...Array(18).fill('malformed'), 'ok', 'bad-nonce', 'bad-nonce']);
       assert.deepEqual(codes[2]![0], 'bad-nonce');
       assert.ok(codes[2]!.slice(1).every((c) => c === 'ok'));
       const got = await databaseDigest(t.dir);
