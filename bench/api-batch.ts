@@ -18,14 +18,14 @@
 // threads; nothing else runs here) divided by the txs. Event-loop busy time per tx is
 // reported too.
 //
-// Old against new: with a baseline build (API_BATCH_BASELINE=<dir>, or .build/hj-base when
-// it exists), its createApiServer and submitBatch run over the same store, mempool code and
+// Old against new: with a baseline build (API_BATCH_BASELINE=<dir>, see below),
+// its createApiServer and submitBatch run over the same store, mempool code and
 // request bodies, alternated round by round in this one process; medians of the rounds. Make
 // the baseline differ only in the modules under test, or the comparison measures duplicated
 // modules too (an A/A run of two full builds differed by 3-8%):
 //   git archive <old> | tar -x -C /tmp/old && ln -s $PWD/node_modules /tmp/old/ &&
 //   npx tsc -p /tmp/old/tsconfig.json --outDir /tmp/old-build &&
-//   node dist/bench/_link-baseline.js /tmp/old-build dist .build/hj-base api/handlers.js node/submit-batch.js
+//   node dist/bench/_link-baseline.js /tmp/old-build dist /tmp/api-base api/handlers.js node/submit-batch.js
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -90,10 +90,12 @@ const median = (xs: number[]): number => {
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 async function loadBaseline(): Promise<{ dir: string; side: Side } | null> {
-  const dir = process.env['API_BATCH_BASELINE'] ?? join(repoRoot(), '.build', 'hj-base');
+  const dir = process.env['API_BATCH_BASELINE'];
+  if (dir === undefined) return null;
   const serverJs = join(dir, 'api', 'server.js');
   const intakeJs = join(dir, 'node', 'submit-batch.js');
-  if (!existsSync(serverJs) || !existsSync(intakeJs)) return null;
+  if (!existsSync(serverJs) || !existsSync(intakeJs))
+    throw new Error(`API_BATCH_BASELINE=${dir} holds no api/server.js and node/submit-batch.js build`);
   const server = (await import(pathToFileURL(serverJs).href)) as ServerModule;
   const intake = (await import(pathToFileURL(intakeJs).href)) as IntakeModule;
   return { dir, side: { name: 'baseline', server, intake } };
@@ -216,7 +218,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     { name: 'current', server: currentServer, intake: currentIntake },
   ];
   if (baseline === null) {
-    console.log('no baseline build (API_BATCH_BASELINE or .build/hj-base): measuring the current code only');
+    console.log('no baseline build (API_BATCH_BASELINE): measuring the current code only');
   }
 
   // Distinct senders as far as they go, then their next nonces: a realistic mix for the mempool.
