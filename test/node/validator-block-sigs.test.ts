@@ -40,7 +40,7 @@ describe('node/validator: block signatures and commit certificates', function ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Three validators in this process, their JSON log lines collected (validator index, line). */
+  /** Three validators in this process, connected, with their JSON log lines (validator index, line) and keys. */
   async function startThree() {
     const basePort = 20_000 + Math.floor(Math.random() * 20_000);
     const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
@@ -56,11 +56,6 @@ describe('node/validator: block signatures and commit certificates', function ()
       });
     for (let i = 0; i < 3; i++)
       running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
-    return { net, logs };
-  }
-
-  it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
-    const { net, logs } = await startThree();
     // Every channel up first: a validator that joins late fetches block 1 by state transfer,
     // and if its peers' signatures of it were sent before it was connected it has none.
     await waitFor(
@@ -69,7 +64,11 @@ describe('node/validator: block signatures and commit certificates', function ()
       'all channels up',
     );
     const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
-    const keys = spec.validators.map((v) => v.publicKey);
+    return { net, logs, keys: spec.validators.map((v) => v.publicKey) };
+  }
+
+  it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
+    const { net, logs, keys } = await startThree();
     const f = 1;
 
     // At the leader, peer P's own signatures never arrive; in their place P "signs", ahead of
@@ -220,14 +219,7 @@ describe('node/validator: block signatures and commit certificates', function ()
   });
 
   it("drops a peer's later signatures at a height once one of its signatures there was refused, unverified", async () => {
-    const { net, logs } = await startThree();
-    await waitFor(
-      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
-      30_000,
-      'all channels up',
-    );
-    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
-    const keys = spec.validators.map((v) => v.publicKey);
+    const { net, logs, keys } = await startThree();
     const target = running[0]!.validator.status().leader;
     const p = (target + 1) % 3;
     const q = (target + 2) % 3;
