@@ -21,7 +21,15 @@
 // read against the latency floor measured in the same run (bench/_latency-floor.ts: the
 // synced writes and process hops a commit cannot avoid, on this machine's disk and cores).
 // Writes bench/results/network.json.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, sign, verify } from '../ledger/keys.js';
@@ -146,6 +154,9 @@ interface TransportResult {
   batchItemErrors: number;
   batchCpuMsPerTx: { validators: number[]; loadGenerator: number } | null;
   batchCpuCoresUsed: { validators: number[]; loadGenerator: number } | null;
+  /** Per validator, CPU us per tx by thread group (see ThreadCpu), single-tx and batched saturation. */
+  threadCpuUsPerTx: (ThreadCpu | null)[] | null;
+  batchThreadCpuUsPerTx: (ThreadCpu | null)[] | null;
   latencyRateTxPerSec: number;
   latencyTxs: number;
   nodeCommitLatencyMs: { p50: number; p99: number; samples: number; perValidatorP50?: number[] };
@@ -161,6 +172,52 @@ interface Saturation {
   rejectedFull: number;
   cpuMsPerTx: TransportResult['cpuMsPerTx'];
   cpuCoresUsed: TransportResult['cpuCoresUsed'];
+  threadCpuUsPerTx: TransportResult['threadCpuUsPerTx'];
+}
+
+/**
+ * CPU us per committed tx of each validator's threads, in three groups: the main JS thread,
+ * the busiest other thread (under saturation the verify worker, whose Ed25519 work the
+ * ceiling is made of) and all the rest (V8's platform threads, GC helpers among them, and
+ * libuv's pool, which runs LevelDB's writes). Node names none of its threads, so the groups
+ * are by role that /proc can tell apart.
+ */
+interface ThreadCpu {
+  main: number;
+  busiestOther: number;
+  rest: number;
+}
+
+/** CPU seconds of each thread of a process so far, by thread id; null without /proc. */
+function threadCpuSeconds(pid: number | undefined): Map<number, number> | null {
+  if (pid === undefined) return null;
+  try {
+    const out = new Map<number, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / 100);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function threadCpuPerTx(
+  pid: number | undefined,
+  before: Map<number, number> | null,
+  after: Map<number, number> | null,
+  txs: number,
+): ThreadCpu | null {
+  if (pid === undefined || before === null || after === null || txs <= 0) return null;
+  const used = [...after].map(([tid, s]) => ({ tid, s: s - (before.get(tid) ?? 0) }));
+  const main = used.find((u) => u.tid === pid)?.s ?? 0;
+  const others = used.filter((u) => u.tid !== pid).map((u) => u.s);
+  const busiest = Math.max(0, ...others);
+  const rest = others.reduce((a, b) => a + b, 0) - busiest;
+  const us = (sec: number): number => Math.round((sec * 1e6) / txs);
+  return { main: us(main), busiestOther: us(busiest), rest: us(rest) };
 }
 
 /** What a closed-loop load sees of the phase it runs in. */
@@ -219,11 +276,13 @@ async function saturate(
   await sleep(Math.min(3000, seconds * 300));
   const pids = [...net.validators.map((v) => v.process?.pid), process.pid];
   const cpu0 = pids.map(cpuSeconds);
+  const threads0 = net.validators.map((v) => threadCpuSeconds(v.process?.pid));
   const c0 = await committedTotal(url0);
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const c1 = await committedTotal(url0);
   const cpu1 = pids.map(cpuSeconds);
+  const threads1 = net.validators.map((v) => threadCpuSeconds(v.process?.pid));
   const dt = (performance.now() - t0) / 1000;
   running = false;
   await Promise.all([...loops, poller]);
@@ -245,6 +304,12 @@ async function saturate(
     cpuCoresUsed: ok
       ? { validators: used.slice(0, -1).map(cores), loadGenerator: cores(used.at(-1) ?? null) }
       : null,
+    threadCpuUsPerTx:
+      n > 0
+        ? net.validators.map((v, i) =>
+            threadCpuPerTx(v.process?.pid, threads0[i] ?? null, threads1[i] ?? null, n),
+          )
+        : null,
   };
 }
 
@@ -597,6 +662,7 @@ export async function measure(
       rejectedFull: sat.rejectedFull,
       cpuMsPerTx: sat.cpuMsPerTx,
       cpuCoresUsed: sat.cpuCoresUsed,
+      threadCpuUsPerTx: sat.threadCpuUsPerTx,
       saturationBatchTxPerSec: Math.round(batched.txPerSec),
       batchWindowSec: satSeconds,
       batchTxsPerRequest: perRequest,
@@ -605,6 +671,7 @@ export async function measure(
       batchItemErrors: batchCounts.itemErrors,
       batchCpuMsPerTx: batched.cpuMsPerTx,
       batchCpuCoresUsed: batched.cpuCoresUsed,
+      batchThreadCpuUsPerTx: batched.threadCpuUsPerTx,
       latencyRateTxPerSec: half.rateTxPerSec,
       latencyTxs: half.txs,
       nodeCommitLatencyMs: half.nodeCommitLatencyMs,
@@ -690,7 +757,8 @@ async function focused(focus: string): Promise<unknown> {
         runs.push({ side: k, ...r });
         console.log(
           `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / ceiling).toFixed(3)} of ceiling ${Math.round(ceiling)}; ` +
-            `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; load ${load}`,
+            `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; ` +
+            `us/tx main/busiest other/rest ${r.threadCpuUsPerTx?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join(' ') ?? 'n/a'}; load ${load}`,
         );
       } else {
         const r = await lowLoadOnTmpfs(transport, provider, nodeArgs);
@@ -737,9 +805,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   let rdmaNote: string | undefined;
   if (rdma.ok) {
     // verbs needs an RDMA device (or soft-RoCE); tcp;ofi_rxm runs everywhere.
-    const hasVerbs =
-      existsSync('/sys/class/infiniband') &&
-      (await import('node:fs')).readdirSync('/sys/class/infiniband').length > 0;
+    const hasVerbs = existsSync('/sys/class/infiniband') && readdirSync('/sys/class/infiniband').length > 0;
     const provider = hasVerbs ? 'verbs;ofi_rxm' : 'tcp;ofi_rxm';
     try {
       results.push(await measured('rdma', provider));
@@ -815,6 +881,11 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       : 'n/a';
     console.log(
       `${`  batch x${r.batchTxsPerRequest}`.padEnd(17)} ${String(r.saturationBatchTxPerSec).padStart(8)}  ${r.saturationBatchVsCeiling.toFixed(2).padStart(7)}  ${bcpu.padStart(27)}`,
+    );
+    const split = (ts: TransportResult['threadCpuUsPerTx']): string =>
+      ts?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join('  ') ?? 'n/a';
+    console.log(
+      `${' '.repeat(18)}us/tx per validator, main/busiest other thread/rest: single ${split(r.threadCpuUsPerTx)}; batched ${split(r.batchThreadCpuUsPerTx)}`,
     );
   }
   if (out.note) console.log(out.note);
