@@ -27,7 +27,7 @@
 //   npx tsc -p /tmp/old/tsconfig.json --outDir /tmp/old-build &&
 //   node dist/bench/_link-baseline.js /tmp/old-build dist /tmp/api-base api/handlers.js node/submit-batch.js
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -44,7 +44,7 @@ import { Mempool } from '../node/mempool.js';
 import * as currentIntake from '../node/submit-batch.js';
 import { startSingleNode } from '../test/api/fixtures/single-node.js';
 import type { ClientDone, ClientRun } from './_api-batch-client.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 
 const TXS_PER_REQUEST = 64;
 const CONNECTIONS = 2;
@@ -395,9 +395,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       phases,
       floor: floorResult,
     };
-    const dir = join(repoRoot(), 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'api-batch.json'), `${JSON.stringify(out, null, 2)}\n`);
+    writeResult('api-batch', out);
     return out;
   } finally {
     for (const app of apps) await app.close();

@@ -33,12 +33,12 @@ import { fileURLToPath } from 'node:url';
 import { GCProfiler } from 'node:v8';
 import type { Registry } from 'prom-client';
 import { createApiServer } from '../api/server.js';
-import { repoRoot } from '../api/static.js';
 import { toHex } from '../ledger/codec/binary.js';
 import { txHash } from '../ledger/tx.js';
 import { startSingleNode } from '../test/api/fixtures/single-node.js';
 import type { FloorJob } from './_api-floor.js';
 import type { LoadJob, LoadResult } from './_api-load.js';
+import { writeResult } from './_results.js';
 
 const CONNECTIONS = 64;
 const P99_GOAL_MS = 10;
@@ -917,9 +917,7 @@ async function measure(
         );
       }
     }
-    const out = join(repoRoot(), 'bench', 'results', 'api.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+    const out = writeResult('api', json);
     console.log(`\nwrote ${out}`);
     return json;
   } finally {

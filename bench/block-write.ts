@@ -28,7 +28,7 @@
 //   bytesPerTx      bytes allocated on the JS heap per tx, from V8's sampling heap profiler
 //                   counting objects collected since (one extra round per implementation).
 //                   Off-heap backing stores of typed arrays over 64 bytes are not counted.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,7 +40,7 @@ import { Executor } from '../ledger/executor.js';
 import { type KeyPair, keyPairFromSeed, sha256 } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const CHAIN = 'bench-chain';
@@ -343,8 +343,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       `${sc.scenario.padEnd(12)}  new/old: main ${sc.newOverOld.mainCpu}, process ${sc.newOverOld.processCpu}, bytes ${sc.newOverOld.bytes}; saved ${sc.savedMainUsPerTx} us/tx main, ${sc.savedProcessUsPerTx} process`,
     );
   }
-  const dir = join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'block-write.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeResult('block-write', result);
   return result;
 }

@@ -10,7 +10,7 @@
 //   api    certificateJson of each new certificate through CertVerdicts: "verify" checks
 //          its signatures (two Ed25519 verifications for f = 1, as before), "trusted"
 //          answers for a certificate object the store holds as verified.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { CertVerdicts } from '../api/cert-verdicts.js';
@@ -21,7 +21,7 @@ import { Executor } from '../ledger/executor.js';
 import { type KeyPair, keyPairFromSeed, sha256 } from '../ledger/keys.js';
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
-import { repoRoot } from './_repo-root.js';
+import { machineInfo, writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const CHAIN = 'bench-certificates';
@@ -207,12 +207,10 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     name: 'certificates',
     quick: opts.quick,
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
+    machine: machineInfo(),
     rounds,
     results,
   };
-  const dir = join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'certificates.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeResult('certificates', out);
   return out;
 }

@@ -3,13 +3,11 @@
 // 100 and 1000 requests of 256 bytes, P = 1, 2, 4. The ceiling the real network is held
 // against. Also measures the TrInX MAC primitive: node:crypto HMAC vs @noble/hashes.
 import { createHmac } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { makeConfig } from '../consensus/index.js';
 import { LocalCluster } from '../test/sim/cluster.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const REQUEST_BYTES = 256;
@@ -135,8 +133,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     rows,
     mac,
   };
-  const out = join(repoRoot(), 'bench', 'results', 'consensus.json');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  writeResult('consensus', result);
   return result;
 }

@@ -4,11 +4,8 @@
 // PREPARE of a batch at saturation (~23 KB). Both compute the same HMAC-SHA256; rounds
 // alternate between them and the medians are compared as a ratio measured in one run.
 import crypto from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { FrameMac } from '../node/transport/frame-mac.js';
-import { repoRoot } from './_repo-root.js';
+import { machineInfo, writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const SIZES = [48, 160, 600, 1500, 23_000];
@@ -56,12 +53,10 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     name: 'frame-mac',
     quick: opts.quick,
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
+    machine: machineInfo(),
     rounds,
     results: rows,
   };
-  const dir = join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'frame-mac.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeResult('frame-mac', out);
   return out;
 }

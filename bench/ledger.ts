@@ -9,7 +9,7 @@
 // Goal: all >= 60% of verify, measured in the same run. Also records the primitive choice
 // (node:crypto vs @noble for Ed25519 and SHA-256). Writes bench/results/ledger.json.
 import crypto from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -22,7 +22,7 @@ import { merkleRoot } from '../ledger/merkle.js';
 import { applyTxs, type BlockOutcome, MemoryState, precheckTxs } from '../ledger/state.js';
 import { LedgerStore } from '../ledger/store.js';
 import { encodeTx, signingBytesOfEncoded, signTx } from '../ledger/tx.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const CHAIN = 'bench-chain';
@@ -148,9 +148,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
       'ed25519 sign/s': prim.ed25519SignPerSec,
       'sha256(65B)/s': prim.sha256Of65BytesPerSec,
     });
-    const dir = join(repoRoot(), 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'ledger.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeResult('ledger', result);
     return result;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

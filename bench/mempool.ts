@@ -37,8 +37,7 @@
 // sections (the heap's growth across each; one extra replay per implementation, see
 // allocatedPerTx).
 import crypto from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -47,7 +46,7 @@ import { keyPairFromSeed } from '../ledger/keys.js';
 import { encodeTx, signTx } from '../ledger/tx.js';
 import type { SignatureCheck } from '../ledger/verify-pool.js';
 import { Mempool as Current, type IntakeTx, type MempoolLimits, type NonceReader } from '../node/mempool.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const CHAIN = 'bench-chain';
@@ -516,8 +515,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     node: process.version,
     at: new Date().toISOString(),
   };
-  const dir = join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'mempool.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeResult('mempool', result);
   return result;
 }

@@ -21,15 +21,7 @@
 // read against the latency floor measured in the same run (bench/_latency-floor.ts: the
 // synced writes and process hops a commit cannot avoid, on this machine's disk and cores).
 // Writes bench/results/network.json.
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, sign, verify } from '../ledger/keys.js';
@@ -38,7 +30,7 @@ import { type Account, loadAccounts, status, transfer } from '../test/helpers/cl
 import { HttpLoadClient } from '../test/helpers/http-load.js';
 import { startTestnet, type Testnet } from '../test/helpers/testnet.js';
 import { measureLatencyFloor } from './_latency-floor.js';
-import { repoRoot } from './_repo-root.js';
+import { machineInfo, writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const CHAIN_ID = 'hybster-testnet';
@@ -819,7 +811,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     name: 'network',
     quick: opts.quick,
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
+    machine: machineInfo(),
     verifyPerSecSingleCore: Math.round(rate),
     ceilingTxPerSec: Math.round(ceiling),
     goals: { saturationVsCeilingMin: 0.5, lowLoadP50MsMax: 2 },
@@ -889,8 +881,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     );
   }
   if (out.note) console.log(out.note);
-  const dir = join(repoRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'network.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeResult('network', out);
   return out;
 }

@@ -4,12 +4,10 @@
 // batches of 10 and 100 requests of 256 bytes. The same pipelined driver feeds both.
 // Read the ratio with the core count in mind: workers only win when there are cores
 // for them, and the main thread still runs three coordinators and all message passing.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
 import { makeConfig } from '../consensus/index.js';
 import { PillarCluster, type ReplicaKind } from '../test/node/pillar-cluster.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 import { median } from './_stats.js';
 
 const REQUEST_BYTES = 256;
@@ -101,8 +99,6 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     );
   }
   const result = { cores: availableParallelism(), quick: opts.quick, repeats, rows };
-  const out = join(repoRoot(), 'bench', 'results', 'pillars.json');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  writeResult('pillars', result);
   return result;
 }

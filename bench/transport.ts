@@ -8,14 +8,12 @@
 // per message on both sides. The other node is a real second process (this file, forked
 // with --transport-peer).
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createTcpTransport } from '../node/transport/tcp.js';
 import type { Transport, TransportConnection } from '../node/transport/types.js';
 import { rdmaAvailable } from '../rdma-native/native.js';
 import { type CompletionMode, type DataPath, RdmaTransport, rmaSafe } from '../rdma-native/transport.js';
-import { repoRoot } from './_repo-root.js';
+import { writeResult } from './_results.js';
 
 interface Config {
   name: string;
@@ -268,10 +266,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     results: rows.map((r) => ({ ...r.config, results: r.results })),
     summary,
   };
-  const root = repoRoot();
-  const dir = join(root, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'transport.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeResult('transport', out);
   return out;
 }
 
