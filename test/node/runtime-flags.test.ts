@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot } from '../../api/static.js';
 import { VALIDATOR_V8_FLAGS } from '../../node/runtime-flags.js';
 import { startTestnet } from '../helpers/testnet.js';
-
-/** The repository root: the nearest directory above this file holding package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      readFileSync(join(dir, 'package.json'));
-      return dir;
-    } catch {
-      const up = dirname(dir);
-      if (up === dir) throw new Error('no package.json above the test');
-      dir = up;
-    }
-  }
-}
 
 describe('node/runtime-flags: every way a validator starts runs it with the validator V8 flags', function () {
   this.timeout(60_000);
