@@ -52,12 +52,17 @@ function verifyRate(durationMs: number): number {
 function cpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    return statCpuSeconds(`/proc/${pid}/stat`);
   } catch {
     return null;
   }
+}
+
+/** utime + stime of a /proc stat file (a process's or a thread's), in seconds. */
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // clock ticks (USER_HZ = 100)
 }
 
 /** Transfers signed ahead of a phase, handed out in nonce order per account. */
@@ -185,11 +190,8 @@ function threadCpuSeconds(pid: number | undefined): Map<number, number> | null {
   if (pid === undefined) return null;
   try {
     const out = new Map<number, number>();
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / 100);
-    }
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      out.set(Number(tid), statCpuSeconds(`/proc/${pid}/task/${tid}/stat`));
     return out;
   } catch {
     return null;
