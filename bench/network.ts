@@ -17,7 +17,9 @@
 // Transactions are signed before each phase, so the load generator spends its CPU on
 // HTTP only (it shares the machine's cores with the validators it measures).
 // Goals: saturation >= 50% of the signature-verification ceiling measured in the same
-// run (2 cores x single-core Ed25519 verify rate / 3 validators); low-load p50 < 2 ms,
+// run (2 cores x single-core Ed25519 verify rate / 3 validators; the rate is sampled on a
+// quiet machine right before and right after each saturation phase and the two averaged,
+// because this VM's host drifts in speed over minutes); low-load p50 < 2 ms,
 // read against the latency floor measured in the same run (bench/_latency-floor.ts: the
 // synced writes and process hops a commit cannot avoid, on this machine's disk and cores).
 // Writes bench/results/network.json.
@@ -46,6 +48,59 @@ function verifyRate(durationMs: number): number {
     for (let i = 0; i < 100; i++) if (verify(sig, msg, kp.publicKey)) n++;
   }
   return n / ((performance.now() - t0) / 1000);
+}
+
+/** Most the machine may use (besides the sampler) while the verify rate is sampled, in cores. */
+const QUIET_CORES_MAX = 0.1;
+const QUIET_WAIT_MS_MAX = 6_000;
+
+/** Busy and total CPU seconds of the whole machine so far (/proc/stat); null without it. */
+function machineCpuSeconds(): { busy: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number);
+    if (!f || f.length < 5) return null;
+    const total = f.reduce((a, b) => a + b, 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const hz = 100;
+    return { busy: (total - idle) / hz, total: total / hz };
+  } catch {
+    return null;
+  }
+}
+
+/** Cores the machine kept busy between two machineCpuSeconds readings, over `seconds`. */
+const busyCoresBetween = (
+  a: ReturnType<typeof machineCpuSeconds>,
+  b: ReturnType<typeof machineCpuSeconds>,
+  seconds: number,
+): number => (a && b ? (b.busy - a.busy) / seconds : 0);
+
+/**
+ * The single-core verify rate sampled next to a saturation phase, once the machine is quiet
+ * (under QUIET_CORES_MAX busy for 300 ms, waiting at most QUIET_WAIT_MS_MAX: after heavy
+ * writes LevelDB may still be compacting). The host under this VM changes speed over minutes
+ * (the same loop measured 8.6k and 13k verifies/s an hour apart), so a ceiling from the start
+ * of the run alone mixes that drift into every ratio; samples before and after each phase
+ * follow it. `otherCores`: what the rest of the machine used during the sample (should be ~0).
+ */
+async function quietVerifyRate(
+  durationMs: number,
+): Promise<{ perSec: number; waitedMs: number; otherCores: number }> {
+  const t0 = performance.now();
+  for (;;) {
+    const a = machineCpuSeconds();
+    await sleep(300);
+    if (busyCoresBetween(a, machineCpuSeconds(), 0.3) < QUIET_CORES_MAX) break;
+    if (performance.now() - t0 > QUIET_WAIT_MS_MAX) break;
+  }
+  const waitedMs = Math.round(performance.now() - t0);
+  const a = machineCpuSeconds();
+  const start = performance.now();
+  const perSec = verifyRate(durationMs);
+  const otherCores = r2(
+    Math.max(0, busyCoresBetween(a, machineCpuSeconds(), (performance.now() - start) / 1000) - 1),
+  );
+  return { perSec, waitedMs, otherCores };
 }
 
 /** CPU seconds (user + system) a process used so far; null where /proc is not available. */
@@ -102,12 +157,19 @@ async function submitTx(
   return client.postJson('/v1/txs', body).catch(() => null);
 }
 
-async function committedTotal(url: string): Promise<number> {
+async function counters(url: string): Promise<{ txs: number; blocks: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
+  const out = { txs: 0, blocks: 0 };
   for (const line of text.split('\n')) {
-    if (line.startsWith('hybster_txs_committed_total')) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    const value = (): number => Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('hybster_txs_committed_total')) out.txs = value();
+    else if (line.startsWith('hybster_blocks_written_total')) out.blocks = value();
   }
-  return 0;
+  return out;
+}
+
+async function committedTotal(url: string): Promise<number> {
+  return (await counters(url)).txs;
 }
 
 const quantile = (sorted: number[], q: number): number =>
@@ -126,9 +188,23 @@ interface LatencyResult {
   cpuMsPerTx?: number[] | null;
 }
 
+interface VerifySample {
+  perSec: number;
+  waitedMs: number;
+  otherCores: number;
+}
+
 interface TransportResult {
   transport: string;
   provider?: string;
+  /**
+   * Single-core verify rate sampled on a quiet machine before the single-tx saturation phase,
+   * between it and the batched one, and after that (see quietVerifyRate).
+   */
+  verifySamples: VerifySample[];
+  /** 2 cores x the mean of the samples before and after the phase / 3 validators. */
+  ceilingTxPerSec: number;
+  batchCeilingTxPerSec: number;
   saturationTxPerSec: number;
   saturationWindowSec: number;
   clients: number;
@@ -141,6 +217,9 @@ interface TransportResult {
   cpuCoresUsed: { validators: number[]; loadGenerator: number } | null;
   /** The same saturation measure with POST /v1/txs/batch. */
   saturationBatchTxPerSec: number;
+  /** Mean txs per block at saturation, single-tx and batched (validator 0's counters). */
+  txsPerBlock: number;
+  batchTxsPerBlock: number;
   batchWindowSec: number;
   /** Txs per request (one per account of the client) and closed-loop batch clients. */
   batchTxsPerRequest: number;
@@ -166,6 +245,8 @@ interface TransportResult {
 
 interface Saturation {
   txPerSec: number;
+  /** Mean txs per block written by validator 0 over the window. */
+  txsPerBlock: number;
   rejectedFull: number;
   cpuMsPerTx: TransportResult['cpuMsPerTx'];
   cpuCoresUsed: TransportResult['cpuCoresUsed'];
@@ -271,10 +352,12 @@ async function saturate(
   const pids = [...net.validators.map((v) => v.process?.pid), process.pid];
   const cpu0 = pids.map(cpuSeconds);
   const threads0 = net.validators.map((v) => threadCpuSeconds(v.process?.pid));
-  const c0 = await committedTotal(url0);
+  const k0 = await counters(url0);
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const c1 = await committedTotal(url0);
+  const k1 = await counters(url0);
+  const c0 = k0.txs;
+  const c1 = k1.txs;
   const cpu1 = pids.map(cpuSeconds);
   const threads1 = net.validators.map((v) => threadCpuSeconds(v.process?.pid));
   const dt = (performance.now() - t0) / 1000;
@@ -291,6 +374,7 @@ async function saturate(
   const cores = (u: number | null): number => r2((u as number) / dt);
   return {
     txPerSec: n / dt,
+    txsPerBlock: k1.blocks > k0.blocks ? r2(n / (k1.blocks - k0.blocks)) : 0,
     rejectedFull,
     cpuMsPerTx: ok
       ? { validators: used.slice(0, -1).map(perTx), loadGenerator: perTx(used.at(-1) ?? null) }
@@ -613,6 +697,8 @@ export async function measure(
     const warmSeconds = Math.min(3, satSeconds * 0.3);
     // Enough presigned txs for the whole phase at 75% of the ceiling; past that they are signed live.
     const satPerAccount = Math.ceil((0.75 * ceilingTxPerSec * (warmSeconds + satSeconds)) / accounts.length);
+    const verifyMs = quick ? 500 : 1500;
+    const samples = [await quietVerifyRate(verifyMs)];
     const sat = await saturate(
       net,
       satSeconds,
@@ -622,6 +708,7 @@ export async function measure(
     // Batched, from an empty pipeline and nonces no pending tx holds; presigned for the
     // whole ceiling (batching should get closer to it).
     await waitDrained(net, DRAIN_TIMEOUT_MS);
+    samples.push(await quietVerifyRate(verifyMs));
     const batchAccounts = all.slice(0, batchClients * perRequest);
     await syncNonces(net, batchAccounts);
     const batchPerAccount = Math.ceil((ceilingTxPerSec * (warmSeconds + satSeconds)) / batchAccounts.length);
@@ -638,6 +725,9 @@ export async function measure(
         batchCounts,
       ),
     );
+    await waitDrained(net, DRAIN_TIMEOUT_MS);
+    samples.push(await quietVerifyRate(verifyMs));
+    const ceilingOf = (a: VerifySample, b: VerifySample): number => Math.round((a.perSec + b.perSec) / 3);
     // Each latency phase first lets the backlog drain, so it starts from an empty pipeline
     // and from nonces no pending tx holds.
     const rate = Math.max(1, sat.txPerSec / 2);
@@ -649,6 +739,9 @@ export async function measure(
     return {
       transport,
       ...(provider ? { provider } : {}),
+      verifySamples: samples.map((x) => ({ ...x, perSec: Math.round(x.perSec) })),
+      ceilingTxPerSec: ceilingOf(samples[0] as VerifySample, samples[1] as VerifySample),
+      batchCeilingTxPerSec: ceilingOf(samples[1] as VerifySample, samples[2] as VerifySample),
       saturationTxPerSec: Math.round(sat.txPerSec),
       saturationWindowSec: satSeconds,
       clients: accounts.length,
@@ -658,6 +751,8 @@ export async function measure(
       cpuCoresUsed: sat.cpuCoresUsed,
       threadCpuUsPerTx: sat.threadCpuUsPerTx,
       saturationBatchTxPerSec: Math.round(batched.txPerSec),
+      txsPerBlock: sat.txsPerBlock,
+      batchTxsPerBlock: batched.txsPerBlock,
       batchWindowSec: satSeconds,
       batchTxsPerRequest: perRequest,
       batchClients,
@@ -688,7 +783,7 @@ async function batchedOnly(
   provider: string | undefined,
   ceiling: number,
   nodeArgs: string[],
-): Promise<Saturation> {
+): Promise<Saturation & { ceilingTxPerSec: number; verifySamples: VerifySample[] }> {
   const perRequest = BATCH_TXS;
   const net = await startFormed(transport, provider, BATCH_CLIENTS * perRequest, nodeArgs);
   try {
@@ -708,7 +803,16 @@ async function batchedOnly(
       return saturate(net, seconds, BACKLOG_MAX, load);
     };
     await spell(8);
-    return await spell(10);
+    await waitDrained(net, DRAIN_TIMEOUT_MS);
+    const before = await quietVerifyRate(1500);
+    const sat = await spell(10);
+    await waitDrained(net, DRAIN_TIMEOUT_MS);
+    const after = await quietVerifyRate(1500);
+    return {
+      ...sat,
+      ceilingTxPerSec: Math.round((before.perSec + after.perSec) / 3),
+      verifySamples: [before, after],
+    };
   } finally {
     if (nodeArgs.length > 0) await Promise.all(net.validators.map((v) => net.kill(v.index, 'SIGTERM')));
     await net.stop();
@@ -747,10 +851,11 @@ async function focused(focus: string): Promise<unknown> {
       const load = os.loadavg()[0]?.toFixed(2);
       if (focus === 'batched') {
         const r = await batchedOnly(transport, provider, ceiling, nodeArgs);
-        figures[k]?.push(r.txPerSec / ceiling);
+        figures[k]?.push(r.txPerSec / r.ceilingTxPerSec);
         runs.push({ side: k, ...r });
         console.log(
-          `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / ceiling).toFixed(3)} of ceiling ${Math.round(ceiling)}; ` +
+          `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / r.ceilingTxPerSec).toFixed(3)} of ceiling ${r.ceilingTxPerSec} ` +
+            `(verify ${r.verifySamples.map((v) => `${Math.round(v.perSec)}/s with ${v.otherCores} other cores busy`).join(', ')}; run start ${Math.round(ceiling)}), ${r.txsPerBlock} txs/block; ` +
             `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; ` +
             `us/tx main/busiest other/rest ${r.threadCpuUsPerTx?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join(' ') ?? 'n/a'}; load ${load}`,
         );
@@ -825,10 +930,15 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     latencyGoalReachableOnSharedDisk: latencyFloor.sharedDiskFollowerCommitP50FloorMs < 2,
     results: results.map((r) => ({
       ...r,
-      saturationVsCeiling: Math.round((r.saturationTxPerSec / ceiling) * 1000) / 1000,
-      saturationGoalMet: r.saturationTxPerSec >= 0.5 * ceiling,
-      saturationBatchVsCeiling: Math.round((r.saturationBatchTxPerSec / ceiling) * 1000) / 1000,
-      saturationBatchGoalMet: r.saturationBatchTxPerSec >= 0.5 * ceiling,
+      saturationVsCeiling: Math.round((r.saturationTxPerSec / r.ceilingTxPerSec) * 1000) / 1000,
+      saturationGoalMet: r.saturationTxPerSec >= 0.5 * r.ceilingTxPerSec,
+      saturationBatchVsCeiling:
+        Math.round((r.saturationBatchTxPerSec / r.batchCeilingTxPerSec) * 1000) / 1000,
+      saturationBatchGoalMet: r.saturationBatchTxPerSec >= 0.5 * r.batchCeilingTxPerSec,
+      // The same two against the ceiling sampled once at the start of the run (the method
+      // before verifySamples; kept so older results compare).
+      saturationVsRunStartCeiling: Math.round((r.saturationTxPerSec / ceiling) * 1000) / 1000,
+      saturationBatchVsRunStartCeiling: Math.round((r.saturationBatchTxPerSec / ceiling) * 1000) / 1000,
       latencyGoalMet: r.lowLoad.nodeCommitLatencyMs.p50 < 2,
       lowLoadP50VsFloor: vsFloor(r, latencyFloor.commitP50FloorMs),
       lowLoadP50VsSharedDiskFloor: vsFloor(r, latencyFloor.sharedDiskCommitP50FloorMs),
@@ -863,6 +973,9 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
     `${String(rate).padStart(5)}  ${`${l.nodeCommitLatencyMs.p50}/${l.nodeCommitLatencyMs.p99}`.padStart(15)}  ${`${l.clientCommitLatencyMs.p50}/${l.clientCommitLatencyMs.p99}`.padStart(17)}  ${name}`;
   for (const r of out.results) {
     const name = r.provider ? `${r.transport} ${r.provider}` : r.transport;
+    console.log(
+      `${name}: verify ${r.verifySamples.map((v) => `${v.perSec} (${v.otherCores} other cores busy)`).join(', ')}/s/core on a quiet machine before, between and after the saturation phases -> ceilings ${r.ceilingTxPerSec} (single) and ${r.batchCeilingTxPerSec} (batched) tx/s`,
+    );
     const cpu = r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a';
     console.log(
       `${name.padEnd(17)} ${String(r.saturationTxPerSec).padStart(8)}  ${r.saturationVsCeiling.toFixed(2).padStart(7)}  ${cpu.padStart(27)}   ${row('(50% of saturation)', r.latencyRateTxPerSec, r)}`,
