@@ -18,6 +18,8 @@ export interface NodeMetrics {
   proposalsWithheld: Counter;
   pillarThreads: Gauge;
   blockSignaturesVerified: Counter;
+  certificatesRepaired: Counter;
+  certificatesRefused: Counter;
 }
 
 export function createMetrics(
@@ -82,6 +84,16 @@ export function createMetrics(
     blockSignaturesVerified: new Counter({
       name: 'hybster_block_signatures_verified_total',
       help: "Peers' block signatures verified for commit certificates (f per block when all is well)",
+      registers,
+    }),
+    certificatesRepaired: new Counter({
+      name: 'hybster_certificates_repaired_total',
+      help: 'Missing commit certificates of own blocks fetched from peers, verified and stored',
+      registers,
+    }),
+    certificatesRefused: new Counter({
+      name: 'hybster_certificates_refused_total',
+      help: 'Certificates peers sent for repair that did not certify our own block (dropped)',
       registers,
     }),
     stateTransferBlocks: new Counter({

@@ -4,7 +4,8 @@
 // returns are performed in order by `drainActions`, which writes consensus state
 // durably before any network action that follows it (the etcd Ready rule), hands
 // committed batches to the executor in order, and sends the rest. Blocks are signed
-// after they are written; f+1 signatures form a block's commit certificate.
+// after they are written; f+1 signatures form a block's commit certificate, and one this
+// validator lacks is fetched from its peers (node/cert-repair.ts).
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type {
@@ -44,6 +45,7 @@ import { bytesEqual, fromHex, toHex } from '../ledger/codec/binary.js';
 import { type ExecutedBlock, type ExecutionStarted, Executor } from '../ledger/executor.js';
 import { verify } from '../ledger/keys.js';
 import type { LedgerStore, MetaRecord } from '../ledger/store.js';
+import { CertRepair, type CertRepairOptions, checkRepairedCertificate } from './cert-repair.js';
 import type { ChainSpec } from './chain-spec.js';
 import type { Logger } from './logging.js';
 import { type IntakeTx, Mempool } from './mempool.js';
@@ -93,6 +95,13 @@ export interface ValidatorOptions {
    * write its consensus state in the block's batch (default FUSED_BATCH_BYTES_MAX; 0: never).
    */
   fusedWriteBatchBytesMax?: number;
+  /** Bounds of the repair of missing commit certificates (default CERT_REPAIR_DEFAULTS). */
+  certRepair?: Partial<CertRepairOptions>;
+  /**
+   * certs-requests served per peer and second (default CERT_REQUESTS_SERVED_PER_SEC); more
+   * are dropped. An honest peer has one outstanding and sends one every 200 ms at most.
+   */
+  certRequestsServedPerSecMax?: number;
 }
 
 /** What the validator uses of a replica, in-thread or with pillars in workers. */
@@ -122,6 +131,7 @@ const REGOSSIP_AGE_MS = 500;
 const CENSORSHIP_TIMEOUTS = 5;
 const REGOSSIP_MAX = 512;
 const TRANSFER_TIMEOUT_MS = 3000;
+export const CERT_REQUESTS_SERVED_PER_SEC = 10;
 const GOSSIP_BATCH_MAX = 512;
 /**
  * Longest a leader holds its clients' txs back from gossip while its cuts propose them (see
@@ -233,6 +243,12 @@ export class Validator implements NodePort {
   private writing: Promise<unknown> = Promise.resolve();
   /** The blocks-responses being handled, one after another (see the 'blocks-response' case). */
   private receivingBlocks: Promise<void> = Promise.resolve();
+  /** Missing commit certificates of our own blocks and the requests for them (set in start). */
+  private certRepair!: CertRepair;
+  /** The certs-responses being handled, one after another (each reads blocks and verifies). */
+  private receivingCerts: Promise<void> = Promise.resolve();
+  /** peer -> certs-requests served in the current one-second window (see serveCerts). */
+  private readonly servedCerts = new Map<number, { windowMs: number; count: number }>();
 
   constructor(o: ValidatorOptions) {
     this.o = o;
@@ -296,6 +312,7 @@ export class Validator implements NodePort {
     });
     const tip = this.store.latestTip();
     this.m.height.set(Number(tip.height));
+    this.certRepair = new CertRepair(tip.height, monotonicMs(), this.o.certRepair);
     const restoredView = snapshots.reduce((v, s) => (s && s.view > v ? s.view : v), 0n);
     this.setView(restoredView);
     this.started = true;
@@ -919,6 +936,22 @@ export class Validator implements NodePort {
         this.peerHeights.set(from, m.height);
         this.peerViews.set(from, m.view);
         return;
+      case 'certs-request':
+        this.serveCerts(from, m.requestId, m.heights).catch((e: unknown) => {
+          this.log.warn(
+            { to: from, err: (e as Error).message },
+            'certificate repair: serving a request failed',
+          );
+        });
+        return;
+      case 'certs-response':
+        this.receivingCerts = this.receivingCerts
+          .then(() => this.onCerts(from, m.requestId, m.certs))
+          .catch((e: unknown) => {
+            // A store that fails here fails the block path too; repair itself just stops trying.
+            this.log.warn({ from, err: (e as Error).message }, 'certificate repair: response not handled');
+          });
+        return;
     }
   }
 
@@ -1171,6 +1204,138 @@ export class Validator implements NodePort {
     this.step({ type: 'state-transfer-done', upToOrder });
   }
 
+  // ------------------------------------------------------------------ certificate repair
+
+  /** Whether the certificate of our block at `height` is stored (memory, or one point read). */
+  private hasCertificate(height: bigint): boolean {
+    return this.certified.has(height) || this.store.commitCertificateSync(height) !== null;
+  }
+
+  /**
+   * One housekeeping round of certificate repair: move the low-water mark behind the tip and
+   * send at most one certs-request (node/cert-repair.ts holds the bounds). Not during state
+   * transfer: the blocks it fetches bring their certificates when peers have them.
+   */
+  private repairCertificates(): void {
+    if (this.transfer !== null) return;
+    const now = monotonicMs();
+    const has = (h: bigint): boolean => this.hasCertificate(h);
+    try {
+      this.certRepair.scan(this.store.latestHeight(), now, has);
+      const req = this.certRepair.nextRequest(now, this.net.connectedPeers(), has);
+      if (req === null) return;
+      this.log.debug(
+        { peer: req.peer, heights: req.heights.length, from: Number(req.heights[0]) },
+        'certificate repair: asking a peer for missing commit certificates',
+      );
+      this.net.send(
+        req.peer,
+        encodeWire({ type: 'certs-request', requestId: req.requestId, heights: req.heights }),
+      );
+    } catch (e) {
+      // A certificate record that does not decode (LedgerStoreError 'corrupt'): the API reports
+      // it too; repair must not take housekeeping down with it.
+      this.log.warn({ err: (e as Error).message }, 'certificate repair: round failed');
+    }
+  }
+
+  /**
+   * A peer's certs-request. Reads are synchronous point reads or memory, so a count of
+   * requests in flight (blocks-request's limit) would not bound anything: each peer gets a
+   * number of requests per second instead, and at most payloadBytesMax/2 of certificates each.
+   */
+  private async serveCerts(to: number, requestId: number, heights: readonly bigint[]): Promise<void> {
+    const now = monotonicMs();
+    const max = this.o.certRequestsServedPerSecMax ?? CERT_REQUESTS_SERVED_PER_SEC;
+    const w = this.servedCerts.get(to);
+    if (w === undefined || now - w.windowMs >= 1000) this.servedCerts.set(to, { windowMs: now, count: 1 });
+    else if (w.count >= max) {
+      this.m.transportErrors.inc({ code: 'cert-requests-dropped' });
+      return;
+    } else w.count++;
+    const tip = this.store.latestHeight();
+    const budget = Math.floor(this.o.network.payloadBytesMax / 2);
+    const certs: Uint8Array[] = [];
+    const seen = new Set<bigint>();
+    let bytes = 0;
+    for (const h of heights) {
+      if (h > tip || h === 0n || seen.has(h)) continue;
+      seen.add(h);
+      let c: CommitCertificate | null;
+      try {
+        c = await this.store.getCommitCertificate(h);
+      } catch {
+        continue; // a corrupt record is nothing to hand a peer
+      }
+      if (c === null) continue;
+      const encoded = encodeCommitCertificate(c);
+      if (bytes + encoded.length + 4 > budget) break;
+      bytes += encoded.length + 4;
+      certs.push(encoded);
+    }
+    if (this.stopping) return;
+    this.net.send(to, encodeWire({ type: 'certs-response', requestId, certs }));
+  }
+
+  /**
+   * A peer's answer to our certs-request. Each certificate is stored only if it certifies our
+   * OWN block at its height (f+1 distinct genesis validators' valid signatures of that hash);
+   * anything else is dropped and counted, with one log line per response, and the height is
+   * asked of another peer after a backoff. No penalty beyond that: a faulty peer gains
+   * nothing by sending garbage, and an honest one that lags is not punished.
+   */
+  private async onCerts(from: number, requestId: number, raws: readonly Uint8Array[]): Promise<void> {
+    if (this.stopping || !this.started) return;
+    const asked = this.certRepair.takeResponse(from, requestId);
+    if (asked === null) {
+      this.log.debug({ from, requestId }, 'certificate repair: unrequested response dropped');
+      return;
+    }
+    const requested = new Set(asked);
+    const keys = this.o.spec.validators.map((v) => v.publicKey);
+    const ownHash = async (h: bigint): Promise<Uint8Array | null> => {
+      const b = await this.store.getBlock(h);
+      return b === null ? null : blockHash(b.header);
+    };
+    const refused: { height: number | null; reason: string }[] = [];
+    let repaired = 0;
+    // At most one certificate per height asked: a longer answer's extra ones are not read.
+    for (const raw of raws.slice(0, asked.length)) {
+      const r = await checkRepairedCertificate(raw, requested, ownHash, keys, this.f);
+      if (this.stopping) return;
+      if (!r.ok) {
+        this.m.certificatesRefused.inc();
+        refused.push({ height: r.height === null ? null : Number(r.height), reason: r.reason });
+        continue;
+      }
+      const h = r.cert.height;
+      requested.delete(h); // a second certificate of the same height is not read
+      this.certRepair.resolved(h);
+      if (this.hasCertificate(h)) continue; // formed or transferred meanwhile
+      this.certified.add(h);
+      this.sigs.delete(h);
+      this.pendingSigs.delete(h);
+      this.ownHashes.delete(h);
+      await this.store.putCommitCertificate(r.cert, { verified: true }); // certifies() checked it
+      this.m.certificatesRepaired.inc();
+      repaired++;
+    }
+    const now = monotonicMs();
+    for (const h of requested) this.certRepair.failed(h, now);
+    if (refused.length > 0) {
+      this.log.warn(
+        { from, refused: refused.length, first: refused.slice(0, 4) },
+        'certificate repair: peer sent certificates that do not certify our blocks; dropped',
+      );
+    }
+    if (repaired > 0) {
+      this.log.info(
+        { from, repaired, stillMissing: this.certRepair.missingCount },
+        'certificate repair: stored missing commit certificates',
+      );
+    }
+  }
+
   // ------------------------------------------------------------------ housekeeping
 
   private housekeeping(): void {
@@ -1227,6 +1392,7 @@ export class Validator implements NodePort {
     const status = encodeWire({ type: 'status', height: this.store.latestHeight(), view: this.view });
     this.net.broadcast(status);
     this.scheduleCut();
+    this.repairCertificates();
     // Bound signature bookkeeping for heights that will never certify.
     const tip = this.store.latestHeight();
     for (const byHeight of [this.sigs, this.pendingSigs, this.ownHashes, this.refusedSigs])

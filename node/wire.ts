@@ -1,7 +1,9 @@
 // Messages between validators over the authenticated replica channel. Consensus
 // messages travel as opaque bytes (consensus/ has its own codec); the node adds tx
-// gossip, block signatures (for commit certificates), state-transfer requests and a
-// small status heartbeat. One tag byte selects the type; every length is bounded.
+// gossip, block signatures (for commit certificates), state-transfer requests, the
+// repair of missing commit certificates and a small status heartbeat. One tag byte selects the type; every length is bounded.
+
+import { COMMIT_SIGNATURES_MAX } from '../ledger/block.js';
 import { DecodeError, decodeWith, type Reader, type Result, Writer } from '../ledger/codec/binary.js';
 import { TX_BYTES_MAX } from '../ledger/tx.js';
 
@@ -12,12 +14,18 @@ export const WireTag = {
   BLOCKS_REQUEST: 4,
   BLOCKS_RESPONSE: 5,
   STATUS: 6,
+  CERTS_REQUEST: 7,
+  CERTS_RESPONSE: 8,
 } as const;
 
 /** What the wire adds to a consensus message: its tag byte. */
 export const WIRE_TAG_BYTES = 1;
 export const GOSSIP_TXS_MAX = 4096;
 export const BLOCKS_PER_RESPONSE_MAX = 1024;
+/** Heights one certs-request may ask for (and certificates one certs-response may carry). */
+export const CERTS_PER_REQUEST_MAX = 128;
+/** Largest encoded commit certificate (what ledger/block's decoder accepts). */
+export const CERT_BYTES_MAX = 48 + COMMIT_SIGNATURES_MAX * 68;
 const HASH_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 
@@ -40,7 +48,11 @@ export type WireMessage =
       /** Encoded blocks from fromHeight on, each with its encoded commit certificate when known. */
       blocks: { block: Uint8Array; cert: Uint8Array | null }[];
     }
-  | { type: 'status'; height: bigint; view: bigint };
+  | { type: 'status'; height: bigint; view: bigint }
+  /** Asks a peer for the commit certificates of these heights (node/cert-repair.ts). */
+  | { type: 'certs-request'; requestId: number; heights: bigint[] }
+  /** The encoded certificates the peer holds of the requested heights; the others are left out. */
+  | { type: 'certs-response'; requestId: number; certs: Uint8Array[] };
 
 export function encodeWire(m: WireMessage): Uint8Array {
   switch (m.type) {
@@ -86,6 +98,21 @@ export function encodeWire(m: WireMessage): Uint8Array {
     }
     case 'status':
       return new Writer(17).u8(WireTag.STATUS).u64(m.height).u64(m.view).finish();
+    case 'certs-request': {
+      const w = new Writer(9 + 8 * m.heights.length)
+        .u8(WireTag.CERTS_REQUEST)
+        .u32(m.requestId)
+        .u32(m.heights.length);
+      for (const h of m.heights) w.u64(h);
+      return w.finish();
+    }
+    case 'certs-response': {
+      let size = 9;
+      for (const c of m.certs) size += 4 + c.length;
+      const w = new Writer(size).u8(WireTag.CERTS_RESPONSE).u32(m.requestId).u32(m.certs.length);
+      for (const c of m.certs) w.bytes(c);
+      return w.finish();
+    }
   }
 }
 
@@ -126,6 +153,20 @@ function readBody(r: Reader, tag: number, bytes: Uint8Array, limits: WireLimits)
     }
     case WireTag.STATUS:
       return { type: 'status', height: r.u64('height'), view: r.u64('view') };
+    case WireTag.CERTS_REQUEST: {
+      const requestId = r.u32('requestId');
+      const n = r.count(CERTS_PER_REQUEST_MAX, 'heights.count');
+      const heights: bigint[] = [];
+      for (let i = 0; i < n; i++) heights.push(r.u64(`heights[${i}]`));
+      return { type: 'certs-request', requestId, heights };
+    }
+    case WireTag.CERTS_RESPONSE: {
+      const requestId = r.u32('requestId');
+      const n = r.count(CERTS_PER_REQUEST_MAX, 'certs.count');
+      const certs: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) certs.push(r.bytes(CERT_BYTES_MAX, `certs[${i}]`));
+      return { type: 'certs-response', requestId, certs };
+    }
     default:
       throw new DecodeError('bad-tag', `unknown replica message tag ${tag} (${bytes.length} bytes)`, 'tag');
   }

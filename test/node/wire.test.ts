@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeWire, encodeWire, type WireMessage } from '../../node/wire.js';
+import { encodeCommitCertificate } from '../../ledger/block.js';
+import {
+  CERT_BYTES_MAX,
+  CERTS_PER_REQUEST_MAX,
+  decodeWire,
+  encodeWire,
+  type WireMessage,
+  WireTag,
+} from '../../node/wire.js';
+import { testCertificate } from '../helpers/certs.js';
 
 const limits = { consensusBytesMax: 1 << 20, blockBytesMax: 1 << 20 };
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
@@ -74,5 +83,82 @@ describe('node/wire', () => {
     const d = decodeWire(m, limits);
     assert.equal(d.ok, false);
     if (!d.ok) assert.equal(d.error.code, 'oversized');
+  });
+
+  describe('certs-request and certs-response (certificate repair)', () => {
+    const certMessages: fc.Arbitrary<WireMessage> = fc.oneof(
+      fc.record({
+        type: fc.constant('certs-request' as const),
+        requestId: fc.nat(),
+        heights: fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), {
+          maxLength: CERTS_PER_REQUEST_MAX,
+        }),
+      }),
+      fc.record({
+        type: fc.constant('certs-response' as const),
+        requestId: fc.nat(),
+        certs: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+      }),
+    );
+
+    it('round-trip, a real encoded certificate included', () => {
+      fc.assert(
+        fc.property(certMessages, (m) => {
+          const d = decodeWire(encodeWire(m), limits);
+          assert.ok(d.ok);
+          assert.deepEqual(norm(d.value), norm(m));
+        }),
+      );
+      const cert = encodeCommitCertificate(testCertificate(5n, [0, 1]));
+      const d = decodeWire(encodeWire({ type: 'certs-response', requestId: 3, certs: [cert] }), limits);
+      assert.ok(d.ok && d.value.type === 'certs-response');
+      assert.deepEqual(d.value.certs, [cert]);
+    });
+
+    it('refuse more heights or certificates than CERTS_PER_REQUEST_MAX, before allocating', () => {
+      for (const tag of [WireTag.CERTS_REQUEST, WireTag.CERTS_RESPONSE]) {
+        const m = new Uint8Array([tag, 0, 0, 0, 1, 0, 0, 0, CERTS_PER_REQUEST_MAX + 1]);
+        const d = decodeWire(m, limits);
+        assert.equal(d.ok, false);
+        if (!d.ok) assert.equal(d.error.code, 'oversized');
+      }
+      const tooMany = Array.from({ length: CERTS_PER_REQUEST_MAX + 1 }, (_, i) => BigInt(i));
+      const d = decodeWire(encodeWire({ type: 'certs-request', requestId: 1, heights: tooMany }), limits);
+      assert.equal(d.ok, false);
+    });
+
+    it('refuse a certificate longer than CERT_BYTES_MAX', () => {
+      const big = new Uint8Array(CERT_BYTES_MAX + 1);
+      const d = decodeWire(encodeWire({ type: 'certs-response', requestId: 1, certs: [big] }), limits);
+      assert.equal(d.ok, false);
+      if (!d.ok) assert.equal(d.error.code, 'oversized');
+      const fits = new Uint8Array(CERT_BYTES_MAX);
+      assert.ok(decodeWire(encodeWire({ type: 'certs-response', requestId: 1, certs: [fits] }), limits).ok);
+    });
+
+    it('give a typed error, never a throw, on truncated, trailing or random bodies', () => {
+      const req = encodeWire({ type: 'certs-request', requestId: 9, heights: [1n, 2n, 3n] });
+      const res = encodeWire({ type: 'certs-response', requestId: 9, certs: [new Uint8Array(10)] });
+      for (const m of [req, res]) {
+        for (let cut = 1; cut < m.length; cut++) {
+          const d = decodeWire(m.subarray(0, cut), limits);
+          assert.equal(d.ok, false, `cut at ${cut}`);
+          if (!d.ok) assert.equal(d.error.code, 'truncated');
+        }
+        const d = decodeWire(Uint8Array.of(...m, 0), limits);
+        assert.equal(d.ok, false);
+        if (!d.ok) assert.equal(d.error.code, 'trailing-bytes');
+      }
+      fc.assert(
+        fc.property(
+          fc.constantFrom(WireTag.CERTS_REQUEST, WireTag.CERTS_RESPONSE),
+          fc.uint8Array({ maxLength: 200 }),
+          (tag, body) => {
+            const d = decodeWire(Uint8Array.of(tag, ...body), limits);
+            if (!d.ok) assert.ok(d.error.code.length > 0);
+          },
+        ),
+      );
+    });
   });
 });
