@@ -1,6 +1,6 @@
-// The node's replica messages (tx gossip, block signatures, state transfer) and the RDMA
-// transport's connection set-up messages: both arrive from peers, the latter before any
-// authentication.
+// The node's replica messages (tx gossip, block signatures, state transfer, certificate
+// repair) and the RDMA transport's connection set-up messages: both arrive from peers, the
+// latter before any authentication.
 import fc from 'fast-check';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from '../../../node/wire.js';
 import {
@@ -40,6 +40,16 @@ const wireArb: fc.Arbitrary<WireMessage> = fc.oneof(
     }),
   }),
   fc.record({ type: fc.constant('status' as const), height: u64, view: u64 }),
+  fc.record({
+    type: fc.constant('certs-request' as const),
+    requestId: u32,
+    heights: fc.array(u64, { maxLength: 8 }),
+  }),
+  fc.record({
+    type: fc.constant('certs-response' as const),
+    requestId: u32,
+    certs: fc.array(bytes(96), { maxLength: 3 }),
+  }),
 );
 
 const ring = fc.record({
