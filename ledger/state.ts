@@ -18,8 +18,17 @@
 
 import { failure, type TxResult } from './block.js';
 import { bytesEqual, toHex, Writer } from './codec/binary.js';
-import { sha256 as sha256Of, verify } from './keys.js';
-import { decodeTx, type SignedTx, signingBytesOfEncoded, txHashWithHex, U64_MAX } from './tx.js';
+import { HASH_BYTES, sha256 as sha256Of } from './keys.js';
+import {
+  decodeTx,
+  type SignedTx,
+  signedBodyOfEncoded,
+  TX_SIGNING_DOMAIN,
+  txHashHexInto,
+  txHashWithHex,
+  U64_MAX,
+  verifyEncodedTx,
+} from './tx.js';
 import { type SignatureCheck, verifyMany } from './verify-pool.js';
 
 export interface Account {
@@ -77,12 +86,6 @@ export interface BlockOutcome {
 export const STATE_DIGEST_DOMAIN = new TextEncoder().encode('hybster/state/v1');
 const ZERO_DIGEST = new Uint8Array(32);
 
-/** A decoded tx whose signature may still need checking (`verifyNeeded`). */
-interface Decoded {
-  pre: PrecheckedTx;
-  verifyNeeded: boolean;
-}
-
 const badSignature = (pre: PrecheckedTx): PrecheckedTx => ({
   bytes: pre.bytes,
   hash: pre.hash,
@@ -91,40 +94,55 @@ const badSignature = (pre: PrecheckedTx): PrecheckedTx => ({
   rejection: failure('bad-signature', 'signature does not verify against from'),
 });
 
-/** Everything precheckTx does but the signature check. */
+const VIEWS = { views: true } as const;
+
+/**
+ * Everything precheckTx does but the signature check. With a `hashes` array the tx's hash is
+ * written into it at `index` (32 bytes each) and handed out as a view, and the tx's byte
+ * fields are views into `bytes` (see startPrecheck for when both are safe); without one, the
+ * hash and the fields are arrays of their own.
+ */
 function decodeForPrecheck(
   bytes: Uint8Array,
   chainId: string,
-  signatureVerified?: (hashHex: string) => boolean,
-): Decoded {
-  const { hash, hashHex } = txHashWithHex(bytes);
-  const dec = decodeTx(bytes);
-  if (!dec.ok)
-    return {
-      pre: { bytes, hash, hashHex, tx: null, rejection: failure('malformed', dec.error.message) },
-      verifyNeeded: false,
-    };
+  hashes: Uint8Array | null,
+  index: number,
+): PrecheckedTx {
+  let hash: Uint8Array;
+  let hashHex: string;
+  if (hashes === null) ({ hash, hashHex } = txHashWithHex(bytes));
+  else {
+    hashHex = txHashHexInto(bytes, hashes, index * HASH_BYTES);
+    hash = new Uint8Array(hashes.buffer, hashes.byteOffset + index * HASH_BYTES, HASH_BYTES);
+  }
+  const dec = decodeTx(bytes, hashes === null ? {} : VIEWS);
+  if (!dec.ok) return { bytes, hash, hashHex, tx: null, rejection: failure('malformed', dec.error.message) };
   const tx = dec.value;
   if (tx.chainId !== chainId) {
     const rejection = failure('wrong-chain', `chainId "${tx.chainId}" is not "${chainId}"`);
-    return { pre: { bytes, hash, hashHex, tx, rejection }, verifyNeeded: false };
+    return { bytes, hash, hashHex, tx, rejection };
   }
   const pl = tx.payload;
   const pre: PrecheckedTx = { bytes, hash, hashHex, tx, rejection: null, fromHex: toHex(tx.from) };
   // Assigned rather than spread in: an object spread per tx measured as a visible share of the precheck.
   if (pl.type === 'transfer') pre.toHex = toHex(pl.to);
-  return { pre, verifyNeeded: signatureVerified?.(hashHex) !== true };
+  return pre;
 }
 
-type Checkable = Decoded & { pre: { tx: SignedTx } };
+/** A tx that decoded for this chain and whose signature is not known to be verified. */
+const needsCheck = (
+  pre: PrecheckedTx,
+  signatureVerified: ((hashHex: string) => boolean) | undefined,
+): pre is PrecheckedTx & { tx: SignedTx } =>
+  pre.rejection === null && pre.tx !== null && signatureVerified?.(pre.hashHex) !== true;
 
-const signatureCheck = (d: Checkable): SignatureCheck => ({
-  signature: d.pre.tx.signature,
-  message: signingBytesOfEncoded(d.pre.bytes),
-  publicKey: d.pre.tx.from,
+// In two parts, so the verify pool packs the signed bytes straight from the tx.
+const signatureCheck = (pre: PrecheckedTx & { tx: SignedTx }): SignatureCheck => ({
+  signature: pre.tx.signature,
+  messagePrefix: TX_SIGNING_DOMAIN,
+  messageBody: signedBodyOfEncoded(pre.bytes),
+  publicKey: pre.tx.from,
 });
-
-const needsCheck = (d: Decoded): d is Checkable => d.verifyNeeded && d.pre.tx !== null;
 
 /**
  * Decode, chain-id and signature checks for one tx. Stateless, so it can run ahead of execution.
@@ -136,12 +154,10 @@ export function precheckTx(
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
 ): PrecheckedTx {
-  const d = decodeForPrecheck(bytes, chainId, signatureVerified);
-  if (needsCheck(d)) {
-    const c = signatureCheck(d);
-    if (!verify(c.signature, c.message, c.publicKey)) return badSignature(d.pre);
-  }
-  return d.pre;
+  const pre = decodeForPrecheck(bytes, chainId, null, 0);
+  if (needsCheck(pre, signatureVerified) && !verifyEncodedTx(pre.bytes, pre.tx.signature, pre.tx.from))
+    return badSignature(pre);
+  return pre;
 }
 
 export const precheckTxs = (
@@ -161,23 +177,41 @@ export interface PrecheckRun {
  * precheckTxs with the signatures that need checking verified together by the verify
  * pool (ledger/verify-pool.ts): a block's worth of checks does not stall the event loop.
  * Decoding and hashing happen before it returns, so the caller learns the tx hashes at once.
+ *
+ * Made for a block's txs, with fewer arrays per tx than precheckTxs: the decoded txs' byte
+ * fields (from, to, signature, kv key and value) are views into `txs`, not copies, so the
+ * caller must not change those bytes while the result lives; and the tx hashes are views
+ * into one array for all of them. The executor's txs are views into a copy of the batch that
+ * only its block holds, which the prechecked txs (through `bytes`) and the block keep alive
+ * anyway; the hashes go to the block's Merkle root and its write, and are dropped with the
+ * block; whatever outlives the block (the kv entries the store caches) applyTxs copies out.
  */
 export function startPrecheck(
   txs: Uint8Array[],
   chainId: string,
   signatureVerified?: (hashHex: string) => boolean,
 ): PrecheckRun {
-  const decoded = txs.map((b) => decodeForPrecheck(b, chainId, signatureVerified));
-  const toCheck = decoded.filter(needsCheck);
-  const hashesHex = decoded.map((d) => d.pre.hashHex);
-  // Under load the mempool verified nearly every tx: no pool round trip, no set, no copy then.
-  if (toCheck.length === 0) return { hashesHex, txs: Promise.resolve(decoded.map((d) => d.pre)) };
-  const checked = verifyMany(toCheck.map(signatureCheck));
+  const hashes = new Uint8Array(HASH_BYTES * txs.length);
+  const pres: PrecheckedTx[] = new Array(txs.length);
+  const hashesHex: string[] = new Array(txs.length);
+  const toCheck: number[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    const pre = decodeForPrecheck(txs[i] as Uint8Array, chainId, hashes, i);
+    pres[i] = pre;
+    hashesHex[i] = pre.hashHex;
+    if (needsCheck(pre, signatureVerified)) toCheck.push(i);
+  }
+  // Under load the mempool verified nearly every tx: no pool round trip, no copy then.
+  if (toCheck.length === 0) return { hashesHex, txs: Promise.resolve(pres) };
+  const checked = verifyMany(toCheck.map((i) => signatureCheck(pres[i] as PrecheckedTx & { tx: SignedTx })));
   return {
     hashesHex,
     txs: checked.then((verdicts) => {
-      const bad = new Set<Decoded>(toCheck.filter((_, i) => !verdicts[i]));
-      return decoded.map((d) => (bad.has(d) ? badSignature(d.pre) : d.pre));
+      for (let k = 0; k < toCheck.length; k++) {
+        const i = toCheck[k] as number;
+        if (verdicts[k] !== true) pres[i] = badSignature(pres[i] as PrecheckedTx);
+      }
+      return pres;
     }),
   };
 }
@@ -277,13 +311,15 @@ export function applyTxs(
           result = failure('not-found', 'key does not exist');
           break;
         }
+        // Copies: the store caches the entry (up to its state cache bound) long after the block,
+        // and the tx's fields may be views into the block's whole batch (startPrecheck).
         const write: KvWrite = {
-          key: pl.key,
+          key: pl.key.slice(),
           entry: {
-            value: pl.type === 'kv.delete' ? null : pl.value,
+            value: pl.type === 'kv.delete' ? null : pl.value.slice(),
             version: version + 1n,
             lastModifiedHeight: height,
-            lastModifiedBy: tx.from,
+            lastModifiedBy: tx.from.slice(),
           },
         };
         kvWrites.set(keyHex, write);

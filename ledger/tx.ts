@@ -145,11 +145,20 @@ function readTx(r: Reader): SignedTx {
 export interface DecodeTxOptions {
   /** When set, a tx for another chain is refused with a DecodeError on field `chainId`. */
   chainId?: string;
+  /**
+   * The tx's byte fields (from, signature, to, key, value) are views into `bytes`, not copies
+   * (ReaderOptions.views): up to five arrays and their buffers fewer per tx. Only when `bytes`
+   * never changes afterwards and the decoded tx does not outlive whatever holds `bytes` (or
+   * holding `bytes` that long is fine): every field keeps all of `bytes`' buffer alive.
+   */
+  views?: boolean;
 }
+
+const VIEWS = { views: true } as const;
 
 /** Never throws. Rejects truncated, oversized, unknown-type, trailing-byte and (optionally) wrong-chain input. */
 export function decodeTx(bytes: Uint8Array, opts: DecodeTxOptions = {}): Result<SignedTx> {
-  const res = decodeWith(bytes, TX_BYTES_MAX, readTx);
+  const res = decodeWith(bytes, TX_BYTES_MAX, readTx, opts.views === true ? VIEWS : undefined);
   if (res.ok && opts.chainId !== undefined && res.value.chainId !== opts.chainId) {
     return err(
       new DecodeError('bad-value', `chainId "${res.value.chainId}" is not "${opts.chainId}"`, 'chainId'),
@@ -167,11 +176,47 @@ export const txHash = (encodedTx: Uint8Array): Uint8Array => sha256(encodedTx);
  * against 1.6 us per tx on every path that needs both (mempool intake, execution).
  */
 export function txHashWithHex(encodedTx: Uint8Array): { hash: Uint8Array; hashHex: string } {
+  const hash = new Uint8Array(32);
+  return { hash, hashHex: txHashHexInto(encodedTx, hash, 0) };
+}
+
+/** The tx hash as hex alone: for a caller that may find the bytes at hand (see hashOfHex). */
+export const txHashHex = (encodedTx: Uint8Array): string => crypto.hash('sha256', encodedTx, 'hex');
+
+/** The bytes of a hash hex from txHashHex (trusted: not validated). */
+export function hashOfHex(hashHex: string): Uint8Array {
+  const hash = new Uint8Array(32);
+  hexInto(hashHex, hash, 0);
+  return hash;
+}
+
+/**
+ * txHashWithHex writing the hash into `out` at `offset` and returning its hex: a block's
+ * hashes then share one array (a view costs less than 32 bytes of their own, see startPrecheck).
+ */
+export function txHashHexInto(encodedTx: Uint8Array, out: Uint8Array, offset: number): string {
   const hashHex = crypto.hash('sha256', encodedTx, 'hex');
-  // Copied out of Buffer's shared 8 KB pool: a view into it would keep the whole slab alive
-  // as long as the hash (a mempool entry, a cache), and transferring its buffer would detach
-  // the pool.
-  return { hash: new Uint8Array(Buffer.from(hashHex, 'hex')), hashHex };
+  hexInto(hashHex, out, offset);
+  return hashHex;
+}
+
+/** Value of each hex digit by char code ('0'-'9', 'a'-'f'; crypto.hash's hex is lowercase). */
+const HEX_DIGIT = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX_DIGIT[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX_DIGIT[97 + i] = 10 + i;
+
+/**
+ * Writes the 32 bytes of a SHA-256 hex digest (trusted: crypto.hash made it) at out[offset].
+ * Decoded here: `new Uint8Array(Buffer.from(hex, 'hex'))` made a Buffer view into the shared
+ * 8 KB pool (and a fresh pool every 256 hashes) only to copy it out again (a view would pin
+ * the slab as long as the hash lives, in a mempool entry or a cache). A 32-byte array of its
+ * own lives on V8's heap: no backing store to allocate, account for and free.
+ */
+function hexInto(hex: string, out: Uint8Array, offset: number): void {
+  for (let i = 0, j = 0; i < 32; i++, j += 2) {
+    out[offset + i] =
+      ((HEX_DIGIT[hex.charCodeAt(j)] as number) << 4) | (HEX_DIGIT[hex.charCodeAt(j + 1)] as number);
+  }
 }
 
 /**
@@ -183,6 +228,47 @@ export function signingBytesOfEncoded(encodedTx: Uint8Array): Uint8Array {
   out.set(TX_SIGNING_DOMAIN, 0);
   out.set(encodedTx.subarray(0, encodedTx.length - SIGNATURE_BYTES), TX_SIGNING_DOMAIN.length);
   return out;
+}
+
+/**
+ * The signed bytes of an encoded tx without its signature: a caller that can take the message
+ * in two parts (the verify pool's SignatureCheck.messagePrefix) packs them straight from the
+ * tx. A view into `encodedTx`.
+ */
+export const signedBodyOfEncoded = (encodedTx: Uint8Array): Uint8Array =>
+  encodedTx.subarray(0, encodedTx.length - SIGNATURE_BYTES);
+
+/** Largest signed message of a tx: the domain tag and an encoding of at most TX_BYTES_MAX. */
+const SIGNED_BYTES_MAX = TX_SIGNING_DOMAIN.length + TX_BYTES_MAX;
+/**
+ * Scratch for verifyEncodedTx: the domain tag at its start (written once per array, never
+ * overwritten), the tx body after it. Grown by doubling, at most to SIGNED_BYTES_MAX.
+ */
+let signedScratch = withDomain(new Uint8Array(512));
+
+function withDomain(a: Uint8Array): Uint8Array {
+  a.set(TX_SIGNING_DOMAIN, 0);
+  return a;
+}
+
+/**
+ * verify(signature, signingBytesOfEncoded(encodedTx), from) without a new array per call: the
+ * signed bytes are assembled in one module scratch buffer, which node:crypto's synchronous
+ * verify reads before returning, so nothing can see it change. Valid only for bytes decodeTx
+ * accepted (`signature` and `from` from their decoding).
+ */
+export function verifyEncodedTx(encodedTx: Uint8Array, signature: Uint8Array, from: Uint8Array): boolean {
+  if (encodedTx.length < SIGNATURE_BYTES) return false;
+  const n = TX_SIGNING_DOMAIN.length + encodedTx.length - SIGNATURE_BYTES;
+  if (n > SIGNED_BYTES_MAX) return false;
+  if (n > signedScratch.length) {
+    let cap = signedScratch.length * 2;
+    while (cap < n) cap *= 2;
+    signedScratch = withDomain(new Uint8Array(Math.min(cap, SIGNED_BYTES_MAX)));
+  }
+  const scratch = signedScratch;
+  scratch.set(signedBodyOfEncoded(encodedTx), TX_SIGNING_DOMAIN.length);
+  return verify(signature, scratch.subarray(0, n), from);
 }
 
 export function signTx(tx: UnsignedTx, secretKey: Uint8Array): SignedTx {
@@ -215,7 +301,7 @@ export function checkTx(
   if (dec.value.chainId !== chainId) {
     return err({ code: 'wrong-chain', message: `chainId "${dec.value.chainId}" is not "${chainId}"` });
   }
-  if (!verify(dec.value.signature, signingBytesOfEncoded(bytes), dec.value.from)) {
+  if (!verifyEncodedTx(bytes, dec.value.signature, dec.value.from)) {
     return err({ code: 'bad-signature', message: 'signature does not verify against from' });
   }
   return ok({ tx: dec.value, hash: txHash(bytes) });

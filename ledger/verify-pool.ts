@@ -13,9 +13,29 @@ import { bytesEqual } from './codec/binary.js';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify } from './keys.js';
 import type { VerifyAnswer, VerifyJob } from './verify-worker.js';
 
-export interface SignatureCheck {
+/**
+ * One signature to check, over a message given whole or in two parts. A tx signs a domain tag
+ * followed by its encoding (ledger/tx.ts): in two parts, a job packs them straight from the
+ * tx and no check needs the joined message as an array of its own (a ~180-byte buffer per tx,
+ * allocated, accounted and freed, only to be copied again). A union, not an optional prefix,
+ * so a verifier that reads `message` alone does not compile (it would drop the domain tag).
+ */
+export type SignatureCheck = WholeMessageCheck | SplitMessageCheck;
+
+interface WholeMessageCheck {
   signature: Uint8Array;
   message: Uint8Array;
+  messagePrefix?: undefined;
+  messageBody?: undefined;
+  publicKey: Uint8Array;
+}
+
+/** The signed message is messagePrefix followed by messageBody. */
+interface SplitMessageCheck {
+  signature: Uint8Array;
+  message?: undefined;
+  messagePrefix: Uint8Array;
+  messageBody: Uint8Array;
   publicKey: Uint8Array;
 }
 
@@ -25,8 +45,32 @@ export const INLINE_SIGNATURES_MAX = 8;
 const JOB_SIGNATURES_MAX = 64;
 const WORKER_URL = new URL('./verify-worker.js', import.meta.url);
 
-const inline = (checks: readonly SignatureCheck[]): boolean[] =>
-  checks.map((c) => verify(c.signature, c.message, c.publicKey));
+/** Joined messages above this size get an array of their own instead of growing the scratch. */
+const SCRATCH_BYTES_MAX = 128 * 1024;
+let scratch = new Uint8Array(512);
+
+/**
+ * Verifies one check on this thread (also for a BatchVerifier of one's own). A split message
+ * is joined in a module scratch buffer: node:crypto's synchronous verify has read it before
+ * returning, so reusing the scratch is safe.
+ */
+export function verifyCheck(c: SignatureCheck): boolean {
+  if (c.message !== undefined) return verify(c.signature, c.message, c.publicKey);
+  const prefix = c.messagePrefix;
+  const n = prefix.length + c.messageBody.length;
+  let buf = scratch;
+  if (n > buf.length) {
+    let cap = buf.length * 2;
+    while (cap < n) cap *= 2;
+    buf = new Uint8Array(cap);
+    if (cap <= SCRATCH_BYTES_MAX) scratch = buf;
+  }
+  buf.set(prefix, 0);
+  buf.set(c.messageBody, prefix.length);
+  return verify(c.signature, buf.subarray(0, n), c.publicKey);
+}
+
+const inline = (checks: readonly SignatureCheck[]): boolean[] => checks.map(verifyCheck);
 
 /** A malformed check can never verify; the worker is only given well-sized ones. */
 const wellSized = (c: SignatureCheck): boolean =>
@@ -37,14 +81,30 @@ interface InFlight {
   readonly check: SignatureCheck;
   readonly job: Promise<Uint8Array | null>;
   readonly index: number;
+  /** Its signatureKey. */
+  readonly key: number;
 }
 
-/** Map key of a check in flight: its signature (a forged copy must still match key and message). */
-const signatureKey = (signature: Uint8Array): string =>
-  Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('latin1');
+/**
+ * Map key of a check in flight: 30 bits of its signature (of R and of S), a small integer, so
+ * no string per check (a 64-char latin1 string each, ~16 MB over a benchmark run). Two checks
+ * with the same key are the same only if sameCheck says so; a different one under the key
+ * (a collision, or one crafted to collide) is simply verified itself, and the key then names
+ * the newer check: no chains, so colliding keys cost nothing but a missed share.
+ */
+const signatureKey = (s: Uint8Array): number =>
+  ((s[0]! | (s[1]! << 8) | (s[2]! << 16) | (s[3]! << 24)) ^
+    (s[32]! | (s[33]! << 8) | (s[34]! << 16) | (s[35]! << 24))) &
+  0x3fffffff;
 
+const EMPTY = new Uint8Array(0);
+
+/** Same signature, key and message (given the same way: another way only loses a share). */
 const sameCheck = (a: SignatureCheck, b: SignatureCheck): boolean =>
-  bytesEqual(a.publicKey, b.publicKey) && bytesEqual(a.message, b.message);
+  bytesEqual(a.signature, b.signature) &&
+  bytesEqual(a.publicKey, b.publicKey) &&
+  bytesEqual(a.message ?? a.messageBody, b.message ?? b.messageBody) &&
+  bytesEqual(a.messagePrefix ?? EMPTY, b.messagePrefix ?? EMPTY);
 
 export class VerifyPool {
   private readonly workers: Worker[] = [];
@@ -52,7 +112,7 @@ export class VerifyPool {
    * Checks handed to a worker and not answered yet, by signature. Bounded by the jobs in
    * flight: an entry leaves when its job answers (or the pool fails).
    */
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new Map<number, InFlight>();
   private readonly pending = new Map<number, (ok: Uint8Array | null) => void>();
   private readonly load: number[] = [];
   private nextId = 1;
@@ -109,41 +169,52 @@ export class VerifyPool {
       return inline(checks);
     }
     const out = new Array<boolean>(checks.length).fill(false);
-    const waits: { i: number; f: InFlight }[] = [];
+    // Parallel arrays: check waitAt[k] takes its verdict from waitOn[k] (no pair per check).
+    const waitAt: number[] = [];
+    const waitOn: InFlight[] = [];
     const fresh: number[] = [];
-    checks.forEach((c, i) => {
-      if (!wellSized(c)) return;
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i] as SignatureCheck;
+      if (!wellSized(c)) continue;
       const f = this.inFlight.get(signatureKey(c.signature));
-      if (f !== undefined && sameCheck(f.check, c)) waits.push({ i, f });
-      else fresh.push(i);
-    });
+      if (f !== undefined && sameCheck(f.check, c)) {
+        waitAt.push(i);
+        waitOn.push(f);
+      } else fresh.push(i);
+    }
     this.verifiedCount += fresh.length;
     if (fresh.length <= INLINE_SIGNATURES_MAX) {
-      for (const i of fresh) out[i] = verify(checks[i]!.signature, checks[i]!.message, checks[i]!.publicKey);
+      for (const i of fresh) out[i] = verifyCheck(checks[i] as SignatureCheck);
     } else {
       if (this.workers.length === 0) this.start();
       for (let from = 0; from < fresh.length; from += JOB_SIGNATURES_MAX) {
-        const idx = fresh.slice(from, from + JOB_SIGNATURES_MAX);
-        const job = this.run(idx.map((i) => checks[i] as SignatureCheck));
-        const entries = idx.map((i, index): [string, InFlight] => {
-          const f: InFlight = { check: checks[i] as SignatureCheck, job, index };
-          waits.push({ i, f });
-          return [signatureKey(f.check.signature), f];
-        });
-        for (const [key, f] of entries) this.inFlight.set(key, f);
+        const to = Math.min(fresh.length, from + JOB_SIGNATURES_MAX);
+        const jobChecks: SignatureCheck[] = [];
+        for (let k = from; k < to; k++) jobChecks.push(checks[fresh[k] as number] as SignatureCheck);
+        const job = this.run(jobChecks);
+        const entries: InFlight[] = [];
+        for (let index = 0; index < jobChecks.length; index++) {
+          const check = jobChecks[index] as SignatureCheck;
+          const f: InFlight = { check, job, index, key: signatureKey(check.signature) };
+          entries.push(f);
+          waitAt.push(fresh[from + index] as number);
+          waitOn.push(f);
+          this.inFlight.set(f.key, f);
+        }
         void job.then(() => {
-          for (const [key, f] of entries) if (this.inFlight.get(key) === f) this.inFlight.delete(key);
+          for (const f of entries) if (this.inFlight.get(f.key) === f) this.inFlight.delete(f.key);
         });
       }
     }
-    if (waits.length === 0) return out;
-    const jobs = [...new Set(waits.map((w) => w.f.job))];
+    if (waitAt.length === 0) return out;
+    const jobs = [...new Set(waitOn.map((f) => f.job))];
     const answers = await Promise.all(jobs);
     const answerOf = new Map(jobs.map((j, k) => [j, answers[k] ?? null]));
-    for (const { i, f } of waits) {
+    for (let k = 0; k < waitAt.length; k++) {
+      const i = waitAt[k] as number;
+      const f = waitOn[k] as InFlight;
       const ok = answerOf.get(f.job) ?? null;
-      const c = checks[i] as SignatureCheck;
-      out[i] = ok === null ? verify(c.signature, c.message, c.publicKey) : ok[f.index] === 1;
+      out[i] = ok === null ? verifyCheck(checks[i] as SignatureCheck) : ok[f.index] === 1;
     }
     return out;
   }
@@ -155,15 +226,26 @@ export class VerifyPool {
     const ends = new Uint32Array(n);
     let size = 0;
     for (let i = 0; i < n; i++) {
-      size += checks[i]!.message.length;
+      const c = checks[i] as SignatureCheck;
+      size += c.message !== undefined ? c.message.length : c.messagePrefix.length + c.messageBody.length;
       ends[i] = size;
     }
+    // Fresh arrays, never views: their buffers are transferred (detached here).
     const messages = new Uint8Array(size);
-    checks.forEach((c, i) => {
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const c = checks[i] as SignatureCheck;
       signatures.set(c.signature, i * SIGNATURE_BYTES);
       keys.set(c.publicKey, i * PUBLIC_KEY_BYTES);
-      messages.set(c.message, i === 0 ? 0 : (ends[i - 1] as number));
-    });
+      if (c.message !== undefined) {
+        messages.set(c.message, at);
+        at += c.message.length;
+      } else {
+        messages.set(c.messagePrefix, at);
+        messages.set(c.messageBody, at + c.messagePrefix.length);
+        at += c.messagePrefix.length + c.messageBody.length;
+      }
+    }
     // The least loaded worker takes the job.
     let w = 0;
     for (let i = 1; i < this.workers.length; i++) if ((this.load[i] ?? 0) < (this.load[w] ?? 0)) w = i;

@@ -5,8 +5,16 @@
 // removes what a written block contains. Txs handed to a proposal stay here, marked
 // in flight, so a view change can hand them to the next leader again.
 import { toHex } from '../ledger/codec/binary.js';
-import { verify } from '../ledger/keys.js';
-import { decodeTx, type SignedTx, signingBytesOfEncoded, TX_BYTES_MAX, txHashWithHex } from '../ledger/tx.js';
+import {
+  decodeTx,
+  hashOfHex,
+  type SignedTx,
+  signedBodyOfEncoded,
+  TX_BYTES_MAX,
+  TX_SIGNING_DOMAIN,
+  txHashHex,
+  verifyEncodedTx,
+} from '../ledger/tx.js';
 import { type SignatureCheck, verifyMany } from '../ledger/verify-pool.js';
 
 export interface MempoolLimits {
@@ -93,6 +101,8 @@ interface Intake extends IntakeTx {
   verifiedSeq: number;
   verifiedIn: Mempool | null;
 }
+
+const INTAKE_DECODE = { views: true } as const;
 
 /** The value `live` holds for the hash of a delivered tx this pool does not hold. */
 const ORDERED_NOT_HELD = 0;
@@ -220,10 +230,21 @@ export class Mempool {
         },
       };
     }
-    const { hash, hashHex } = txHashWithHex(bytes);
+    const hashHex = txHashHex(bytes);
     // A held tx decoded with this chain id when it entered, and the hash covers every byte.
-    if (this.live.has(hashHex)) return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
-    const d = decodeTx(bytes);
+    // Its entry has the hash's bytes already: a known tx (re-gossip, a retry) costs no array.
+    const live = this.live.get(hashHex);
+    if (live !== undefined) {
+      const hash = live === ORDERED_NOT_HELD ? hashOfHex(hashHex) : live.hash;
+      return { kind: 'done', outcome: { kind: 'known', hash, hashHex } };
+    }
+    const hash = hashOfHex(hashHex);
+    // Views into `bytes` (DecodeTxOptions.views): the decoded tx lives only through intake,
+    // beside `bytes`, which an entry keeps anyway; and the pool already relies on nobody
+    // changing `bytes` after handing them in (an entry's hash covers them). Every source hands
+    // in bytes of their own: the API a fresh array per tx (base64 or JSON), gossip a view into
+    // the secure channel's private copy of its frame (node/transport/secure-channel.ts).
+    const d = decodeTx(bytes, INTAKE_DECODE);
     if (!d.ok)
       return { kind: 'done', outcome: { kind: 'rejected', code: 'malformed', message: d.error.message } };
     const tx: SignedTx = d.value;
@@ -256,9 +277,11 @@ export class Mempool {
       if (seen.has(hashHex) || this.live.has(hashHex) || this.verified.has(hashHex)) continue;
       seen.add(hashHex);
       todo.push(t);
+      // In two parts, so the verify pool packs the signed bytes straight from the tx.
       checks.push({
         signature: t.tx.signature,
-        message: signingBytesOfEncoded(t.bytes),
+        messagePrefix: TX_SIGNING_DOMAIN,
+        messageBody: signedBodyOfEncoded(t.bytes),
         publicKey: t.tx.from,
       });
     }
@@ -353,7 +376,7 @@ export class Mempool {
       let verifiedSeq = this.stillVerified(aheadSeq) ? aheadSeq : -1;
       if (opts.verifySignature && verifiedSeq < 0 && !this.verified.has(hashHex)) {
         // Inline: one verification costs less than handing it to another thread and back.
-        if (!verify(tx.signature, signingBytesOfEncoded(t.bytes), tx.from)) {
+        if (!verifyEncodedTx(t.bytes, tx.signature, tx.from)) {
           return Promise.resolve({
             kind: 'rejected',
             code: 'bad-signature',

@@ -135,6 +135,17 @@ export class Writer {
   }
 }
 
+export interface ReaderOptions {
+  /**
+   * raw() and bytes() return views into the input, never copies. Each one is a single small
+   * object where a copy of a plain Uint8Array is a new array with its own buffer; but every
+   * view keeps the whole input alive and sees any later change to it. Only for input that
+   * nobody changes afterwards and whose lifetime the decoded value does not stretch (a tx's
+   * own bytes, or a block's private copy of its batch while the block is executed).
+   */
+  views?: boolean;
+}
+
 /**
  * Bounds-checked reader over untrusted bytes. Every read either succeeds or throws
  * a DecodeError; decoders catch it at their boundary (see `decodeWith`).
@@ -142,9 +153,18 @@ export class Writer {
 export class Reader {
   private pos = 0;
   private readonly view: DataView;
+  private readonly views: boolean;
 
-  constructor(private readonly buf: Uint8Array) {
+  /**
+   * With `views`, raw() and bytes() return views into `buf` instead of copies (see ReaderOptions):
+   * the decoder's caller then vouches that `buf` never changes while anything decoded lives.
+   */
+  constructor(
+    private readonly buf: Uint8Array,
+    opts?: ReaderOptions,
+  ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.views = opts?.views === true;
   }
 
   get offset(): number {
@@ -201,7 +221,9 @@ export class Reader {
    */
   raw(n: number, field = 'raw'): Uint8Array {
     this.need(n, field);
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const out = this.views
+      ? new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, n)
+      : this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -281,13 +303,18 @@ export class Reader {
  * Runs a decoder over untrusted bytes and converts every failure into a typed
  * DecodeError result: the boundary past which nothing throws.
  */
-export function decodeWith<T>(bytes: Uint8Array, maxBytes: number, fn: (r: Reader) => T): Result<T> {
+export function decodeWith<T>(
+  bytes: Uint8Array,
+  maxBytes: number,
+  fn: (r: Reader) => T,
+  opts?: ReaderOptions,
+): Result<T> {
   if (!(bytes instanceof Uint8Array)) return err(new DecodeError('bad-value', 'input is not bytes'));
   if (bytes.length > maxBytes) {
     return err(new DecodeError('oversized', `input is ${bytes.length} bytes, limit ${maxBytes}`));
   }
   try {
-    const r = new Reader(bytes);
+    const r = new Reader(bytes, opts);
     const value = fn(r);
     r.end();
     return ok(value);

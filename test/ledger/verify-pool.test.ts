@@ -2,14 +2,22 @@ import assert from 'node:assert/strict';
 import { verify } from '../../ledger/keys.js';
 import { precheckTxs, startPrecheck } from '../../ledger/state.js';
 import { signingBytesOfEncoded } from '../../ledger/tx.js';
-import { INLINE_SIGNATURES_MAX, type SignatureCheck, VerifyPool } from '../../ledger/verify-pool.js';
+import {
+  INLINE_SIGNATURES_MAX,
+  type SignatureCheck,
+  VerifyPool,
+  verifyCheck,
+} from '../../ledger/verify-pool.js';
 import { CHAIN, seedKey, signed, transfer } from './helpers.js';
 
 const a = seedKey(0);
 const b = seedKey(1);
 
+/** A check with its message whole (what mixedChecks makes). */
+type WholeCheck = { signature: Uint8Array; message: Uint8Array; publicKey: Uint8Array };
+
 /** 200 checks: good ones, flipped bits, the wrong key, a short key and a short signature. */
-function mixedChecks(): SignatureCheck[] {
+function mixedChecks(): WholeCheck[] {
   return Array.from({ length: 200 }, (_, i) => {
     const bytes = signed(a, BigInt(i + 1), transfer(b, 1n));
     const message = signingBytesOfEncoded(bytes);
@@ -72,7 +80,7 @@ describe('ledger/verify-pool', () => {
       other,
       forged.map((c) => verify(c.signature, c.message, c.publicKey)),
     );
-    const sized = (cs: SignatureCheck[]): number =>
+    const sized = (cs: readonly SignatureCheck[]): number =>
       cs.filter((c) => c.signature.length === 64 && c.publicKey.length === 32).length;
     const wellSized = sized(checks);
     // The original checks once, the forged copies (the well-sized ones) once more.
@@ -80,6 +88,61 @@ describe('ledger/verify-pool', () => {
     // Answered checks are not remembered: asked later, they are verified again.
     await pool.verifyMany(checks);
     assert.equal(pool.signaturesVerified, 2 * wellSized + sized(forged));
+  });
+
+  it('verifies a message given in two parts as the joined message, in jobs and inline', async () => {
+    const whole = mixedChecks();
+    // Split at a different point per check, the first part sometimes empty.
+    const split: SignatureCheck[] = whole.map((c, i) => {
+      const at = i % 5 === 0 ? 0 : (i * 7) % c.message.length;
+      return {
+        signature: c.signature,
+        messagePrefix: c.message.subarray(0, at),
+        messageBody: c.message.subarray(at),
+        publicKey: c.publicKey,
+      };
+    });
+    const want = whole.map((c) => verify(c.signature, c.message, c.publicKey));
+    assert.deepEqual(await pool.verifyMany(split), want);
+    assert.deepEqual(
+      await pool.verifyMany(split.slice(0, INLINE_SIGNATURES_MAX)),
+      want.slice(0, INLINE_SIGNATURES_MAX),
+    );
+    assert.deepEqual(split.map(verifyCheck), want);
+    // A part moved from one side of the split to the other is still the same message...
+    const c = whole[0]!;
+    const parts = (prefix: Uint8Array, body: Uint8Array): SignatureCheck => ({
+      signature: c.signature,
+      messagePrefix: prefix,
+      messageBody: body,
+      publicKey: c.publicKey,
+    });
+    const moved = parts(c.message.subarray(0, 3), c.message.subarray(3));
+    assert.equal(verifyCheck(moved), want[0]);
+    assert.equal(want[0], true);
+    // ...and a byte dropped from the first part is not.
+    const dropped = parts(c.message.subarray(1, 3), c.message.subarray(3));
+    assert.equal(verifyCheck(dropped), false);
+  });
+
+  it('gives a check whose signature differs only outside its map key a verdict of its own', async () => {
+    // The good ones: a bit flipped in any of them must not verify.
+    const checks = mixedChecks().filter((c) => verify(c.signature, c.message, c.publicKey));
+    const want = checks.map((c) => verify(c.signature, c.message, c.publicKey));
+    // Same bytes 0-3 and 32-35 (the in-flight key), another byte changed: a colliding key.
+    const colliding = checks.map((c) => {
+      const signature = new Uint8Array(c.signature);
+      signature[10]! ^= 1;
+      return { ...c, signature };
+    });
+    const [first, other] = await Promise.all([pool.verifyMany(checks), pool.verifyMany(colliding)]);
+    assert.deepEqual(first, want);
+    assert.deepEqual(
+      other,
+      colliding.map((c) => verify(c.signature, c.message, c.publicKey)),
+    );
+    assert.equal(other.some(Boolean), false, 'no colliding copy borrowed a good verdict');
+    assert.equal(pool.signaturesVerified, 2 * checks.length);
   });
 
   it('still answers correctly, inline, once its workers are gone', async () => {

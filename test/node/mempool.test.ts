@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { toHex } from '../../ledger/codec/binary.js';
-import { generateKeyPair, verify } from '../../ledger/keys.js';
+import { generateKeyPair } from '../../ledger/keys.js';
 import { encodeTx, signTx } from '../../ledger/tx.js';
-import type { SignatureCheck } from '../../ledger/verify-pool.js';
+import { type SignatureCheck, verifyCheck } from '../../ledger/verify-pool.js';
 import { type IntakeTx, Mempool, type MempoolLimits } from '../../node/mempool.js';
 
 const chainId = 'test-chain';
@@ -266,6 +266,55 @@ describe('node/mempool', () => {
     if (other.kind === 'ready') assert.equal(other.tx.tx.nonce, 2n);
   });
 
+  it('verifies ahead on the real verify pool: good txs enter without another check, forged ones are refused', async () => {
+    const p = pool();
+    const good = Array.from({ length: 20 }, (_, i) => tx(BigInt(i + 1)));
+    const forged = [tx(21n), tx(22n)].map((t) => {
+      const f = new Uint8Array(t);
+      f[f.length - 5]! ^= 1; // in the signature
+      return f;
+    });
+    const wrongBody = new Uint8Array(tx(23n));
+    wrongBody[wrongBody.length - 80]! ^= 1; // in the signed body (the amount)
+    const ready = [...good, ...forged, wrongBody].map((b) => {
+      const r = p.prepare(b);
+      assert.equal(r.kind, 'ready');
+      return (r as { kind: 'ready'; tx: IntakeTx }).tx;
+    });
+    // 23 checks: more than are checked inline, so they go to the pool's workers in split form.
+    await p.verifyAhead(ready);
+    assert.deepEqual(
+      ready.map((t) => p.signatureVerified(t.hashHex)),
+      [...good.map(() => true), false, false, false],
+    );
+    for (const t of ready.slice(0, 20))
+      assert.equal((await p.addPrepared(t, { verifySignature: true, local: true })).kind, 'accepted');
+    for (const t of ready.slice(20)) {
+      const out = await p.addPrepared(t, { verifySignature: true, local: true });
+      assert.equal(out.kind === 'rejected' && out.code, 'bad-signature');
+    }
+    assert.equal(p.size, 20);
+  });
+
+  it('keeps an entry right after the decoded intake tx is dropped: the entry holds the bytes, not the views', async () => {
+    const p = pool();
+    const bytes = tx(1n, 42n);
+    const r = p.prepare(bytes);
+    assert.equal(r.kind, 'ready');
+    const t = (r as { kind: 'ready'; tx: IntakeTx }).tx;
+    // The decoded fields are views into the tx's own bytes (no copies per field).
+    assert.equal(t.tx.from.buffer, bytes.buffer);
+    assert.equal(t.tx.signature.buffer, bytes.buffer);
+    const added = await p.addPrepared(t, { verifySignature: true, local: true });
+    assert.equal(added.kind, 'accepted');
+    const entry = p.get(t.hashHex);
+    assert.ok(entry !== undefined);
+    assert.equal(entry.bytes, bytes);
+    assert.equal(entry.fromHex, toHex(alice.publicKey));
+    assert.equal(entry.nonce, 1n);
+    assert.equal(Object.values(entry).includes(t.tx), false, 'no decoded tx kept per entry');
+  });
+
   it("tracks each sender's nonces from its first pending tx through several and back to none", async () => {
     let committed = 0n;
     const p = new Mempool(
@@ -336,8 +385,7 @@ describe('node/mempool', () => {
 
     it('keeps the verified FIFO exact while its ring grows and then wraps', async () => {
       // Real signatures, checked inline instead of on the verify pool's workers.
-      const inline = async (checks: readonly SignatureCheck[]) =>
-        checks.map((c) => verify(c.signature, c.message, c.publicKey));
+      const inline = async (checks: readonly SignatureCheck[]) => checks.map(verifyCheck);
       const p = new Mempool(chainId, limits(1030), async () => 0n, Date.now, inline);
       const txs = Array.from({ length: 1100 }, (_, i) => prepared(p, tx(BigInt(i + 1))));
       for (let i = 0; i < txs.length; i += 64) await p.verifyAhead(txs.slice(i, i + 64));
