@@ -263,7 +263,8 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
 
   /** The checks the API makes before the node sees a tx: it decodes and names this chain. */
   function precheck(encoded: Uint8Array): ApiError | null {
-    const decoded = decodeTx(encoded);
+    // Views, not copies: the decoded tx is read for its chain id here and then dropped.
+    const decoded = decodeTx(encoded, { views: true });
     if (!decoded.ok) {
       const field = decoded.error.field === undefined ? 'tx' : `tx.${decoded.error.field}`;
       return new ApiError('malformed', `tx: ${decoded.error.message}`, field);
