@@ -75,32 +75,68 @@ const busyCoresBetween = (
   seconds: number,
 ): number => (a && b ? (b.busy - a.busy) / seconds : 0);
 
+/** A sample with more than this much else running beside it is not a quiet one. */
+const QUIET_OTHER_CORES_MAX = 0.2;
+
 /**
  * The single-core verify rate sampled next to a saturation phase, once the machine is quiet
  * (under QUIET_CORES_MAX busy for 300 ms, waiting at most QUIET_WAIT_MS_MAX: after heavy
  * writes LevelDB may still be compacting). The host under this VM changes speed over minutes
  * (the same loop measured 8.6k and 13k verifies/s an hour apart), so a ceiling from the start
  * of the run alone mixes that drift into every ratio; samples before and after each phase
- * follow it. `otherCores`: what the rest of the machine used during the sample (should be ~0).
+ * follow it. `perSec` is per CPU second of this process, so the sampler losing its core to
+ * another process does not lower it (`wallPerSec` is per wall second); `otherCores` is what
+ * the rest of the machine used meanwhile, and a sample that waited in vain or ran beside
+ * more than QUIET_OTHER_CORES_MAX is marked not `quiet` (see ceilingFrom).
  */
-async function quietVerifyRate(
-  durationMs: number,
-): Promise<{ perSec: number; waitedMs: number; otherCores: number }> {
+async function quietVerifyRate(durationMs: number): Promise<VerifySample> {
   const t0 = performance.now();
+  let settled = false;
   for (;;) {
     const a = machineCpuSeconds();
     await sleep(300);
-    if (busyCoresBetween(a, machineCpuSeconds(), 0.3) < QUIET_CORES_MAX) break;
+    if (busyCoresBetween(a, machineCpuSeconds(), 0.3) < QUIET_CORES_MAX) {
+      settled = true;
+      break;
+    }
     if (performance.now() - t0 > QUIET_WAIT_MS_MAX) break;
   }
   const waitedMs = Math.round(performance.now() - t0);
   const a = machineCpuSeconds();
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
-  const perSec = verifyRate(durationMs);
-  const otherCores = r2(
-    Math.max(0, busyCoresBetween(a, machineCpuSeconds(), (performance.now() - start) / 1000) - 1),
-  );
-  return { perSec, waitedMs, otherCores };
+  const wallPerSec = verifyRate(durationMs);
+  const wallSeconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const perSec = cpuSeconds > 0 ? (wallPerSec * wallSeconds) / Math.max(cpuSeconds, wallSeconds * 0.01) : 0;
+  const otherCores = r2(Math.max(0, busyCoresBetween(a, machineCpuSeconds(), wallSeconds) - 1));
+  return {
+    perSec: Math.round(Math.min(perSec, wallPerSec * 2)),
+    wallPerSec: Math.round(wallPerSec),
+    waitedMs,
+    otherCores,
+    quiet: settled && otherCores <= QUIET_OTHER_CORES_MAX,
+  };
+}
+
+/**
+ * A phase's ceiling (2 cores x rate / 3 validators) from the samples on either side of it:
+ * their mean where both are quiet, the quiet one alone, and where neither is, the highest
+ * rate this run measured (`fallbackPerSec`: the run-start sample, or any higher one), which
+ * can only make the ratio smaller.
+ */
+function ceilingFrom(
+  around: readonly VerifySample[],
+  all: readonly VerifySample[],
+  fallbackPerSec: number,
+): number {
+  const quiet = around.filter((x) => x.quiet);
+  const rate =
+    quiet.length > 0
+      ? quiet.reduce((sum, x) => sum + x.perSec, 0) / quiet.length
+      : Math.max(fallbackPerSec, ...all.map((x) => x.perSec));
+  return Math.round((2 * rate) / 3);
 }
 
 /** CPU seconds (user + system) a process used so far; null where /proc is not available. */
@@ -189,9 +225,12 @@ interface LatencyResult {
 }
 
 interface VerifySample {
+  /** Verifications per CPU second of the sampler (the ceiling's rate). */
   perSec: number;
+  wallPerSec: number;
   waitedMs: number;
   otherCores: number;
+  quiet: boolean;
 }
 
 interface TransportResult {
@@ -681,6 +720,7 @@ export async function measure(
   quick: boolean,
   ceilingTxPerSec: number,
 ): Promise<TransportResult> {
+  const runStartVerifyPerSec = (3 * ceilingTxPerSec) / 2;
   // One client per account for single txs; the batched phase uses more accounts, one tx
   // of each per request (the accounts are only funded keys in genesis).
   const singleN = quick ? 48 : 96;
@@ -727,7 +767,6 @@ export async function measure(
     );
     await waitDrained(net, DRAIN_TIMEOUT_MS);
     samples.push(await quietVerifyRate(verifyMs));
-    const ceilingOf = (a: VerifySample, b: VerifySample): number => Math.round((a.perSec + b.perSec) / 3);
     // Each latency phase first lets the backlog drain, so it starts from an empty pipeline
     // and from nonces no pending tx holds.
     const rate = Math.max(1, sat.txPerSec / 2);
@@ -739,9 +778,9 @@ export async function measure(
     return {
       transport,
       ...(provider ? { provider } : {}),
-      verifySamples: samples.map((x) => ({ ...x, perSec: Math.round(x.perSec) })),
-      ceilingTxPerSec: ceilingOf(samples[0] as VerifySample, samples[1] as VerifySample),
-      batchCeilingTxPerSec: ceilingOf(samples[1] as VerifySample, samples[2] as VerifySample),
+      verifySamples: samples,
+      ceilingTxPerSec: ceilingFrom(samples.slice(0, 2), samples, runStartVerifyPerSec),
+      batchCeilingTxPerSec: ceilingFrom(samples.slice(1, 3), samples, runStartVerifyPerSec),
       saturationTxPerSec: Math.round(sat.txPerSec),
       saturationWindowSec: satSeconds,
       clients: accounts.length,
@@ -810,7 +849,7 @@ async function batchedOnly(
     const after = await quietVerifyRate(1500);
     return {
       ...sat,
-      ceilingTxPerSec: Math.round((before.perSec + after.perSec) / 3),
+      ceilingTxPerSec: ceilingFrom([before, after], [before, after], (3 * ceiling) / 2),
       verifySamples: [before, after],
     };
   } finally {
@@ -855,7 +894,7 @@ async function focused(focus: string): Promise<unknown> {
         runs.push({ side: k, ...r });
         console.log(
           `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / r.ceilingTxPerSec).toFixed(3)} of ceiling ${r.ceilingTxPerSec} ` +
-            `(verify ${r.verifySamples.map((v) => `${Math.round(v.perSec)}/s with ${v.otherCores} other cores busy`).join(', ')}; run start ${Math.round(ceiling)}), ${r.txsPerBlock} txs/block; ` +
+            `(verify ${r.verifySamples.map((v) => `${v.perSec}/s with ${v.otherCores} other cores busy${v.quiet ? '' : ', not quiet'}`).join(', ')}; run start ${Math.round(ceiling)}), ${r.txsPerBlock} txs/block; ` +
             `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; ` +
             `us/tx main/busiest other/rest ${r.threadCpuUsPerTx?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join(' ') ?? 'n/a'}; load ${load}`,
         );
@@ -974,7 +1013,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   for (const r of out.results) {
     const name = r.provider ? `${r.transport} ${r.provider}` : r.transport;
     console.log(
-      `${name}: verify ${r.verifySamples.map((v) => `${v.perSec} (${v.otherCores} other cores busy)`).join(', ')}/s/core on a quiet machine before, between and after the saturation phases -> ceilings ${r.ceilingTxPerSec} (single) and ${r.batchCeilingTxPerSec} (batched) tx/s`,
+      `${name}: verify ${r.verifySamples.map((v) => `${v.perSec} (${v.otherCores} other cores busy${v.quiet ? '' : ', not quiet'})`).join(', ')}/s/core on a quiet machine before, between and after the saturation phases -> ceilings ${r.ceilingTxPerSec} (single) and ${r.batchCeilingTxPerSec} (batched) tx/s`,
     );
     const cpu = r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a';
     console.log(
