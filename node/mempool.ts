@@ -104,6 +104,18 @@ interface Intake extends IntakeTx {
 
 const INTAKE_DECODE = { views: true } as const;
 
+/**
+ * The bytes an entry keeps: `bytes` itself when it is (nearly) all of its buffer, as the
+ * API's per-tx arrays are, else a copy. A gossiped tx is a view into its whole frame's copy,
+ * and an entry that stays (a tx waiting for an earlier nonce) would keep that frame alive:
+ * a peer could pin a 16 MB frame of junk with one valid tx in it, again and again, while
+ * the pool counts 200 bytes.
+ */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  // new Uint8Array(view) copies; a Buffer's slice() would only make another view.
+  return bytes.buffer.byteLength > 4 * bytes.byteLength ? new Uint8Array(bytes) : bytes;
+}
+
 /** The value `live` holds for the hash of a delivered tx this pool does not hold. */
 const ORDERED_NOT_HELD = 0;
 type Live = Held | typeof ORDERED_NOT_HELD;
@@ -448,7 +460,7 @@ export class Mempool {
     }
     const nowMs = this.now();
     const entry: Held = {
-      bytes,
+      bytes: ownBytes(bytes),
       hash,
       hashHex,
       fromHex,

@@ -315,6 +315,29 @@ describe('node/mempool', () => {
     assert.equal(Object.values(entry).includes(t.tx), false, 'no decoded tx kept per entry');
   });
 
+  it('copies a tx that is a view into a much larger buffer (a gossip frame) instead of keeping the frame alive', async () => {
+    const p = pool();
+    const own = tx(1n);
+    // A gossip frame's copy holding one tx among junk, as Buffer views deliver it.
+    const frame = Buffer.alloc(64 * 1024, 0xee);
+    const sent = tx(2n);
+    frame.set(sent, 1000);
+    const view = frame.subarray(1000, 1000 + sent.length);
+    const first = await p.add(own, { verifySignature: true, local: false });
+    assert.equal(first.kind, 'accepted');
+    const r = await p.add(view, { verifySignature: true, local: false });
+    assert.equal(r.kind, 'accepted');
+    const kept = p.get((r as { hashHex: string }).hashHex);
+    assert.ok(kept !== undefined);
+    assert.notEqual(kept.bytes.buffer, frame.buffer, 'the entry must not pin the frame');
+    assert.equal(kept.bytes.buffer.byteLength, sent.length);
+    assert.deepEqual(Uint8Array.from(kept.bytes), sent);
+    frame.fill(0);
+    assert.deepEqual(Uint8Array.from(kept.bytes), sent, 'the entry is unaffected by the frame being reused');
+    // A tx that is its whole buffer (the API's per-tx arrays) is kept as it is.
+    assert.equal(p.get((first as { hashHex: string }).hashHex)?.bytes, own);
+  });
+
   it("tracks each sender's nonces from its first pending tx through several and back to none", async () => {
     let committed = 0n;
     const p = new Mempool(
