@@ -281,7 +281,10 @@ export class Reader {
     } catch {
       throw new DecodeError('bad-value', `${field} is not valid UTF-8`, field);
     }
-    if (n <= STRING_REUSE_BYTES_MAX) lastString = { bytes: this.buf.slice(start, start + n), value };
+    // A copy even over a Buffer (whose slice() is a view): a view would keep the whole buffer
+    // it came from (a frame, a batch) alive for as long as this cache holds it.
+    if (n <= STRING_REUSE_BYTES_MAX)
+      lastString = { bytes: Uint8Array.prototype.slice.call(this.buf, start, start + n), value };
     return value;
   }
 
