@@ -6,6 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import {
+  CERT_HEIGHTS_SERVED_PER_SEC,
+  CERT_REPAIR_DEFAULTS,
+  CERT_REQUESTS_SERVED_PER_SEC,
+} from './cert-repair.js';
+import { CERTS_PER_REQUEST_MAX } from './wire.js';
 
 export const configSchema = z
   .object({
@@ -130,6 +136,42 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    certRepair: z
+      .object({
+        /** On start, how many heights below the tip are checked for a missing certificate. */
+        startScanHeights: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(CERT_REPAIR_DEFAULTS.startScanHeights),
+        /** Heights checked per 100 ms tick (each may be a synchronous point read). */
+        scanPerTickMax: z.number().int().min(1).max(4096).default(CERT_REPAIR_DEFAULTS.scanPerTickMax),
+        /** Heights known to lack a certificate, at most (the scan waits while full). */
+        missingMax: z.number().int().min(1).max(65_536).default(CERT_REPAIR_DEFAULTS.missingMax),
+        /** Heights asked for in one certs-request. */
+        heightsPerRequestMax: z
+          .number()
+          .int()
+          .min(1)
+          .max(CERTS_PER_REQUEST_MAX)
+          .default(CERT_REPAIR_DEFAULTS.heightsPerRequestMax),
+        /** Shortest time between two certs-requests, ms. */
+        requestIntervalMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(60_000)
+          .default(CERT_REPAIR_DEFAULTS.requestIntervalMs),
+        /** Requests that did not bring a height before it is given up. */
+        attemptsMax: z.number().int().min(1).max(1000).default(CERT_REPAIR_DEFAULTS.attemptsMax),
+        /** certs-requests served per peer and second; more are dropped. */
+        servedRequestsPerSecMax: z.number().int().min(1).max(1000).default(CERT_REQUESTS_SERVED_PER_SEC),
+        /** Heights looked up for one peer per second; the rest go unanswered. */
+        servedHeightsPerSecMax: z.number().int().min(1).max(100_000).default(CERT_HEIGHTS_SERVED_PER_SEC),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -244,6 +286,34 @@ export const SETTINGS: readonly SettingSpec[] = [
     path: 'stateTransfer.servingPerPeerMax',
     kind: 'int',
     description: 'block requests served at once for one peer',
+  },
+  {
+    path: 'certRepair.startScanHeights',
+    kind: 'int',
+    description: 'heights below the tip checked for a missing commit certificate on start',
+  },
+  { path: 'certRepair.scanPerTickMax', kind: 'int', description: 'heights checked per 100 ms tick' },
+  { path: 'certRepair.missingMax', kind: 'int', description: 'heights known to lack a certificate, at most' },
+  { path: 'certRepair.heightsPerRequestMax', kind: 'int', description: 'heights per certs-request' },
+  {
+    path: 'certRepair.requestIntervalMs',
+    kind: 'int',
+    description: 'shortest time between certs-requests, ms',
+  },
+  {
+    path: 'certRepair.attemptsMax',
+    kind: 'int',
+    description: 'requests that did not bring a certificate before its height is given up',
+  },
+  {
+    path: 'certRepair.servedRequestsPerSecMax',
+    kind: 'int',
+    description: 'certs-requests served per peer and second',
+  },
+  {
+    path: 'certRepair.servedHeightsPerSecMax',
+    kind: 'int',
+    description: 'heights looked up for one peer per second',
   },
   { path: 'log.level', kind: 'enum', description: 'trace|debug|info|warn|error|fatal|silent' },
   { path: 'log.format', kind: 'enum', description: 'json or pretty' },

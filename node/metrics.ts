@@ -20,6 +20,7 @@ export interface NodeMetrics {
   blockSignaturesVerified: Counter;
   certificatesRepaired: Counter;
   certificatesRefused: Counter;
+  certificatesUnrepairable: Counter;
 }
 
 export function createMetrics(
@@ -94,6 +95,11 @@ export function createMetrics(
     certificatesRefused: new Counter({
       name: 'hybster_certificates_refused_total',
       help: 'Certificates peers sent for repair that did not certify our own block (dropped)',
+      registers,
+    }),
+    certificatesUnrepairable: new Counter({
+      name: 'hybster_certificates_unrepairable_total',
+      help: 'Heights whose missing commit certificate no peer gave after certRepair.attemptsMax requests (given up)',
       registers,
     }),
     stateTransferBlocks: new Counter({

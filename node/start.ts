@@ -163,6 +163,16 @@ export async function startValidator(opts: {
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
     pillarThreads: cfg.consensus.pillarThreads,
     fusedWriteBatchBytesMax: cfg.batch.fusedWriteBytesMax,
+    certRepair: {
+      startScanHeights: cfg.certRepair.startScanHeights,
+      scanPerTickMax: cfg.certRepair.scanPerTickMax,
+      missingMax: cfg.certRepair.missingMax,
+      heightsPerRequestMax: cfg.certRepair.heightsPerRequestMax,
+      requestIntervalMs: cfg.certRepair.requestIntervalMs,
+      attemptsMax: cfg.certRepair.attemptsMax,
+    },
+    certRequestsServedPerSecMax: cfg.certRepair.servedRequestsPerSecMax,
+    certHeightsServedPerSecMax: cfg.certRepair.servedHeightsPerSecMax,
     onFatal: (reason) => opts.onFatal?.(reason),
   });
   await validator.start();

@@ -33,7 +33,6 @@ import {
   blockHash,
   type CommitCertificate,
   type CommitSignature,
-  certifies,
   commitSigningBytes,
   decodeBlock,
   decodeCommitCertificate,
@@ -45,7 +44,15 @@ import { bytesEqual, fromHex, toHex } from '../ledger/codec/binary.js';
 import { type ExecutedBlock, type ExecutionStarted, Executor } from '../ledger/executor.js';
 import { verify } from '../ledger/keys.js';
 import type { LedgerStore, MetaRecord } from '../ledger/store.js';
-import { CertRepair, type CertRepairOptions, checkRepairedCertificate } from './cert-repair.js';
+import {
+  CERT_HEIGHTS_SERVED_PER_SEC,
+  CERT_REQUESTS_SERVED_PER_SEC,
+  CertRepair,
+  type CertRepairOptions,
+  CertServeBudget,
+  checkRepairedCertificate,
+  trimmedCertificate,
+} from './cert-repair.js';
 import type { ChainSpec } from './chain-spec.js';
 import type { Logger } from './logging.js';
 import { type IntakeTx, Mempool } from './mempool.js';
@@ -102,6 +109,11 @@ export interface ValidatorOptions {
    * are dropped. An honest peer has one outstanding and sends one every 200 ms at most.
    */
   certRequestsServedPerSecMax?: number;
+  /**
+   * Heights looked up for certs-requests per peer and second (default
+   * CERT_HEIGHTS_SERVED_PER_SEC); the rest of a request is left unanswered.
+   */
+  certHeightsServedPerSecMax?: number;
 }
 
 /** What the validator uses of a replica, in-thread or with pillars in workers. */
@@ -131,7 +143,6 @@ const REGOSSIP_AGE_MS = 500;
 const CENSORSHIP_TIMEOUTS = 5;
 const REGOSSIP_MAX = 512;
 const TRANSFER_TIMEOUT_MS = 3000;
-export const CERT_REQUESTS_SERVED_PER_SEC = 10;
 const GOSSIP_BATCH_MAX = 512;
 /**
  * Longest a leader holds its clients' txs back from gossip while its cuts propose them (see
@@ -247,11 +258,16 @@ export class Validator implements NodePort {
   private certRepair!: CertRepair;
   /** The certs-responses being handled, one after another (each reads blocks and verifies). */
   private receivingCerts: Promise<void> = Promise.resolve();
-  /** peer -> certs-requests served in the current one-second window (see serveCerts). */
-  private readonly servedCerts = new Map<number, { windowMs: number; count: number }>();
+  /** What is left of each peer's certs-request budget in the current second (see serveCerts). */
+  private readonly certServeBudget: CertServeBudget;
 
   constructor(o: ValidatorOptions) {
     this.o = o;
+    this.certServeBudget = new CertServeBudget({
+      requestsPerWindowMax: o.certRequestsServedPerSecMax ?? CERT_REQUESTS_SERVED_PER_SEC,
+      heightsPerWindowMax: o.certHeightsServedPerSecMax ?? CERT_HEIGHTS_SERVED_PER_SEC,
+      windowMs: 1000,
+    });
     this.chainId = o.spec.chainId;
     this.selfId = o.selfId;
     this.genesis = { document: o.spec.document, hash: o.spec.hash };
@@ -312,7 +328,10 @@ export class Validator implements NodePort {
     });
     const tip = this.store.latestTip();
     this.m.height.set(Number(tip.height));
-    this.certRepair = new CertRepair(tip.height, monotonicMs(), this.o.certRepair);
+    this.certRepair = new CertRepair(tip.height, monotonicMs(), this.o.certRepair, (h) => {
+      this.m.certificatesUnrepairable.inc();
+      this.log.warn({ height: Number(h) }, 'certificate repair: no peer gave the certificate; given up');
+    });
     const restoredView = snapshots.reduce((v, s) => (s && s.view > v ? s.view : v), 0n);
     this.setView(restoredView);
     this.started = true;
@@ -788,7 +807,9 @@ export class Validator implements NodePort {
       m = new Map();
       this.sigs.set(height, m);
     }
-    m.set(validator, signature);
+    // Copied: a peer's signature is a view into its received frame (or an 8 KiB pool slab),
+    // and the certificate it joins stays in the store's caches (see trimmedCertificate).
+    m.set(validator, new Uint8Array(signature));
     if (m.size < this.f + 1) return;
     const signatures: CommitSignature[] = [...m.entries()]
       .sort((a, b) => a[0] - b[0])
@@ -944,14 +965,28 @@ export class Validator implements NodePort {
           );
         });
         return;
-      case 'certs-response':
+      case 'certs-response': {
+        // Matched here, synchronously: a response nobody asked for (or a second answer to
+        // one request) is dropped before it is queued, so at most one response per peer (its
+        // one outstanding request) waits in the chain with its frame.
+        if (this.stopping || !this.started) return;
+        const asked = this.certRepair.takeResponse(from, m.requestId);
+        if (asked === null) {
+          this.m.transportErrors.inc({ code: 'certs-response-unrequested' });
+          this.log.debug(
+            { from, requestId: m.requestId },
+            'certificate repair: unrequested response dropped',
+          );
+          return;
+        }
         this.receivingCerts = this.receivingCerts
-          .then(() => this.onCerts(from, m.requestId, m.certs))
+          .then(() => this.onCerts(from, asked, m.certs))
           .catch((e: unknown) => {
             // A store that fails here fails the block path too; repair itself just stops trying.
             this.log.warn({ from, err: (e as Error).message }, 'certificate repair: response not handled');
           });
         return;
+      }
     }
   }
 
@@ -1172,10 +1207,13 @@ export class Validator implements NodePort {
         return;
       }
       this.m.stateTransferBlocks.inc();
+      // Trimmed to f+1 verified signatures in fresh arrays: the decoded one holds views into
+      // the blocks-response frame, and whatever else the peer put in it (see trimmedCertificate).
       const c = certs[i];
-      if (c && certifies(c, b.header.height, expected, keys, this.f)) {
-        this.certified.add(c.height);
-        await this.store.putCommitCertificate(c, { verified: true }); // certifies() checked it
+      const kept = c ? trimmedCertificate(c, b.header.height, expected, keys, this.f) : null;
+      if (kept !== null) {
+        this.certified.add(kept.height);
+        await this.store.putCommitCertificate(kept, { verified: true }); // trimmedCertificate checked it
       }
       this.afterBlock(written, { transferred: true });
     }
@@ -1222,7 +1260,7 @@ export class Validator implements NodePort {
     const has = (h: bigint): boolean => this.hasCertificate(h);
     try {
       this.certRepair.scan(this.store.latestHeight(), now, has);
-      const req = this.certRepair.nextRequest(now, this.net.connectedPeers(), has);
+      const req = this.certRepair.nextRequest(now, this.net.connectedPeers(), has, this.peerHeights);
       if (req === null) return;
       this.log.debug(
         { peer: req.peer, heights: req.heights.length, from: Number(req.heights[0]) },
@@ -1242,23 +1280,22 @@ export class Validator implements NodePort {
   /**
    * A peer's certs-request. Reads are synchronous point reads or memory, so a count of
    * requests in flight (blocks-request's limit) would not bound anything: each peer gets a
-   * number of requests per second instead, and at most payloadBytesMax/2 of certificates each.
+   * budget of requests and heights per second instead (CertServeBudget), and at most
+   * payloadBytesMax/2 of certificates per response. Heights past the budget go unanswered;
+   * the asker tries them again later or elsewhere.
    */
   private async serveCerts(to: number, requestId: number, heights: readonly bigint[]): Promise<void> {
-    const now = monotonicMs();
-    const max = this.o.certRequestsServedPerSecMax ?? CERT_REQUESTS_SERVED_PER_SEC;
-    const w = this.servedCerts.get(to);
-    if (w === undefined || now - w.windowMs >= 1000) this.servedCerts.set(to, { windowMs: now, count: 1 });
-    else if (w.count >= max) {
+    const allowed = this.certServeBudget.take(to, heights.length, monotonicMs());
+    if (allowed === 0) {
       this.m.transportErrors.inc({ code: 'cert-requests-dropped' });
       return;
-    } else w.count++;
+    }
     const tip = this.store.latestHeight();
     const budget = Math.floor(this.o.network.payloadBytesMax / 2);
     const certs: Uint8Array[] = [];
     const seen = new Set<bigint>();
     let bytes = 0;
-    for (const h of heights) {
+    for (const h of heights.slice(0, allowed)) {
       if (h > tip || h === 0n || seen.has(h)) continue;
       seen.add(h);
       let c: CommitCertificate | null;
@@ -1284,18 +1321,19 @@ export class Validator implements NodePort {
    * asked of another peer after a backoff. No penalty beyond that: a faulty peer gains
    * nothing by sending garbage, and an honest one that lags is not punished.
    */
-  private async onCerts(from: number, requestId: number, raws: readonly Uint8Array[]): Promise<void> {
+  private async onCerts(from: number, asked: readonly bigint[], raws: readonly Uint8Array[]): Promise<void> {
     if (this.stopping || !this.started) return;
-    const asked = this.certRepair.takeResponse(from, requestId);
-    if (asked === null) {
-      this.log.debug({ from, requestId }, 'certificate repair: unrequested response dropped');
-      return;
-    }
     const requested = new Set(asked);
     const keys = this.o.spec.validators.map((v) => v.publicKey);
+    // The block is read once per missing height, not once per certificate a peer sends for it.
     const ownHash = async (h: bigint): Promise<Uint8Array | null> => {
+      const known = this.certRepair.ownHash(h);
+      if (known !== null) return known;
       const b = await this.store.getBlock(h);
-      return b === null ? null : blockHash(b.header);
+      if (b === null) return null;
+      const hash = blockHash(b.header);
+      this.certRepair.noteOwnHash(h, hash);
+      return hash;
     };
     const refused: { height: number | null; reason: string }[] = [];
     let repaired = 0;
@@ -1316,7 +1354,7 @@ export class Validator implements NodePort {
       this.sigs.delete(h);
       this.pendingSigs.delete(h);
       this.ownHashes.delete(h);
-      await this.store.putCommitCertificate(r.cert, { verified: true }); // certifies() checked it
+      await this.store.putCommitCertificate(r.cert, { verified: true }); // trimmed to f+1 verified
       this.m.certificatesRepaired.inc();
       repaired++;
     }

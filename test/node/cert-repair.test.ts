@@ -2,9 +2,22 @@
 // certificate a peer sends back. The real exchange between validators is in
 // validator-cert-repair.test.ts.
 import assert from 'node:assert/strict';
-import { type CommitCertificate, encodeCommitCertificate, signCommit } from '../../ledger/block.js';
-import { sha256 } from '../../ledger/keys.js';
-import { CertRepair, checkRepairedCertificate } from '../../node/cert-repair.js';
+import {
+  type CommitCertificate,
+  decodeCommitCertificate,
+  encodeCommitCertificate,
+  signCommit,
+} from '../../ledger/block.js';
+import { keyPairFromSeed, sha256 } from '../../ledger/keys.js';
+import {
+  CERT_REPAIR_DEFAULTS,
+  CERTS_SERVED_PER_REQUEST_MAX,
+  CertRepair,
+  CertServeBudget,
+  checkRepairedCertificate,
+  trimmedCertificate,
+} from '../../node/cert-repair.js';
+import { decodeWire, encodeWire } from '../../node/wire.js';
 import { testCertificate, testValidatorKeys, testValidatorPublicKeys } from '../helpers/certs.js';
 
 const F = 1;
@@ -96,6 +109,18 @@ describe('node/cert-repair: asking peers', () => {
     assert.equal(r.nextRequest(900, [1, 2], none), null, 'both peers have a request outstanding');
   });
 
+  it('does not ask again for heights whose answer is matched and waiting to be checked', () => {
+    const r = missingAt(3);
+    const req = r.nextRequest(500, [1, 2], none);
+    assert.ok(req !== null);
+    assert.ok(r.takeResponse(req.peer, req.requestId) !== null);
+    assert.equal(r.nextRequest(800, [1, 2], none), null, 'the answer is being checked');
+    r.failed(1n, 900);
+    const retry = r.nextRequest(1900, [1, 2], none);
+    assert.ok(retry !== null);
+    assert.deepEqual(retry.heights, [1n], 'only the height the answer did not bring');
+  });
+
   it('drops a height that got its certificate meanwhile instead of asking for it', () => {
     const r = missingAt(3);
     const req = r.nextRequest(500, [1], (h) => h === 2n);
@@ -151,12 +176,96 @@ describe('node/cert-repair: asking peers', () => {
     const first = r.nextRequest(500, [1, 2], none);
     assert.ok(first !== null);
     assert.equal(r.nextRequest(2400, [1, 2], none), null, 'still waiting for the answer');
-    // Timed out at 2500; the height then backs off graceMs * 2 before it is due again.
+    // Timed out at 2500; the height then backs off retryMsMin (1 s) before it is due again.
     assert.equal(r.nextRequest(2500, [1, 2], none), null);
     const retry = r.nextRequest(3500, [1, 2], none);
     assert.ok(retry !== null);
     assert.notEqual(retry.peer, first.peer);
     assert.equal(r.takeResponse(first.peer, first.requestId), null, 'the late answer is dropped');
+  });
+
+  it('gives a height up after attemptsMax requests that did not bring it, and scans on', () => {
+    const given: bigint[] = [];
+    const r = new CertRepair(0n, 0, { settleHeights: 0, graceMs: 0, missingMax: 1, attemptsMax: 3 }, (h) =>
+      given.push(h),
+    );
+    r.scan(5n, 0, none);
+    assert.equal(r.scannedUpTo, 1n, 'the full set holds the low-water mark');
+    r.failed(1n, 0);
+    r.failed(1n, 0);
+    assert.equal(r.missingCount, 1);
+    assert.deepEqual(given, []);
+    r.failed(1n, 0);
+    assert.equal(r.missingCount, 0, 'given up on the third attempt');
+    assert.deepEqual(given, [1n], 'and reported once');
+    r.failed(1n, 0);
+    assert.deepEqual(given, [1n], 'a late failure of a dropped height reports nothing');
+    r.scan(5n, 1, none);
+    assert.equal(r.scannedUpTo, 2n, 'the low-water mark moves again');
+  });
+
+  it('counts an unanswered request as an attempt toward attemptsMax', () => {
+    const given: bigint[] = [];
+    const r = new CertRepair(
+      0n,
+      0,
+      {
+        settleHeights: 0,
+        graceMs: 0,
+        attemptsMax: 2,
+        requestTimeoutMs: 100,
+        retryMsMin: 10,
+        backoffMsMax: 10,
+      },
+      (h) => given.push(h),
+    );
+    r.scan(1n, 0, none);
+    assert.ok(r.nextRequest(0, [1, 2], none) !== null, 'first request');
+    assert.equal(r.nextRequest(1000, [1, 2], none), null, 'timed out: backing off');
+    assert.deepEqual(given, []);
+    assert.ok(r.nextRequest(1100, [1, 2], none) !== null, 'second request');
+    assert.equal(r.nextRequest(2100, [1, 2], none), null, 'timed out again: given up');
+    assert.equal(r.missingCount, 0);
+    assert.deepEqual(given, [1n]);
+  });
+
+  it('prefers a peer whose reported height reaches the lowest height asked', () => {
+    const r = missingAt(10, { heightsPerRequestMax: 2 });
+    const heights = new Map([
+      [1, 0n],
+      [2, 50n],
+    ]);
+    for (let i = 0; i < 3; i++) {
+      const req = r.nextRequest(500 + i * 300, [1, 2], none, heights);
+      assert.ok(req !== null);
+      assert.equal(req.peer, 2, 'peer 1 reported height 0');
+      assert.ok(r.takeResponse(2, req.requestId) !== null);
+      for (const h of req.heights) r.resolved(h);
+    }
+    const behind = new Map([
+      [1, 0n],
+      [2, 0n],
+    ]);
+    const a = r.nextRequest(2000, [1, 2], none, behind);
+    const b = r.nextRequest(2300, [1, 2], none, behind);
+    assert.ok(a !== null && b !== null, 'with no peer known to be ahead, any peer is asked');
+    assert.notEqual(a.peer, b.peer);
+  });
+
+  it('remembers our block hash of a missing height until the height is resolved', () => {
+    const r = missingAt(2);
+    const hash = sha256(Uint8Array.of(1));
+    assert.equal(r.ownHash(1n), null);
+    r.noteOwnHash(1n, hash);
+    r.noteOwnHash(5n, hash);
+    assert.equal(r.ownHash(1n), hash);
+    assert.equal(r.ownHash(5n), null, 'a height not missing is not remembered');
+    r.resolved(1n);
+    assert.equal(r.ownHash(1n), null);
+  });
+
+  it('scans at most 128 heights a tick by default (each may be a synchronous read)', () => {
+    assert.equal(CERT_REPAIR_DEFAULTS.scanPerTickMax, 128);
   });
 
   it('asks nobody while no peer is connected', () => {
@@ -190,6 +299,71 @@ describe('node/cert-repair: checking a certificate a peer sent', () => {
     assert.ok(r.ok);
     assert.equal(r.cert.height, height);
     assert.deepEqual(r.cert.blockHash, good.blockHash);
+  });
+
+  it('keeps only f+1 verified signatures, dropping a zeroed one and a signer outside genesis', async () => {
+    // Five validators, f = 2: three good signatures and junk that verifyCommitCertificate skips.
+    const keys5 = [0, 1, 2, 3, 4].map((i) => keyPairFromSeed(sha256(Uint8Array.of(i))));
+    const pks5 = keys5.map((k) => k.publicKey);
+    const hash = sha256(Uint8Array.of(42));
+    const sig = (v: number) => signCommit(height, hash, v, keys5[v]!.secretKey);
+    const stuffed: CommitCertificate = {
+      height,
+      blockHash: hash,
+      signatures: [
+        { validator: 1, signature: new Uint8Array(64) },
+        { validator: 9999, signature: sig(4).signature },
+        sig(0),
+        sig(2),
+        sig(3),
+      ],
+    };
+    const r = await checkRepairedCertificate(
+      encodeCommitCertificate(stuffed),
+      requested,
+      async () => hash,
+      pks5,
+      2,
+    );
+    assert.ok(r.ok);
+    assert.deepEqual(
+      r.cert.signatures.map((s) => s.validator),
+      [0, 2, 3],
+    );
+    const extra = { ...stuffed, signatures: [sig(0), sig(2), sig(3), sig(4)] };
+    const t = await checkRepairedCertificate(
+      encodeCommitCertificate(extra),
+      requested,
+      async () => hash,
+      pks5,
+      2,
+    );
+    assert.ok(t.ok);
+    assert.deepEqual(
+      t.cert.signatures.map((s) => s.validator),
+      [0, 2, 3],
+      'signatures beyond f+1 are left out',
+    );
+  });
+
+  it("returns a certificate that shares no memory with the peer's certs-response frame", async () => {
+    const frame = Buffer.from(
+      encodeWire({ type: 'certs-response', requestId: 1, certs: [encodeCommitCertificate(good)] }),
+    );
+    const w = decodeWire(frame, { consensusBytesMax: 1 << 20, blockBytesMax: 1 << 20 });
+    assert.ok(w.ok && w.value.type === 'certs-response');
+    const raw = w.value.certs[0]!;
+    assert.equal(
+      raw.buffer,
+      frame.buffer,
+      'the decoded bytes are a view into the frame (what the fix guards against)',
+    );
+    const r = await checkRepairedCertificate(raw, requested, own, testValidatorPublicKeys, F);
+    assert.ok(r.ok);
+    for (const a of [r.cert.blockHash, ...r.cert.signatures.map((s) => s.signature)]) {
+      assert.notEqual(a.buffer, frame.buffer);
+      assert.equal(a.buffer.byteLength, a.byteLength, 'each array owns exactly its bytes');
+    }
   });
 
   it('refuses a valid certificate of another block hash at that height', async () => {
@@ -233,5 +407,68 @@ describe('node/cert-repair: checking a certificate a peer sent', () => {
     assert.equal(await refusal(Uint8Array.of(1, 2, 3)), 'undecodable');
     const encoded = encodeCommitCertificate(good);
     assert.equal(await refusal(encoded.subarray(0, encoded.length - 1)), 'undecodable');
+  });
+});
+
+describe('node/cert-repair: trimming a certificate that came with state transfer', () => {
+  const height = 3n;
+  const good = testCertificate(height, [0, 1, 2]);
+
+  it('keeps f+1 verified signatures of our hash, in arrays apart from the blocks-response frame', () => {
+    const junk = {
+      ...good,
+      signatures: [{ validator: 9999, signature: new Uint8Array(64) }, ...good.signatures],
+    };
+    const frame = Buffer.from(
+      encodeWire({
+        type: 'blocks-response',
+        requestId: 1,
+        tipHeight: height,
+        blocks: [{ block: Uint8Array.of(1), cert: encodeCommitCertificate(junk) }],
+      }),
+    );
+    const w = decodeWire(frame, { consensusBytesMax: 1 << 20, blockBytesMax: 1 << 20 });
+    assert.ok(w.ok && w.value.type === 'blocks-response');
+    const d = decodeCommitCertificate(w.value.blocks[0]!.cert!);
+    assert.ok(d.ok);
+    assert.equal(d.value.blockHash.buffer, frame.buffer, 'decoded in place (what the fix guards against)');
+    const t = trimmedCertificate(d.value, height, good.blockHash, testValidatorPublicKeys, F);
+    assert.ok(t !== null);
+    assert.deepEqual(
+      t.signatures.map((s) => s.validator),
+      [0, 1],
+    );
+    for (const a of [t.blockHash, ...t.signatures.map((s) => s.signature)]) {
+      assert.notEqual(a.buffer, frame.buffer);
+      assert.equal(a.buffer.byteLength, a.byteLength);
+    }
+  });
+
+  it('returns null for another height or hash, or fewer than f+1 good signatures', () => {
+    assert.equal(trimmedCertificate(good, 4n, good.blockHash, testValidatorPublicKeys, F), null);
+    assert.equal(
+      trimmedCertificate(good, height, sha256(Uint8Array.of(0)), testValidatorPublicKeys, F),
+      null,
+    );
+    const one = {
+      ...good,
+      signatures: [good.signatures[0]!, { validator: 1, signature: new Uint8Array(64) }],
+    };
+    assert.equal(trimmedCertificate(one, height, good.blockHash, testValidatorPublicKeys, F), null);
+  });
+});
+
+describe('node/cert-repair: serving peers', () => {
+  it('caps the heights of one request and budgets requests and heights per peer and window', () => {
+    const b = new CertServeBudget({ requestsPerWindowMax: 3, heightsPerWindowMax: 100, windowMs: 1000 });
+    assert.equal(b.take(1, 128, 0), CERTS_SERVED_PER_REQUEST_MAX, 'one request: at most 64 heights');
+    assert.equal(b.take(1, 128, 10), 36, 'then what is left of the window');
+    assert.equal(b.take(1, 1, 20), 0, 'heights used up');
+    assert.equal(b.take(2, 10, 20), 10, 'another peer has its own budget');
+    assert.equal(b.take(2, 10, 30), 10);
+    assert.equal(b.take(2, 10, 40), 10);
+    assert.equal(b.take(2, 10, 50), 0, 'requests used up');
+    assert.equal(b.take(1, 5, 1000), 5, 'a new window');
+    assert.equal(b.take(2, 5, 1050), 5);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CERT_REPAIR_DEFAULTS } from '../../node/cert-repair.js';
 import { ConfigError, envName, flagName, loadConfig, SETTINGS } from '../../node/config.js';
 
 describe('node/config', () => {
@@ -49,6 +50,28 @@ describe('node/config', () => {
     assert.throws(
       () => loadConfig({ home, env: {}, flags: { 'api.port': '70000' } }),
       (e: unknown) => e instanceof ConfigError && /--api-port/.test(e.message),
+    );
+  });
+
+  it('bounds certificate repair by default and takes its bounds from the environment or flags', () => {
+    write({});
+    const d = loadConfig({ home, env: {} }).config.certRepair;
+    assert.equal(d.scanPerTickMax, CERT_REPAIR_DEFAULTS.scanPerTickMax);
+    assert.equal(d.missingMax, CERT_REPAIR_DEFAULTS.missingMax);
+    assert.equal(d.attemptsMax, 8);
+    assert.equal(d.servedRequestsPerSecMax, 10);
+    assert.equal(d.servedHeightsPerSecMax, 320);
+    const c = loadConfig({
+      home,
+      env: { HYBSTER_CERT_REPAIR_ATTEMPTS_MAX: '3' },
+      flags: { 'certRepair.servedHeightsPerSecMax': '64' },
+    }).config.certRepair;
+    assert.equal(c.attemptsMax, 3);
+    assert.equal(c.servedHeightsPerSecMax, 64);
+    assert.throws(
+      () => loadConfig({ home, env: { HYBSTER_CERT_REPAIR_HEIGHTS_PER_REQUEST_MAX: '129' } }),
+      (e: unknown) => e instanceof ConfigError && /HEIGHTS_PER_REQUEST_MAX/.test(e.message),
+      'more heights per request than a certs-request carries',
     );
   });
 

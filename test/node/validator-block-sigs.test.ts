@@ -3,25 +3,16 @@
 // unverified until the block is durable (node/validator.ts onBlockSig); it then joins the
 // commit certificate only if it signs the same block hash and verifies.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { generateTestnet } from '../../genesis/generate.js';
 import { blockHash, certifies, signCommit } from '../../ledger/block.js';
 import { fromHex } from '../../ledger/codec/binary.js';
 import { txHashWithHex } from '../../ledger/tx.js';
-import { loadChainSpec } from '../../node/chain-spec.js';
-import { type RunningValidator, startValidator } from '../../node/start.js';
+import type { RunningValidator } from '../../node/start.js';
 import { decodeWire, encodeWire } from '../../node/wire.js';
-import { type Account, submit, transfer, waitFor } from '../helpers/client.js';
-
-/** A counter or gauge of a validator's registry, read as a number. */
-async function metricValue(v: RunningValidator, name: string): Promise<number> {
-  const m = v.validator.metrics.getSingleMetric(name);
-  assert.ok(m !== undefined, `no metric ${name}`);
-  return (await m.get()).values[0]?.value ?? 0;
-}
+import { submit, transfer, waitFor } from '../helpers/client.js';
+import { type InProcessNetwork, metricValue, startInProcessNetwork } from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'block-sigs-test';
 const WIRE_LIMITS = { consensusBytesMax: 64 << 20, blockBytesMax: 64 << 20 };
@@ -29,46 +20,30 @@ const WIRE_LIMITS = { consensusBytesMax: 64 << 20, blockBytesMax: 64 << 20 };
 describe('node/validator: block signatures and commit certificates', function () {
   this.timeout(90_000);
   let dir: string;
-  const running: RunningValidator[] = [];
+  let network: InProcessNetwork | null = null;
+  /** The validators of `network`, all running (every test keeps them up). */
+  let running: RunningValidator[] = [];
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'hybster-blocksigs-'));
   });
   afterEach(async () => {
-    for (const r of running) await r.stop();
-    running.length = 0;
+    await network?.stopAll();
+    network = null;
+    running = [];
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Three validators in this process, connected, with their JSON log lines (validator index, line) and keys. */
+  /** Three validators in this process, connected (see test/helpers/in-process-network.ts). */
   async function startThree() {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
-    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
-    const logs: { i: number; line: Record<string, unknown> }[] = [];
-    const sinkFor = (i: number): Writable =>
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString('utf8').split('\n'))
-            if (l.trim() !== '') logs.push({ i, line: JSON.parse(l) as Record<string, unknown> });
-          cb();
-        },
-      });
-    for (let i = 0; i < 3; i++)
-      running.push(await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) }));
-    // Every channel up first: a validator that joins late fetches block 1 by state transfer,
-    // and if its peers' signatures of it were sent before it was connected it has none.
-    await waitFor(
-      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
-      30_000,
-      'all channels up',
-    );
-    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
-    return { net, logs, keys: spec.validators.map((v) => v.publicKey) };
+    const nw = await startInProcessNetwork({ dir, chainId: CHAIN_ID });
+    network = nw;
+    running = nw.running.map((_, i) => nw.at(i));
+    return nw;
   }
 
   it('keeps a signature of another block hash, sent before the block, out of the certificate', async () => {
-    const { net, logs, keys } = await startThree();
+    const { logs, keys, secretKeys, account } = await startThree();
     const f = 1;
 
     // At the leader, peer P's own signatures never arrive; in their place P "signs", ahead of
@@ -86,19 +61,14 @@ describe('node/validator: block signatures and commit certificates', function ()
       });
       if (kept.length > 0) original(from, kept);
     };
-    const pKey = JSON.parse(readFileSync(net.nodes[p]!.keyPath, 'utf8')) as { secretKey: string };
     const tip = val.status().height;
     const wrongHash = new Uint8Array(32).fill(0xab);
     for (let h = tip + 1n; h <= tip + 8n; h++) {
-      const sig = signCommit(h, wrongHash, p, fromHex(pKey.secretKey));
+      const sig = signCommit(h, wrongHash, p, secretKeys[p]!);
       original(p, [encodeWire({ type: 'block-sig', height: h, hash: wrongHash, signature: sig.signature })]);
     }
 
-    const key = JSON.parse(readFileSync(net.nodes[q]!.keyPath, 'utf8')) as {
-      publicKey: string;
-      secretKey: string;
-    };
-    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    const from = account(q);
     const r = await submit(
       running[target]!.apiUrl as string,
       transfer(CHAIN_ID, from, new Uint8Array(32).fill(3), 1n).hex,
@@ -147,32 +117,9 @@ describe('node/validator: block signatures and commit certificates', function ()
   });
 
   it("verifies f peers' signatures per block, and each block's certificate certifies it", async () => {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
-    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
-    for (let i = 0; i < 3; i++)
-      running.push(
-        await startValidator({
-          home: net.nodes[i]!.home,
-          flags,
-          logDestination: new Writable({ write: (_c, _e, cb) => cb() }),
-        }),
-      );
-    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
-    const keys = spec.validators.map((v) => v.publicKey);
+    const { keys, account } = await startThree();
     const f = 1;
-    const key = JSON.parse(readFileSync(net.nodes[1]!.keyPath, 'utf8')) as {
-      publicKey: string;
-      secretKey: string;
-    };
-    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
-    // Every channel up first: a validator that joins late catches up by state transfer, and a
-    // block fetched that way before its peers' signatures reach it has no certificate.
-    await waitFor(
-      async () => running.every((r) => r.validator.status().peers.every((p) => p.connected)),
-      30_000,
-      'all channels up',
-    );
+    const from = account(1);
     let height = 0n;
     // One tx at a time, to each validator in turn: the leader gets its peers' signatures
     // before its own block is durable, a follower mostly after.
@@ -219,7 +166,7 @@ describe('node/validator: block signatures and commit certificates', function ()
   });
 
   it("drops a peer's later signatures at a height once one of its signatures there was refused, unverified", async () => {
-    const { net, logs, keys } = await startThree();
+    const { logs, keys, secretKeys, account } = await startThree();
     const target = running[0]!.validator.status().leader;
     const p = (target + 1) % 3;
     const q = (target + 2) % 3;
@@ -240,11 +187,7 @@ describe('node/validator: block signatures and commit certificates', function ()
       if (kept.length > 0) original(from, kept);
     };
 
-    const key = JSON.parse(readFileSync(net.nodes[q]!.keyPath, 'utf8')) as {
-      publicKey: string;
-      secretKey: string;
-    };
-    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    const from = account(q);
     const tx = transfer(CHAIN_ID, from, new Uint8Array(32).fill(3), 1n);
     const r = await submit(t.apiUrl as string, tx.hex, 'async');
     assert.equal(r.status, 202, JSON.stringify(r.body));
@@ -268,8 +211,7 @@ describe('node/validator: block signatures and commit certificates', function ()
     const block = await val.store.getBlock(height);
     assert.ok(block !== null);
     const hash = blockHash(block.header);
-    const secretOf = (i: number): Uint8Array =>
-      fromHex((JSON.parse(readFileSync(net.nodes[i]!.keyPath, 'utf8')) as { secretKey: string }).secretKey);
+    const secretOf = (i: number): Uint8Array => secretKeys[i]!;
     const sigWire = (signature: Uint8Array): Uint8Array =>
       encodeWire({ type: 'block-sig', height, hash, signature });
 

@@ -5,12 +5,10 @@
 // block hashes, and its API serves them. The first peer to answer is made to answer with
 // forged certificates: those are refused, and the heights are asked of the other peer.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { ClassicLevel } from 'classic-level';
-import { generateTestnet } from '../../genesis/generate.js';
 import {
   blockHash,
   type CommitCertificate,
@@ -19,11 +17,9 @@ import {
   encodeCommitCertificate,
   signCommit,
 } from '../../ledger/block.js';
-import { fromHex } from '../../ledger/codec/binary.js';
-import { loadChainSpec } from '../../node/chain-spec.js';
-import { type RunningValidator, startValidator } from '../../node/start.js';
 import { decodeWire, encodeWire } from '../../node/wire.js';
-import { type Account, submit, transfer, waitFor } from '../helpers/client.js';
+import { submit, transfer, waitFor } from '../helpers/client.js';
+import { type InProcessNetwork, metricValue, startInProcessNetwork } from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'cert-repair-test';
 const WIRE_LIMITS = { consensusBytesMax: 64 << 20, blockBytesMax: 64 << 20 };
@@ -35,60 +31,31 @@ const certKey = (height: bigint): Buffer => {
   return b;
 };
 
-async function metricValue(v: RunningValidator, name: string): Promise<number> {
-  const m = v.validator.metrics.getSingleMetric(name);
-  assert.ok(m !== undefined, `no metric ${name}`);
-  return (await m.get()).values[0]?.value ?? 0;
-}
-
 describe('node/validator: repair of missing commit certificates', function () {
   this.timeout(90_000);
   let dir: string;
-  const running: (RunningValidator | null)[] = [];
+  let network: InProcessNetwork | null = null;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'hybster-certrepair-'));
   });
   afterEach(async () => {
-    for (const r of running) await r?.stop();
-    running.length = 0;
+    await network?.stopAll();
+    network = null;
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Three validators in this process, connected; their JSON log lines, keys, and a funded account. */
+  /** Three validators in this process, connected, and a way to commit txs through validator 0. */
   async function startThree() {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
-    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
-    const logs: { i: number; line: Record<string, unknown> }[] = [];
-    const sinkFor = (i: number): Writable =>
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString('utf8').split('\n'))
-            if (l.trim() !== '') logs.push({ i, line: JSON.parse(l) as Record<string, unknown> });
-          cb();
-        },
-      });
-    const start = async (i: number) =>
-      startValidator({ home: net.nodes[i]!.home, flags, logDestination: sinkFor(i) });
-    for (let i = 0; i < 3; i++) running.push(await start(i));
-    await waitFor(
-      async () => running.every((r) => r!.validator.status().peers.every((p) => p.connected)),
-      30_000,
-      'all channels up',
-    );
-    const spec = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis');
-    const secretKeys = net.nodes.map((n) =>
-      fromHex((JSON.parse(readFileSync(n.keyPath, 'utf8')) as { secretKey: string }).secretKey),
-    );
-    const key = JSON.parse(readFileSync(net.nodes[1]!.keyPath, 'utf8')) as { publicKey: string };
-    const from: Account = { address: fromHex(key.publicKey), secretKey: secretKeys[1]!, nonce: 1n };
+    const nw = await startInProcessNetwork({ dir, chainId: CHAIN_ID });
+    network = nw;
+    const from = nw.account(1);
     /** Commits `count` txs, one at a time, through validator 0; their block heights. */
     const commitTxs = async (count: number): Promise<bigint[]> => {
       const heights: bigint[] = [];
       for (let k = 0; k < count; k++) {
         const r = await submit(
-          running[0]!.apiUrl as string,
+          nw.at(0).apiUrl as string,
           transfer(CHAIN_ID, from, new Uint8Array(32).fill(5), 1n).hex,
           'commit',
           20_000,
@@ -98,17 +65,18 @@ describe('node/validator: repair of missing commit certificates', function () {
       }
       return heights;
     };
-    return { net, logs, start, keys: spec.validators.map((v) => v.publicKey), secretKeys, commitTxs };
+    return { nw, commitTxs };
   }
 
   it('gets back certificates deleted while it was stopped, refusing a peer that forges them', async () => {
-    const { net, logs, start, keys, secretKeys, commitTxs } = await startThree();
+    const { nw, commitTxs } = await startThree();
+    const { net, logs, keys, secretKeys } = nw;
     const f = 1;
     const heights = await commitTxs(3);
     const target = 2;
     const tip = heights[heights.length - 1] as bigint;
     await waitFor(
-      async () => (await running[target]!.validator.store.getCommitCertificate(tip)) !== null,
+      async () => (await nw.at(target).validator.store.getCommitCertificate(tip)) !== null,
       30_000,
       `validator ${target}'s certificate of its tip ${tip}`,
     );
@@ -116,13 +84,12 @@ describe('node/validator: repair of missing commit certificates', function () {
     const lost = [heights[0] as bigint, tip];
     const hashes = new Map<bigint, Uint8Array>();
     for (const h of lost) {
-      const b = await running[target]!.validator.store.getBlock(h);
+      const b = await nw.at(target).validator.store.getBlock(h);
       assert.ok(b !== null);
       hashes.set(h, blockHash(b.header));
     }
 
-    await running[target]!.stop();
-    running[target] = null;
+    await nw.stop(target);
     const db = new ClassicLevel<Buffer, Buffer>(join(net.nodes[target]!.home, 'data'), {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',
@@ -136,8 +103,7 @@ describe('node/validator: repair of missing commit certificates', function () {
 
     // Restarted, with the first peer that answers a certs-request answering forged certificates:
     // the real ones' heights, signed by two genesis validators over another block hash.
-    const v = await start(target);
-    running[target] = v;
+    const v = await nw.start(target);
     for (const h of lost) assert.equal(await v.validator.store.getCommitCertificate(h), null, `${h} is lost`);
     let forger: number | null = null;
     const original = v.validator.onReplicaMessages.bind(v.validator);
@@ -204,17 +170,21 @@ describe('node/validator: repair of missing commit certificates', function () {
   });
 
   it('gets certificates it never saw form, without a restart, while its peers keep committing', async () => {
-    const { keys, commitTxs } = await startThree();
+    const { nw, commitTxs } = await startThree();
+    const { keys } = nw;
     const f = 1;
     // Validator 2 hears no peer's block signature from here on (as if not connected when they
     // were sent): its certificates cannot form from signatures, only come by repair.
     const target = 2;
-    const v = running[target]!.validator;
+    const v = nw.at(target).validator;
     const original = v.onReplicaMessages.bind(v);
+    let sigsDropped = 0;
     v.onReplicaMessages = (peer, batch) => {
       const kept = batch.filter((bytes) => {
         const w = decodeWire(bytes, WIRE_LIMITS);
-        return !(w.ok && w.value.type === 'block-sig');
+        const sig = w.ok && w.value.type === 'block-sig';
+        if (sig) sigsDropped++;
+        return !sig;
       });
       if (kept.length > 0) original(peer, kept);
     };
@@ -229,12 +199,30 @@ describe('node/validator: repair of missing commit certificates', function () {
       assert.ok(block !== null);
       const c = await v.store.getCommitCertificate(h);
       assert.ok(c !== null && certifies(c, h, blockHash(block.header), keys, f));
-      assert.ok(
-        c.signatures.some((s) => s.validator !== target),
-        'the certificate holds a peer signature it never received as a block-sig',
-      );
+      assert.equal(c.signatures.length, f + 1, 'a repaired certificate holds f+1 signatures');
     }
-    assert.ok((await metricValue(running[target]!, 'hybster_certificates_repaired_total')) >= heights.length);
-    assert.equal(await metricValue(running[target]!, 'hybster_certificates_refused_total'), 0);
+    assert.ok(sigsDropped >= 1, "the filter kept peers' block signatures from validator 2");
+    assert.ok((await metricValue(nw.at(target), 'hybster_certificates_repaired_total')) >= heights.length);
+    assert.equal(await metricValue(nw.at(target), 'hybster_certificates_refused_total'), 0);
+  });
+
+  it('drops a certs-response nobody asked for as it arrives, without queueing it', async () => {
+    const { nw } = await startThree();
+    const v = nw.at(0).validator;
+    const counter = v.metrics.getSingleMetric('hybster_transport_errors_total');
+    assert.ok(counter !== undefined);
+    const unrequested = async (): Promise<number> =>
+      (await counter.get()).values.find((x) => x.labels.code === 'certs-response-unrequested')?.value ?? 0;
+    const cert = encodeCommitCertificate({ height: 1n, blockHash: new Uint8Array(32), signatures: [] });
+    const frame = encodeWire({ type: 'certs-response', requestId: 0x7fff_fff0, certs: [cert] });
+    const before = await unrequested();
+    for (let k = 0; k < 100; k++) v.onReplicaMessages(1, [frame]);
+    // Read in the same turn: each was counted (and dropped) synchronously, none waits in a queue.
+    const counted = counter.get();
+    assert.equal(
+      (await counted).values.find((x) => x.labels.code === 'certs-response-unrequested')?.value,
+      before + 100,
+    );
+    assert.equal(await metricValue(nw.at(0), 'hybster_certificates_refused_total'), 0);
   });
 });
