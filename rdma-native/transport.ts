@@ -19,7 +19,8 @@
 // closes that peer's connection with 'ring-violation', deregisters its ring (revoking
 // its key) and removes its address; other peers are unaffected.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { FrameDecoder } from '../node/transport/frame.js';
 import {
   type Transport,
@@ -50,6 +51,7 @@ import {
   encodeHello,
   formatEndpoint,
   HEADER_BYTES,
+  isShmRegionOf,
   MSG_ACCEPT,
   MSG_BYE,
   MSG_CREDIT,
@@ -57,6 +59,7 @@ import {
   MSG_HELLO,
   MSG_PING,
   MSG_REJECT,
+  type ParsedEndpoint,
   parseEndpoint,
   parseListenEndpoint,
   placeChunk,
@@ -66,6 +69,9 @@ import {
   RMA_CONN_ID_MAX,
   RMA_RING_BYTES_MAX,
   RMA_TOKEN_MASK,
+  shmFabricName,
+  shmNodeName,
+  shmRegionOf,
 } from './wire.js';
 
 export type RdmaProvider = 'auto' | 'tcp;ofi_rxm' | 'shm' | 'verbs;ofi_rxm';
@@ -606,6 +612,8 @@ export class RdmaTransport implements Transport {
   private readonly heartbeatMs: number;
   private readonly peerTimeoutMs: number;
   private fabric: NativeFabric | undefined;
+  /** shm, listening at a host:port name: held while we own that name (see lockShmNode). */
+  private shmLock: Server | undefined;
   private providerName = '';
   private localName: Buffer | undefined;
   eagain = -11;
@@ -684,7 +692,27 @@ export class RdmaTransport implements Transport {
     const parsed = parseListenEndpoint(endpoint);
     if (!parsed) throw new TransportError('connect-failed', `not an rdma listen endpoint: ${endpoint}`);
     if (this.fabric) throw new TransportError('internal', 'listen() must come before connect()');
-    this.open(parsed.provider === 'auto' ? this.providerWanted : parsed.provider, parsed.host, parsed.port);
+    const provider = parsed.provider === 'auto' ? this.providerWanted : parsed.provider;
+    // A socket-style shm endpoint names the shm node after host and port (wire.ts shmNodeName).
+    const shmNode =
+      parsed.host !== undefined && parsed.port !== undefined && parsed.port > 0
+        ? shmNodeName(parsed.host, parsed.port)
+        : undefined;
+    if (shmNode && (provider === 'shm' || provider === 'auto')) {
+      this.shmLock = await lockShmNode(shmNode);
+      if (this.closed) {
+        this.shmLock.close();
+        throw new TransportError('closed', 'transport is closed');
+      }
+    }
+    try {
+      this.open(provider, parsed.host, parsed.port, shmNode);
+    } finally {
+      if (this.shmLock && this.providerName !== 'shm') {
+        this.shmLock.close();
+        this.shmLock = undefined;
+      }
+    }
     this.listening = true;
     return formatEndpoint(this.providerName, this.localName!);
   }
@@ -698,6 +726,7 @@ export class RdmaTransport implements Transport {
     const target = parseEndpoint(endpoint);
     if (!target)
       return Promise.reject(new TransportError('connect-failed', `not an rdma endpoint: ${endpoint}`));
+    let conn: RdmaConnection;
     try {
       if (!this.fabric) this.open(target.provider, target.provider === 'shm' ? undefined : this.bindHost, 0);
       if (target.provider !== this.providerName) {
@@ -709,12 +738,13 @@ export class RdmaTransport implements Transport {
       if (this.conns.size >= this.limits.connectionsMax) {
         throw new TransportError('connect-failed', `connectionsMax ${this.limits.connectionsMax} reached`);
       }
+      const name = this.providerName === 'shm' ? resolveShmTarget(target, endpoint) : target.name;
+      conn = this.newConnection(name, endpoint);
     } catch (e) {
       return Promise.reject(
         e instanceof TransportError ? e : new TransportError('connect-failed', (e as Error).message),
       );
     }
-    const conn = this.newConnection(target.name, endpoint);
     const hello = encodeHello({
       connId: conn.localId,
       dataPath: this.dataPath,
@@ -760,6 +790,9 @@ export class RdmaTransport implements Transport {
     if (this.fabric && this.completion !== 'thread') this.handleEvents(this.fabric.poll());
     this.fabric?.close();
     this.fabric = undefined;
+    // After the endpoint (whose close removes the region): the name is free for a successor.
+    this.shmLock?.close();
+    this.shmLock = undefined;
   }
 
   // ---- plumbing used by connections ----
@@ -855,7 +888,7 @@ export class RdmaTransport implements Transport {
 
   // ---- internals ----
 
-  private open(provider: string, host: string | undefined, port: number | undefined): void {
+  private open(provider: string, host: string | undefined, port: number | undefined, shmNode?: string): void {
     const addon = nativeAddon();
     this.eagain = addon.EAGAIN;
     const candidates = provider === 'auto' ? AUTO_PROVIDERS : [provider];
@@ -868,7 +901,7 @@ export class RdmaTransport implements Transport {
           // shm names its endpoint after `node`; without one it uses the pid, and a connecting
           // transport would otherwise pass bindHost. Both collide across processes (a recycled
           // pid, every client named "127.0.0.1"), and the shm provider then answers EBUSY.
-          node: socketish ? (host ?? this.bindHost) : host || shmUniqueName(),
+          node: socketish ? (host ?? this.bindHost) : shmListenNode(host, port, shmNode),
           service: socketish ? String(port ?? 0) : '',
           waitable: true,
           waitFd: this.completion !== 'thread',
@@ -1177,6 +1210,133 @@ export class RdmaTransport implements Transport {
     }
     pending.resolve(conn);
   }
+}
+
+/**
+ * The shm node to open: the host:port name (taking a dead owner's region over, see
+ * removeRecycledRegions), the name given in a base64url endpoint, or a process-unique one.
+ */
+function shmListenNode(
+  host: string | undefined,
+  port: number | undefined,
+  shmNode: string | undefined,
+): string {
+  if (shmNode !== undefined) {
+    removeRecycledRegions(shmNode);
+    return shmNode;
+  }
+  return port === undefined && host ? host : shmUniqueName();
+}
+
+/**
+ * Only one live process may own an shm node name, and the provider is no help there: a
+ * second fi_enable under a live owner's name fails with EBUSY but unlinks the owner's
+ * region on the way out (smr_retry_map), cutting the owner off from every new peer. And it
+ * decides "live" by whether the pid in the region still exists, which a recycled pid fools.
+ * So the owner holds an abstract unix socket named after the node: the kernel frees it when
+ * the process dies, even by SIGKILL, so holding it proves every region of that name is a
+ * dead owner's (removeRecycledRegions), and failing to get it means a live owner: refused
+ * before the provider is asked. Abstract sockets live in the network namespace, /dev/shm
+ * in the mount namespace: processes sharing one but not the other are not supported.
+ */
+async function lockShmNode(node: string): Promise<Server> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: `\0hybster-shm/${node}`, exclusive: true }, () => resolve());
+    });
+  } catch (e) {
+    server.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TransportError(
+      'connect-failed',
+      code === 'EADDRINUSE'
+        ? `shm endpoint ${node} is in use by another live process`
+        : `shm endpoint ${node}: ${(e as Error).message}`,
+    );
+  }
+  // Nobody connects to it; it must not keep the process alive.
+  server.unref();
+  server.on('connection', (s) => s.destroy());
+  return server;
+}
+
+/**
+ * A dead owner's region is left for the provider to take over in place (it does when the
+ * pid recorded in the region is gone): peers that still map it then see the new owner's
+ * queues and locks. Unlinked and created afresh instead, the old copy would stay mapped in
+ * those peers as it was at the moment of death, possibly with a spin lock held (SIGKILL
+ * inside the provider's critical section), and a peer writing into it would spin forever
+ * inside fi_writedata. Only a region whose recorded pid is alive again is removed (a
+ * recycled pid: we hold the lock, so the owner is dead), since the provider would refuse
+ * it. Only for the holder of the node's lock (lockShmNode).
+ */
+function removeRecycledRegions(node: string): void {
+  for (const region of shmRegions(node)) {
+    const path = `/dev/shm/${region}`;
+    const pid = shmRegionPid(path);
+    if (pid === undefined || pid === 0 || !processAlive(pid)) continue;
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+/** The owner pid libfabric's shm provider records in a region (struct smr_region: u8 version, u8, u16 flags, i32 pid). */
+function shmRegionPid(path: string): number | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) < 8) return undefined;
+    return head.readInt32LE(4);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function shmRegions(node: string): string[] {
+  try {
+    return readdirSync('/dev/shm').filter((f) => isShmRegionOf(f, node));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The fabric name to dial for an shm endpoint, from the regions in /dev/shm (shm reaches
+ * only this host, so its /dev/shm holds every endpoint we could dial). Only a region whose
+ * owner is alive and done setting it up (the provider records the pid last) is dialed. The
+ * provider's AV insert accepts a missing or half-built region and maps it later, and a
+ * validator that dialed peers the moment their region file appeared died once with SIGSEGV
+ * inside fi_writedata. A dead owner's region stays until a successor takes it over. So a
+ * peer that is not running, or not running yet, fails now with 'connect-failed' instead of
+ * after a HELLO timeout, and the dialer tries again. A host:port endpoint takes the suffix
+ * of its node's region (wire.ts explains).
+ */
+function resolveShmTarget(target: ParsedEndpoint, endpoint: string): Buffer {
+  const regions =
+    target.shmNode !== undefined ? shmRegions(target.shmNode) : [shmRegionOf(target.name)].filter(isDefined);
+  const live = regions.filter((region) => {
+    const pid = shmRegionPid(`/dev/shm/${region}`);
+    return pid !== undefined && pid > 0 && processAlive(pid);
+  });
+  // Two live owners of one node cannot be (lockShmNode); two regions of dead ones can.
+  const region = live[0];
+  if (region === undefined) {
+    const what = regions.length === 0 ? 'no such shm endpoint on this host' : 'its owner is not running';
+    throw new TransportError('connect-failed', `connect ${endpoint}: ${what}`);
+  }
+  return target.shmNode !== undefined ? shmFabricName(region) : target.name;
+}
+
+function isDefined<T>(v: T | undefined): v is T {
+  return v !== undefined;
 }
 
 /** A process-unique shm endpoint name (the provider maps it to a /dev/shm region). */

@@ -168,22 +168,107 @@ export function placeChunk(
   return { offset: 0, usedBytes: ringBytes - pos + aligned };
 }
 
-/** Endpoint strings: `rdma+<provider>://host:port` (socket providers) or `rdma+<provider>://<base64url name>`. */
+/**
+ * Endpoint strings: `rdma+<provider>://host:port` (socket providers, and shm endpoints named
+ * after a host:port, see shmNodeName) or `rdma+<provider>://<base64url name>`.
+ */
 export function formatEndpoint(provider: string, name: Buffer): string {
-  const sock = sockaddrIn(name);
+  const sock = sockaddrIn(name) ?? shmSocketOf(name);
   return `rdma+${provider}://${sock ?? name.toString('base64url')}`;
 }
 
-export function parseEndpoint(endpoint: string): { provider: string; name: Buffer } | undefined {
+// ---- shm endpoint names ----
+//
+// The shm provider names an endpoint after the `node` it is given (plus ":<domain>:<ep>"
+// or, in later libfabric releases, ":<uid>:<domain>:<ep>") and keeps its receive queues
+// in /dev/shm/<that name>. Genesis and `hybster testnet` write every validator's endpoint
+// as `rdma+shm://host:port`, so a socket-style shm endpoint stands for the node name
+// shmNodeName(host, port): unique per validator on a host (ports are), and the same after
+// a restart, so peers reconnect to the name they knew.
+//
+// Peers dial the genesis form directly instead of waiting for libp2p discovery to tell
+// them the exact fabric name: shm only ever reaches processes on the same host, whose
+// /dev/shm the dialer can read, so the dialer finds the region named after the node and
+// takes its suffix from there (the transport's resolveShmTarget). That also works where
+// the suffix is not ":0:0" (the second shm endpoint of a process, a newer libfabric) and
+// refuses at once a peer that is not running, instead of waiting for a HELLO timeout.
+
+/** The prefix the shm provider puts before endpoint names (fi_getname, AV insert). */
+export const SHM_NAME_PREFIX = 'fi_shm://';
+const SHM_NODE_PREFIX = 'hyb-ep-';
+/** Region names of one node: the node, then two or three numbers (see above). */
+const SHM_SUFFIX_RE = /^(?::\d+){2,3}$/;
+
+/** The shm node name a socket-style endpoint `rdma+shm://host:port` stands for. */
+export function shmNodeName(host: string, port: number): string {
+  return `${SHM_NODE_PREFIX}${host}-${port}`;
+}
+
+/** Whether `region` (a /dev/shm entry) is the region of shm node `node`. */
+export function isShmRegionOf(region: string, node: string): boolean {
+  return region.startsWith(node) && SHM_SUFFIX_RE.test(region.slice(node.length));
+}
+
+/** The fabric name of the region file `region`, byte for byte as fi_getname reports it. */
+export function shmFabricName(region: string): Buffer {
+  return Buffer.from(`${SHM_NAME_PREFIX}${region}\0`);
+}
+
+/** The /dev/shm region a fabric name stands for (prefix and NUL stripped); undefined if none. */
+export function shmRegionOf(name: Buffer): string | undefined {
+  const nul = name.indexOf(0);
+  let s = name.subarray(0, nul < 0 ? undefined : nul).toString();
+  if (s.startsWith(SHM_NAME_PREFIX)) s = s.slice(SHM_NAME_PREFIX.length);
+  // A region is a file name in /dev/shm: nothing that could reach another directory.
+  return s.length > 0 && s.length <= 255 && !s.includes('/') && s !== '.' && s !== '..' ? s : undefined;
+}
+
+/** "host:port" for the fabric name of a node named by shmNodeName, else undefined. */
+function shmSocketOf(name: Buffer): string | undefined {
+  const region = shmRegionOf(name);
+  const m = region && /^hyb-ep-(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,5})((?::\d+){2,3})$/.exec(region);
+  if (!m) return undefined;
+  const hp = parseHostPort(`${m[1]}:${m[2]}`);
+  return hp && hp.port > 0 ? `${hp.host}:${hp.port}` : undefined;
+}
+
+function parseHostPort(s: string): { host: string; port: number; octets: number[] } | undefined {
+  const hp = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(s);
+  if (!hp) return undefined;
+  const port = Number(hp[2]);
+  const octets = hp[1]!.split('.').map(Number);
+  if (port > 65535 || octets.some((o) => o > 255)) return undefined;
+  return { host: octets.join('.'), port, octets };
+}
+
+export interface ParsedEndpoint {
+  provider: string;
+  /**
+   * The fabric address to insert into the AV. For an shm endpoint in host:port form this is
+   * the name a validator's only endpoint gets (suffix ":0:0"); the transport looks up the
+   * real one in /dev/shm (see shmNode).
+   */
+  name: Buffer;
+  /** shm, host:port form: the node name (shmNodeName) whose region the dialer looks up. */
+  shmNode?: string;
+}
+
+export function parseEndpoint(endpoint: string): ParsedEndpoint | undefined {
   const m = /^rdma\+([a-z0-9_;]+):\/\/(.*)$/.exec(endpoint);
   if (!m) return undefined;
   const provider = m[1]!;
   const rest = m[2]!;
-  const hp = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(rest);
+  const hostPort = /^[\d.]+:\d+$/.test(rest);
+  const hp = hostPort ? parseHostPort(rest) : undefined;
+  if (hostPort && !hp) return undefined;
+  if (hp && provider === 'shm') {
+    // Port 0 names no endpoint: an shm listener on port 0 gets a process-unique name.
+    if (hp.port === 0) return undefined;
+    const node = shmNodeName(hp.host, hp.port);
+    return { provider, name: shmFabricName(`${node}:0:0`), shmNode: node };
+  }
   if (hp) {
-    const port = Number(hp[2]);
-    const octets = hp[1]!.split('.').map(Number);
-    if (port > 65535 || octets.some((o) => o > 255)) return undefined;
+    const { port, octets } = hp;
     const b = Buffer.alloc(16);
     b.writeUInt16LE(2, 0); // AF_INET, host order (little-endian here)
     b.writeUInt16BE(port, 2);
@@ -212,9 +297,13 @@ export function parseListenEndpoint(
 ): { provider: string; host?: string; port?: number } | undefined {
   const bare = /^rdma\+([a-z0-9_;]+):\/\/$/.exec(endpoint);
   if (bare) return { provider: bare[1]! };
+  // Port 0 (any free port; for shm a process-unique name): parseEndpoint refuses it for shm.
+  const zero = /^rdma\+([a-z0-9_;]+):\/\/(\d{1,3}(?:\.\d{1,3}){3}):0$/.exec(endpoint);
+  const zeroHost = zero ? parseHostPort(`${zero[2]}:0`) : undefined;
+  if (zero && zeroHost) return { provider: zero[1]!, host: zeroHost.host, port: 0 };
   const parsed = parseEndpoint(endpoint);
   if (!parsed) return undefined;
-  const sock = sockaddrIn(parsed.name);
+  const sock = sockaddrIn(parsed.name) ?? shmSocketOf(parsed.name);
   if (sock) {
     const [host, port] = sock.split(':');
     return { provider: parsed.provider, host: host!, port: Number(port) };
