@@ -3,7 +3,7 @@
 // waits for their APIs, and hands back URLs plus kill/restart controls. Used by the
 // node, api, ops and security tests; keep this API stable.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,38 @@ export interface Testnet {
 }
 
 const LOG_LINES_MAX = 400;
+
+/**
+ * Deletes the /dev/shm regions of validators that listened at `rdma+shm://host:port` (see
+ * rdma-native/wire.ts shmNodeName). A SIGKILLed owner leaves its region for a successor to
+ * take over; at a testnet's end there is none, and each region is a 16 MiB (sparse) file.
+ * Only after every validator has exited: a live peer may still map a region.
+ */
+function removeShmRegions(homes: readonly string[]): void {
+  const nodes: string[] = [];
+  for (const home of homes) {
+    try {
+      const g = JSON.parse(readFileSync(join(home, 'genesis.json'), 'utf8')) as {
+        validators?: { endpoints?: { rdma?: string } }[];
+      };
+      for (const v of g.validators ?? []) {
+        const m = /^rdma\+shm:\/\/([\d.]+):(\d+)$/.exec(v.endpoints?.rdma ?? '');
+        if (m) nodes.push(`hyb-ep-${m[1]}-${m[2]}:`);
+      }
+      break; // every home holds the same genesis
+    } catch {
+      // no genesis (a failed start): nothing was listening
+    }
+  }
+  if (nodes.length === 0) return;
+  let regions: string[];
+  try {
+    regions = readdirSync('/dev/shm');
+  } catch {
+    return;
+  }
+  for (const r of regions) if (nodes.some((n) => r.startsWith(n))) rmSync(`/dev/shm/${r}`, { force: true });
+}
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -176,6 +208,7 @@ export async function startTestnet(opts: TestnetOptions): Promise<Testnet> {
 
   const stop = async (): Promise<void> => {
     await Promise.all(validators.map((v) => kill(v.index, 'SIGKILL')));
+    removeShmRegions(validators.map((v) => v.home));
     if (ownsDir) rmSync(dir, { recursive: true, force: true });
   };
 
