@@ -126,7 +126,7 @@ async function quietVerifyRate(durationMs: number): Promise<VerifySample> {
  * rate this run measured (`fallbackPerSec`: the run-start sample, or any higher one), which
  * can only make the ratio smaller.
  */
-function ceilingFrom(
+export function ceilingFrom(
   around: readonly VerifySample[],
   all: readonly VerifySample[],
   fallbackPerSec: number,
@@ -224,7 +224,7 @@ interface LatencyResult {
   cpuMsPerTx?: number[] | null;
 }
 
-interface VerifySample {
+export interface VerifySample {
   /** Verifications per CPU second of the sampler (the ceiling's rate). */
   perSec: number;
   wallPerSec: number;
