@@ -15,7 +15,7 @@ import {
   toHex,
   Writer,
 } from './codec/binary.js';
-import { SIGNATURE_BYTES, sha256, sign, verify } from './keys.js';
+import { SIGNATURE_BYTES, sha256, sign, verify, verifyParts } from './keys.js';
 
 export type TxPayload =
   | { type: 'transfer'; to: Uint8Array; amount: bigint }
@@ -240,35 +240,16 @@ export const signedBodyOfEncoded = (encodedTx: Uint8Array): Uint8Array =>
 
 /** Largest signed message of a tx: the domain tag and an encoding of at most TX_BYTES_MAX. */
 const SIGNED_BYTES_MAX = TX_SIGNING_DOMAIN.length + TX_BYTES_MAX;
-/**
- * Scratch for verifyEncodedTx: the domain tag at its start (written once per array, never
- * overwritten), the tx body after it. Grown by doubling, at most to SIGNED_BYTES_MAX.
- */
-let signedScratch = withDomain(new Uint8Array(512));
-
-function withDomain(a: Uint8Array): Uint8Array {
-  a.set(TX_SIGNING_DOMAIN, 0);
-  return a;
-}
 
 /**
- * verify(signature, signingBytesOfEncoded(encodedTx), from) without a new array per call: the
- * signed bytes are assembled in one module scratch buffer, which node:crypto's synchronous
- * verify reads before returning, so nothing can see it change. Valid only for bytes decodeTx
- * accepted (`signature` and `from` from their decoding).
+ * verify(signature, signingBytesOfEncoded(encodedTx), from) without a new array per call
+ * (keys.ts verifyParts). Valid only for bytes decodeTx accepted (`signature` and `from` from
+ * their decoding).
  */
 export function verifyEncodedTx(encodedTx: Uint8Array, signature: Uint8Array, from: Uint8Array): boolean {
   if (encodedTx.length < SIGNATURE_BYTES) return false;
-  const n = TX_SIGNING_DOMAIN.length + encodedTx.length - SIGNATURE_BYTES;
-  if (n > SIGNED_BYTES_MAX) return false;
-  if (n > signedScratch.length) {
-    let cap = signedScratch.length * 2;
-    while (cap < n) cap *= 2;
-    signedScratch = withDomain(new Uint8Array(Math.min(cap, SIGNED_BYTES_MAX)));
-  }
-  const scratch = signedScratch;
-  scratch.set(signedBodyOfEncoded(encodedTx), TX_SIGNING_DOMAIN.length);
-  return verify(signature, scratch.subarray(0, n), from);
+  if (TX_SIGNING_DOMAIN.length + encodedTx.length - SIGNATURE_BYTES > SIGNED_BYTES_MAX) return false;
+  return verifyParts(signature, TX_SIGNING_DOMAIN, signedBodyOfEncoded(encodedTx), from);
 }
 
 export function signTx(tx: UnsignedTx, secretKey: Uint8Array): SignedTx {

@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { bytesEqual } from './codec/binary.js';
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify } from './keys.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verify, verifyParts } from './keys.js';
 import type { VerifyAnswer, VerifyJob } from './verify-worker.js';
 
 /**
@@ -45,29 +45,11 @@ export const INLINE_SIGNATURES_MAX = 8;
 const JOB_SIGNATURES_MAX = 64;
 const WORKER_URL = new URL('./verify-worker.js', import.meta.url);
 
-/** Joined messages above this size get an array of their own instead of growing the scratch. */
-const SCRATCH_BYTES_MAX = 128 * 1024;
-let scratch = new Uint8Array(512);
-
-/**
- * Verifies one check on this thread (also for a BatchVerifier of one's own). A split message
- * is joined in a module scratch buffer: node:crypto's synchronous verify has read it before
- * returning, so reusing the scratch is safe.
- */
+/** Verifies one check on this thread (also for a BatchVerifier of one's own). */
 export function verifyCheck(c: SignatureCheck): boolean {
-  if (c.message !== undefined) return verify(c.signature, c.message, c.publicKey);
-  const prefix = c.messagePrefix;
-  const n = prefix.length + c.messageBody.length;
-  let buf = scratch;
-  if (n > buf.length) {
-    let cap = buf.length * 2;
-    while (cap < n) cap *= 2;
-    buf = new Uint8Array(cap);
-    if (cap <= SCRATCH_BYTES_MAX) scratch = buf;
-  }
-  buf.set(prefix, 0);
-  buf.set(c.messageBody, prefix.length);
-  return verify(c.signature, buf.subarray(0, n), c.publicKey);
+  return c.message !== undefined
+    ? verify(c.signature, c.message, c.publicKey)
+    : verifyParts(c.signature, c.messagePrefix, c.messageBody, c.publicKey);
 }
 
 const inline = (checks: readonly SignatureCheck[]): boolean[] => checks.map(verifyCheck);
