@@ -47,22 +47,26 @@ export function decodeBatch(
   limits: BatchLimits = BATCH_LIMITS_DEFAULT,
   opts: DecodeBatchOptions = {},
 ): Result<Batch> {
-  const views = opts.txViews === true;
-  return decodeWith(bytes, limits.bytesMax, (r) => {
-    const version = r.u8('version');
-    if (version !== BATCH_VERSION)
-      throw new DecodeError('bad-version', `batch version ${version}`, 'version');
-    const timestampMs = r.u64('timestampMs');
-    const n = r.count(limits.txsMax, 'txs.count');
-    // Each tx costs at least its 4-byte length prefix: refuse a claimed count the input cannot hold
-    // before building anything for it.
-    if (n * 4 > r.remaining)
-      throw new DecodeError('truncated', `${n} txs cannot fit in ${r.remaining} bytes`, 'txs');
-    const txs: Uint8Array[] = [];
-    for (let i = 0; i < n; i++)
-      txs.push(views ? r.bytesView(TX_BYTES_MAX, `txs[${i}]`) : r.bytes(TX_BYTES_MAX, `txs[${i}]`));
-    return { timestampMs, txs };
-  });
+  return decodeWith(
+    bytes,
+    limits.bytesMax,
+    (r) => {
+      const version = r.u8('version');
+      if (version !== BATCH_VERSION)
+        throw new DecodeError('bad-version', `batch version ${version}`, 'version');
+      const timestampMs = r.u64('timestampMs');
+      const n = r.count(limits.txsMax, 'txs.count');
+      // Each tx costs at least its 4-byte length prefix: refuse a claimed count the input cannot hold
+      // before building anything for it.
+      if (n * 4 > r.remaining)
+        throw new DecodeError('truncated', `${n} txs cannot fit in ${r.remaining} bytes`, 'txs');
+      const txs: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) txs.push(r.bytes(TX_BYTES_MAX, `txs[${i}]`));
+      return { timestampMs, txs };
+    },
+    // With txViews the txs (the only byte fields) are views into `bytes`, not copies.
+    opts.txViews === true ? { views: true } : undefined,
+  );
 }
 
 /**

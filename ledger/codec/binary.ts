@@ -243,18 +243,6 @@ export class Reader {
   }
 
   /**
-   * Length-prefixed bytes as a view into the input, not a copy: only for a caller that owns
-   * the input and never changes it, as long as the views live (they also keep all of it alive).
-   */
-  bytesView(maxLen: number, field = 'bytes'): Uint8Array {
-    const n = this.lengthPrefix(maxLen, field);
-    this.need(n, field);
-    const out = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, n);
-    this.pos += n;
-    return out;
-  }
-
-  /**
    * A length-prefixed UTF-8 string. Decoded in place, and a short string equal to the last one
    * decoded is that same string: every tx carries its chain id, and each decode of one made a
    * copy, a TextDecoder call and a new string.

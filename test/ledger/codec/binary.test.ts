@@ -89,21 +89,24 @@ describe('ledger/codec/binary Reader', () => {
   });
 });
 
-describe('ledger/codec/binary Reader.bytesView', () => {
+describe('ledger/codec/binary Reader with views', () => {
   it('reads length-prefixed bytes as a view into the input, bounds-checked like bytes', () => {
     const w = new Writer();
     w.u8(9)
       .bytes(Uint8Array.of(1, 2, 3))
       .u32(5);
     const input = w.finish();
-    const r = new Reader(input);
+    const r = new Reader(input, { views: true });
     r.u8();
-    const v = r.bytesView(16, 'field');
+    const v = r.bytes(16, 'field');
     assert.deepEqual(v, Uint8Array.of(1, 2, 3));
     assert.equal(v.buffer, input.buffer, 'no copy');
     assert.equal(v.byteOffset, input.byteOffset + 5);
     assert.equal(r.offset, 8);
-    assert.throws(() => new Reader(input.subarray(1)).bytesView(2, 'field'), /field is 3 bytes, limit 2/);
-    assert.throws(() => new Reader(input.subarray(1, 6)).bytesView(16, 'field'), /truncated/);
+    assert.throws(
+      () => new Reader(input.subarray(1), { views: true }).bytes(2, 'field'),
+      /field is 3 bytes, limit 2/,
+    );
+    assert.throws(() => new Reader(input.subarray(1, 6), { views: true }).bytes(16, 'field'), /truncated/);
   });
 });
