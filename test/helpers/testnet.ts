@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../node/home.js';
 import { VALIDATOR_V8_FLAGS } from '../../node/runtime-flags.js';
+import { isShmRegionOf, parseEndpoint } from '../../rdma-native/wire.js';
 
 /** dist/test/helpers/testnet.js -> dist/node/cli.js (same build dir). */
 export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node', 'cli.js');
@@ -76,8 +77,8 @@ function removeShmRegions(homes: readonly string[]): void {
         validators?: { endpoints?: { rdma?: string } }[];
       };
       for (const v of g.validators ?? []) {
-        const m = /^rdma\+shm:\/\/([\d.]+):(\d+)$/.exec(v.endpoints?.rdma ?? '');
-        if (m) nodes.push(`hyb-ep-${m[1]}-${m[2]}:`);
+        const e = parseEndpoint(v.endpoints?.rdma ?? '');
+        if (e?.shmNode !== undefined) nodes.push(e.shmNode);
       }
       break; // every home holds the same genesis
     } catch {
@@ -91,7 +92,8 @@ function removeShmRegions(homes: readonly string[]): void {
   } catch {
     return;
   }
-  for (const r of regions) if (nodes.some((n) => r.startsWith(n))) rmSync(`/dev/shm/${r}`, { force: true });
+  for (const r of regions)
+    if (nodes.some((n) => isShmRegionOf(r, n))) rmSync(`/dev/shm/${r}`, { force: true });
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
