@@ -94,6 +94,14 @@ export type Action =
       readonly batch: Uint8Array;
       /** SHA-256 of the batch, so the executor need not hash it again. */
       readonly batchDigest: Uint8Array;
+      /**
+       * The batch was cut by the leader of `view` for this order in that view (a normal-case
+       * PREPARE), not carried into the view by a NEW-VIEW slot: a correct leader then took
+       * every tx from its own mempool, whose signatures it knows to be good. The node counts
+       * that leader as one voucher for the batch's signatures (docs/consensus.md, "Vouched
+       * signatures"); a re-proposed slot vouches for nothing, whatever its bytes claim.
+       */
+      readonly fresh: boolean;
     }
   | { readonly type: 'persist'; readonly delta: PersistDelta }
   | { readonly type: 'view-changed'; readonly pillar: number; readonly view: bigint; readonly leader: number }

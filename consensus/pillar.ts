@@ -582,9 +582,23 @@ export class PillarCore {
         view: e.prepare.view,
         batch: e.prepare.batch,
         batchDigest: e.digest,
+        fresh: this.freshPrepare(e.prepare),
       });
       this.nextDeliver += BigInt(this.config.pillars);
     }
+  }
+
+  /**
+   * Whether `p` is a normal-case proposal of its view's leader: view 0 has no NEW-VIEW, and
+   * in a later view the leader's own proposals start at the NEW-VIEW's top (every order
+   * below re-proposes what the view change decided, or lies under the low watermark). Without
+   * the view's proof at hand it cannot tell, so it says no (pruneProofs keeps the proof of
+   * every view the log holds prepares of).
+   */
+  private freshPrepare(p: Prepare): boolean {
+    if (p.view === 0n) return true;
+    const vp = this.proofs.get(p.view);
+    return vp !== undefined && p.order >= vp.top;
   }
 
   // ---------------------------------------------------------------- leader

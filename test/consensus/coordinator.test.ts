@@ -10,6 +10,7 @@ const deliver = (pillar: number, order: bigint): Action => ({
   view: 0n,
   batch: new Uint8Array([Number(order)]),
   batchDigest: new Uint8Array(32),
+  fresh: true,
 });
 
 describe('coordinator', () => {

@@ -91,6 +91,15 @@ describe('view change', () => {
       [batch(42)],
     );
     assert.equal(c.executed[2]![0]!.view, 1n, 'delivered from the re-proposal in view 1');
+    // Leader 1 only re-proposed it: it vouches for nothing in the batch.
+    assert.equal(c.executed[2]![0]!.fresh, false);
+    c.step(1, { type: 'propose', batch: batch(43) });
+    c.drain();
+    for (const v of [1, 2]) {
+      const last = c.executed[v]!.at(-1)!;
+      assert.deepEqual([last.batch, last.view, last.fresh], [batch(43), 1n, true]);
+    }
+    assert.ok(c.executed[1]!.slice(0, 1).every((e) => e.view === 0n && e.fresh));
   });
 
   it('sends NEW-VIEW-ACK from a replica that enters the new view without having sent a view change', () => {

@@ -13,6 +13,8 @@ export interface Executed {
   readonly order: bigint;
   readonly view: bigint;
   readonly batch: Uint8Array;
+  /** The deliver action's fresh flag: cut by the view's leader, not a NEW-VIEW re-proposal. */
+  readonly fresh: boolean;
 }
 
 export const TEST_TRINX_KEY = new Uint8Array(32).fill(7);
@@ -64,7 +66,7 @@ export class LocalCluster {
             if (to !== v) this.inbox.push({ from: v, to, bytes: a.bytes });
           break;
         case 'deliver': {
-          this.executed[v]!.push({ order: a.order, view: a.view, batch: a.batch });
+          this.executed[v]!.push({ order: a.order, view: a.view, batch: a.batch, fresh: a.fresh });
           const h = createHash('sha256').update(this.stateDigest[v]!).update(a.batchDigest).digest();
           this.stateDigest[v] = new Uint8Array(h);
           const blockHash = new Uint8Array(createHash('sha256').update(h).digest());

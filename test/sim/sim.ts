@@ -9,6 +9,7 @@ import {
   type ConsensusConfig,
   type Event,
   faults,
+  leaderOf,
   makeConfig,
   type PillarSnapshot,
   Replica,
@@ -72,6 +73,9 @@ export interface SimResult {
   readonly txSubmitted: number;
   readonly stateTransfers: number;
   readonly crashes: number;
+  /** Deliveries at correct replicas marked fresh, and those not (NEW-VIEW re-proposals). */
+  readonly freshDeliveries: number;
+  readonly reproposedDeliveries: number;
 }
 
 export const simConfig = (n: number, pillars: number): ConsensusConfig =>
@@ -197,6 +201,10 @@ export class Simulation {
   private viewChanges = 0;
   private rejects = 0;
   private stateTransfers = 0;
+  /** `${view}:${batch digest hex}` of every batch a replica cut and proposed itself, per replica. */
+  private readonly cut: Set<string>[];
+  private freshDeliveries = 0;
+  private reproposedDeliveries = 0;
   private crashes = 0;
   private partition: number[] | null = null;
   private partitionUntil = 0;
@@ -223,6 +231,7 @@ export class Simulation {
         this.byzIds.set(rest[i - 1]!, o.behaviours?.[i] ?? this.rng.pick(BEHAVIOURS));
       if (first === 'bad-new-view') this.crashLeaderAtMs = 150;
     }
+    this.cut = Array.from({ length: o.n }, () => new Set<string>());
     this.nodes = Array.from({ length: o.n }, (_, id) => {
       const node: SimNode = {
         id,
@@ -333,6 +342,8 @@ export class Simulation {
       txSubmitted: this.submitted.size,
       stateTransfers: this.stateTransfers,
       crashes: this.crashes,
+      freshDeliveries: this.freshDeliveries,
+      reproposedDeliveries: this.reproposedDeliveries,
     };
   }
 
@@ -392,6 +403,8 @@ export class Simulation {
       if (txs.length === 0) return;
       for (const id of txs) node.mempool.get(id)!.proposed = true;
       const batch = Buffer.concat(txs.map(makeTx));
+      const digest = createHash('sha256').update(batch).digest('hex');
+      for (const p of r.pillars) if (p.isLeading()) this.cut[node.id]!.add(`${p.currentView}:${digest}`);
       const actions = r.step({ type: 'propose', batch });
       if (actions.some((a) => a.type === 'proposal-refused')) {
         for (const id of txs) node.mempool.get(id)!.proposed = false;
@@ -459,6 +472,7 @@ export class Simulation {
           this.transmit(node, -1, a.bytes);
           break;
         case 'deliver':
+          this.checkFresh(node, a);
           this.execute(node, a.order, a.view, a.batch);
           break;
         case 'view-changed':
@@ -511,6 +525,30 @@ export class Simulation {
     }
     const delay = faulty ? this.rng.int(1, 40) : this.rng.int(1, 8);
     this.heap.push(this.now + delay, { kind: 'msg', from, to, bytes });
+  }
+
+  /**
+   * A delivery marked fresh lets the node count the view's leader as having checked the
+   * batch's signatures (docs/consensus.md, "Vouched signatures"). So at a correct replica,
+   * a fresh delivery whose view has a correct leader must carry a batch that leader cut and
+   * proposed itself in that view, never one it only re-proposed from a view change.
+   */
+  private checkFresh(node: SimNode, a: Extract<Action, { type: 'deliver' }>): void {
+    if (!this.correct(node.id)) return;
+    if (!a.fresh) {
+      this.reproposedDeliveries++;
+      return;
+    }
+    this.freshDeliveries++;
+    const leader = leaderOf(this.config, a.view);
+    // The coordinator's fills for idle pillars are the leader's own proposals too, and an
+    // empty batch holds no signature anyone could vouch for.
+    if (!this.correct(leader) || a.batch.length === 0) return;
+    const digest = createHash('sha256').update(a.batch).digest('hex');
+    if (!this.cut[leader]!.has(`${a.view}:${digest}`))
+      this.violation(
+        `freshness: replica ${node.id} delivered order ${a.order} as fresh in view ${a.view}, but leader ${leader} never cut that batch in that view`,
+      );
   }
 
   private execute(node: SimNode, order: bigint, _view: bigint, batch: Uint8Array): void {
