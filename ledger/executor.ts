@@ -28,9 +28,10 @@ export interface ExecutorOptions {
    * Whether the tx with this hash (hex) already passed signature verification with this
    * chain id at this node (its mempool verified it on entry). Such txs are decoded but not
    * verified again: the hash covers every byte, signature included. Without it every tx
-   * is verified here.
+   * is verified here. `vouchedBy` is the batch's ExecuteInput.vouchedBy: the node may also
+   * answer yes for a tx that validator and another one (not this node) both vouched for.
    */
-  signatureVerified?: (hashHex: string) => boolean;
+  signatureVerified?: (hashHex: string, vouchedBy: number | undefined) => boolean;
 }
 
 export interface ExecuteInput {
@@ -38,6 +39,12 @@ export interface ExecuteInput {
   view: bigint;
   proposer: number;
   batch: Uint8Array;
+  /**
+   * A validator vouching for the signatures of every tx in the batch: the leader that cut it
+   * in its own view (a fresh delivery). Handed to signatureVerified; absent for re-proposed
+   * and transferred batches.
+   */
+  vouchedBy?: number;
   /**
    * Metadata records to write in the block's own atomic, synced batch (LedgerStore
    * BlockWrite.meta): the node's consensus state, durable exactly when the block is.
@@ -77,7 +84,7 @@ export class Executor {
   private readonly chainId: string;
   private readonly limits: BatchLimits;
   private readonly checkBeforeWrite: boolean;
-  private readonly signatureVerified: ((hashHex: string) => boolean) | undefined;
+  private readonly signatureVerified: ExecutorOptions['signatureVerified'];
   /** Settles when the last accepted batch is applied (its state staged in the store). */
   private applyTail: Promise<unknown> = Promise.resolve();
   /** Next order number this executor accepts (calls must come in order). */
@@ -120,7 +127,13 @@ export class Executor {
     const own = input.batch.length <= this.limits.bytesMax ? new Uint8Array(input.batch) : input.batch;
     const dec = decodeBatch(own, this.limits, { txViews: own !== input.batch });
     const batch: Batch = dec.ok ? dec.value : { timestampMs: 0n, txs: [] };
-    const prechecked = startPrecheck(batch.txs, this.chainId, this.signatureVerified);
+    const known = this.signatureVerified;
+    const vouchedBy = input.vouchedBy;
+    const prechecked = startPrecheck(
+      batch.txs,
+      this.chainId,
+      known === undefined ? undefined : (hashHex) => known(hashHex, vouchedBy),
+    );
     const applied = this.applyTail.then(async () =>
       this.apply(input, batch.timestampMs, await prechecked.txs),
     );

@@ -11,6 +11,7 @@ import {
   CERT_REPAIR_DEFAULTS,
   CERT_REQUESTS_SERVED_PER_SEC,
 } from './cert-repair.js';
+import { VOUCH_DEFAULTS } from './vouched-txs.js';
 import { CERTS_PER_REQUEST_MAX } from './wire.js';
 
 export const configSchema = z
@@ -172,6 +173,23 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    vouch: z
+      .object({
+        /**
+         * With n = 3, a follower holds a tx gossiped by the other follower unverified and
+         * executes it without verifying once the leader's own batch orders it: the gossiping
+         * follower and the leader both vouch for it (docs/consensus.md, "Vouched signatures").
+         */
+        enabled: z.boolean().default(VOUCH_DEFAULTS.enabled),
+        /** How long a held tx waits for a batch before it is verified after all, ms. */
+        holdMs: z.number().int().min(10).max(60_000).default(VOUCH_DEFAULTS.holdMs),
+        /** Held txs at most (past it gossip is verified at once). */
+        txCountMax: z.number().int().min(1).max(10_000_000).default(VOUCH_DEFAULTS.txCountMax),
+        /** Held bytes at most. */
+        bytesMax: z.number().int().min(1024).default(VOUCH_DEFAULTS.bytesMax),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -315,6 +333,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: 'int',
     description: 'heights looked up for one peer per second',
   },
+  {
+    path: 'vouch.enabled',
+    kind: 'bool',
+    description:
+      'n = 3: execute a tx the other follower gossiped and the leader proposed without verifying it',
+  },
+  { path: 'vouch.holdMs', kind: 'int', description: 'longest hold of an unverified gossiped tx, ms' },
+  { path: 'vouch.txCountMax', kind: 'int', description: 'unverified gossiped txs held at most' },
+  { path: 'vouch.bytesMax', kind: 'int', description: 'unverified gossiped bytes held at most' },
   { path: 'log.level', kind: 'enum', description: 'trace|debug|info|warn|error|fatal|silent' },
   { path: 'log.format', kind: 'enum', description: 'json or pretty' },
   { path: 'metrics.enabled', kind: 'bool', description: 'Prometheus metrics at /metrics' },

@@ -111,7 +111,7 @@ const INTAKE_DECODE = { views: true } as const;
  * a peer could pin a 16 MB frame of junk with one valid tx in it, again and again, while
  * the pool counts 200 bytes.
  */
-function ownBytes(bytes: Uint8Array): Uint8Array {
+export function ownBytes(bytes: Uint8Array): Uint8Array {
   // new Uint8Array(view) copies; a Buffer's slice() would only make another view.
   return bytes.buffer.byteLength > 4 * bytes.byteLength ? new Uint8Array(bytes) : bytes;
 }

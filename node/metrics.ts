@@ -21,6 +21,9 @@ export interface NodeMetrics {
   certificatesRepaired: Counter;
   certificatesRefused: Counter;
   certificatesUnrepairable: Counter;
+  vouchedHeld: Gauge;
+  vouchedTxs: Counter<'outcome'>;
+  gossipForged: Counter;
 }
 
 export function createMetrics(
@@ -100,6 +103,24 @@ export function createMetrics(
     certificatesUnrepairable: new Counter({
       name: 'hybster_certificates_unrepairable_total',
       help: 'Heights whose missing commit certificate no peer gave after certRepair.attemptsMax requests (given up)',
+      registers,
+    }),
+    vouchedHeld: new Gauge({
+      name: 'hybster_vouched_held',
+      help: 'Gossiped txs held unverified, waiting for a batch whose leader vouches for them too',
+      registers,
+    }),
+    vouchedTxs: new Counter({
+      name: 'hybster_vouched_txs_total',
+      help:
+        'Held gossiped txs by outcome: executed (two other validators vouched, not verified here), ' +
+        'released (verified and put in the mempool after the hold)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    gossipForged: new Counter({
+      name: 'hybster_gossip_forged_total',
+      help: 'Gossiped txs whose signature did not verify: a correct validator gossips none, so each is evidence against its peer',
       registers,
     }),
     stateTransferBlocks: new Counter({

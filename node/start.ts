@@ -158,6 +158,7 @@ export async function startValidator(opts: {
     log,
     metrics,
     mempool: cfg.mempool,
+    vouch: cfg.vouch,
     batch: cfg.batch,
     blocksPerRequest: cfg.stateTransfer.blocksPerRequest,
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,

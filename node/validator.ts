@@ -69,6 +69,7 @@ import type { ReplicaNetwork } from './replicas.js';
 import { submitBatch } from './submit-batch.js';
 import { checkPrepareTimestamp } from './timestamp-guard.js';
 import { highestVouched } from './transfer-vouch.js';
+import { VOUCH_DEFAULTS, VouchedTxs } from './vouched-txs.js';
 import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
 
 export interface ValidatorOptions {
@@ -80,6 +81,11 @@ export interface ValidatorOptions {
   log: Logger;
   metrics: NodeMetrics;
   mempool: { txCountMax: number; bytesMax: number };
+  /**
+   * Holding gossip the leader's batch will vouch for (default VOUCH_DEFAULTS; only with n = 3,
+   * where a gossiping follower and the leader are the f + 1 = 2 vouchers).
+   */
+  vouch?: Partial<typeof VOUCH_DEFAULTS>;
   batch: {
     delayMs: number;
     inflightMax: number;
@@ -187,6 +193,8 @@ export class Validator implements NodePort {
   private readonly m: NodeMetrics;
   private readonly net: ReplicaNetwork;
   private readonly pool: Mempool;
+  /** Gossiped txs held unverified (node/vouched-txs.ts); null when vouching is off. */
+  private readonly vouched: VouchedTxs | null;
   private readonly persistence: ConsensusPersistence;
   private readonly fusedBatchBytesMax: number;
   private readonly wireLimits: WireLimits;
@@ -205,6 +213,8 @@ export class Validator implements NodePort {
   private view = 0n;
   private viewLeader = 0;
   private leading = false;
+  /** When a peer's forged gossip was last logged (noteForgedGossip). */
+  private readonly forgedGossipLoggedMs = new Map<number, number>();
   private inViewChange = false;
   private inflightBatches = 0;
   private cutTimer: NodeJS.Timeout | NodeJS.Immediate | null = null;
@@ -293,6 +303,9 @@ export class Validator implements NodePort {
       monotonicMs,
     );
     this.persistence = new ConsensusPersistence(o.store, this.config);
+    const vouch = { ...VOUCH_DEFAULTS, ...o.vouch };
+    // Two vouchers besides this validator must include a correct one: f + 1 = 2, so f = 1.
+    this.vouched = vouch.enabled && this.f === 1 ? new VouchedTxs(this.selfId, vouch) : null;
     this.fusedBatchBytesMax = o.fusedWriteBatchBytesMax ?? FUSED_BATCH_BYTES_MAX;
   }
 
@@ -323,8 +336,9 @@ export class Validator implements NodePort {
       store: this.store,
       chainId: this.chainId,
       batchLimits: { txsMax: this.o.spec.batchTxsMax, bytesMax: this.config.batchBytesMax },
-      // The mempool verified every tx it admitted; execution verifies only the others.
-      signatureVerified: (hashHex) => this.pool.signatureVerified(hashHex),
+      // The mempool verified every tx it admitted; execution verifies only the others, but
+      // for a held gossiped tx that the batch's leader vouches for as well.
+      signatureVerified: (hashHex, vouchedBy) => this.signatureKnown(hashHex, vouchedBy),
     });
     const tip = this.store.latestTip();
     this.m.height.set(Number(tip.height));
@@ -514,7 +528,7 @@ export class Validator implements NodePort {
     let encoded: EncodedRecords | null = null;
     try {
       encoded = this.persistence.encode(deltas);
-      const run = this.startDelivery(d.order, d.view, d.batch, encoded.records);
+      const run = this.startDelivery(d.order, d.view, d.batch, d.fresh, encoded.records);
       this.writing = run.executed.catch(() => undefined);
       executed = await run.executed;
       writtenMs = monotonicMs();
@@ -548,7 +562,7 @@ export class Validator implements NodePort {
         this.net.broadcast(encodeWire({ type: 'consensus', bytes: a.bytes }));
         return;
       case 'deliver':
-        this.deliver(a.order, a.view, a.batch);
+        this.deliver(a.order, a.view, a.batch, a.fresh);
         return;
       case 'view-changed':
         if (a.pillar === 0) this.onViewChanged(a.view, a.leader);
@@ -586,6 +600,10 @@ export class Validator implements NodePort {
       this.leading = leading;
       if (leading) this.log.info({ view: Number(this.view) }, 'leading this view');
     }
+    // A leader proposes from its mempool, and a view change may make this validator one:
+    // what it holds unverified goes there now.
+    if ((this.leading || this.inViewChange) && this.vouched !== null && this.vouched.size > 0)
+      this.releaseVouched(true);
     if (this.leading) this.scheduleCut();
   }
 
@@ -680,8 +698,8 @@ export class Validator implements NodePort {
 
   // ------------------------------------------------------------------ execution
 
-  private deliver(order: bigint, view: bigint, batch: Uint8Array): void {
-    const run = this.startDelivery(order, view, batch);
+  private deliver(order: bigint, view: bigint, batch: Uint8Array, fresh: boolean): void {
+    const run = this.startDelivery(order, view, batch, fresh);
     this.writing = run.executed.then(
       (executed) => this.afterBlock(executed),
       (e: unknown) => {
@@ -699,6 +717,7 @@ export class Validator implements NodePort {
     order: bigint,
     view: bigint,
     batch: Uint8Array,
+    fresh: boolean,
     meta?: readonly MetaRecord[],
   ): ExecutionStarted {
     if (leaderOf(this.config, view) === this.selfId) {
@@ -717,11 +736,17 @@ export class Validator implements NodePort {
       view: p.view,
       proposer: p.proposer,
       batch: p.batch,
+      // The leader that certified the PREPARE cut this batch in its view: it vouches for the
+      // signatures (whatever proposer the bytes name: only the core's certificate counts).
+      ...(fresh ? { vouchedBy: leaderOf(this.config, view) } : {}),
       ...(meta !== undefined ? { meta } : {}),
     });
     // Committed: until afterBlock removes them, these txs must not go to the leader again by
     // re-gossip nor into a new leader's proposal (under load a follower re-sent such txs).
     this.pool.markOrdered(run.txHashesHex);
+    // The executor asked about each tx synchronously: the held ones are decided.
+    if (this.vouched !== null && this.vouched.forget(run.txHashesHex) > 0)
+      this.m.vouchedHeld.set(this.vouched.size);
     this.scheduleCut();
     return run;
   }
@@ -934,7 +959,7 @@ export class Validator implements NodePort {
         return;
       }
       case 'txs':
-        void this.onGossip(m.txs);
+        void this.onGossip(from, m.txs);
         return;
       case 'block-sig':
         this.onBlockSig(from, m.height, m.hash, m.signature);
@@ -1001,25 +1026,97 @@ export class Validator implements NodePort {
     );
   }
 
-  private async onGossip(txs: Uint8Array[]): Promise<void> {
+  private async onGossip(from: number, txs: Uint8Array[]): Promise<void> {
     if (this.stopping) return;
     // Verified here too: a Byzantine validator could otherwise gossip a forged tx that takes
     // an honest account's next nonce in our mempool and blocks the real one. The signatures
     // are checked in parallel off the event loop first; the adds then keep the gossip order.
     // Each tx is hashed once and decoded once; one already held (re-gossip) costs only the hash.
+    // A follower holds the other follower's gossip unverified, out of the mempool: the
+    // leader's batch will most likely vouch for it too (node/vouched-txs.ts).
+    const hold = this.vouched !== null && this.holdsGossipFrom(from);
+    const nowMs = hold ? monotonicMs() : 0;
     const ready: IntakeTx[] = [];
     for (const tx of txs) {
       const p = this.pool.prepare(tx);
-      if (p.kind === 'ready') ready.push(p.tx);
+      if (p.kind !== 'ready') continue;
+      if (hold && this.vouched?.hold(p.tx.hashHex, p.tx.bytes, from, nowMs)) continue;
+      ready.push(p.tx);
     }
+    if (hold) this.m.vouchedHeld.set(this.vouched?.size ?? 0);
     if (ready.length === 0) return;
+    await this.admitGossip(ready, from);
+  }
+
+  /**
+   * Verifies gossiped txs (together, off the event loop) and adds them in their order. `from`:
+   * the peer that gossiped them, or each one's.
+   */
+  private async admitGossip(ready: IntakeTx[], from: number | readonly number[]): Promise<void> {
     await this.pool.verifyAhead(ready);
-    for (const tx of ready) {
+    for (let i = 0; i < ready.length; i++) {
       if (this.stopping) return;
-      await this.pool.addPrepared(tx, { verifySignature: true, local: false });
+      const r = await this.pool.addPrepared(ready[i] as IntakeTx, { verifySignature: true, local: false });
+      if (r.kind === 'rejected' && r.code === 'bad-signature')
+        this.noteForgedGossip(typeof from === 'number' ? from : (from[i] as number));
     }
     this.updateMempoolGauges();
     this.scheduleCut();
+  }
+
+  /**
+   * Whether gossip from `from` may be held unverified: this validator follows in a settled
+   * view and the gossip is not the leader's (the leader is the batch's voucher, and one
+   * validator cannot be both).
+   */
+  private holdsGossipFrom(from: number): boolean {
+    return !this.leading && !this.inViewChange && from !== this.viewLeader && from !== this.selfId;
+  }
+
+  /** The executor's question: a tx this validator verified, or one two others vouch for. */
+  private signatureKnown(hashHex: string, vouchedBy: number | undefined): boolean {
+    if (this.pool.signatureVerified(hashHex)) return true;
+    if (vouchedBy === undefined || this.vouched === null || !this.vouched.vouches(hashHex, vouchedBy))
+      return false;
+    this.m.vouchedTxs.inc({ outcome: 'executed' });
+    return true;
+  }
+
+  /**
+   * Held txs past their hold (all of them with `all`) are verified and enter the mempool, as
+   * gossip did before vouching: a tx no batch ordered must not be lost if the leader fails.
+   */
+  private releaseVouched(all: boolean): void {
+    if (this.vouched === null || this.stopping) return;
+    const due = this.vouched.takeDue(monotonicMs(), all);
+    this.m.vouchedHeld.set(this.vouched.size);
+    if (due.length === 0) return;
+    const ready: IntakeTx[] = [];
+    const peerOf: number[] = [];
+    for (const h of due) {
+      const p = this.pool.prepare(h.bytes);
+      if (p.kind !== 'ready') continue; // ordered or held meanwhile
+      ready.push(p.tx);
+      peerOf.push(h.from);
+    }
+    this.m.vouchedTxs.inc({ outcome: 'released' }, ready.length);
+    if (ready.length === 0) return;
+    this.admitGossip(ready, peerOf).catch((e: unknown) => {
+      this.log.warn({ err: (e as Error).message }, 'held gossip: admitting released txs failed');
+    });
+  }
+
+  /**
+   * A correct validator gossips only txs it verified: a bad signature in gossip is evidence
+   * against the peer. Counted; logged once a minute per peer at most (a faulty peer must not
+   * buy log lines).
+   */
+  private noteForgedGossip(peer: number): void {
+    this.m.gossipForged.inc();
+    const now = monotonicMs();
+    if (now - (this.forgedGossipLoggedMs.get(peer) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    this.forgedGossipLoggedMs.set(peer, now);
+    this.log.warn({ peer }, 'a peer gossiped a tx whose signature does not verify (a faulty validator)');
   }
 
   /**
@@ -1378,6 +1475,7 @@ export class Validator implements NodePort {
 
   private housekeeping(): void {
     if (this.stopping || !this.started) return;
+    this.releaseVouched(this.leading || this.inViewChange);
     this.updateMempoolGauges();
     // The request timer: a tx this replica holds that is not committed in time means the
     // leader is not making progress; the core starts a view change (f+1 needed to join).

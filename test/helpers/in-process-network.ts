@@ -42,6 +42,8 @@ export interface InProcessNetworkOptions {
   validators?: number;
   /** Waited for until every channel is up, ms. */
   connectTimeoutMs?: number;
+  /** Config flags (path -> value) on top of the defaults here. */
+  flags?: Record<string, string>;
 }
 
 /** Starts the validators and waits until every channel is up; on failure stops what it started. */
@@ -49,7 +51,7 @@ export async function startInProcessNetwork(o: InProcessNetworkOptions): Promise
   const n = o.validators ?? 3;
   const basePort = 20_000 + Math.floor(Math.random() * 20_000);
   const net = await generateTestnet({ validators: n, outDir: o.dir, chainId: o.chainId, basePort });
-  const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
+  const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn', ...o.flags };
   const logs: LogLine[] = [];
   const sinkFor = (i: number): Writable =>
     new Writable({
