@@ -193,13 +193,14 @@ async function submitTx(
   return client.postJson('/v1/txs', body).catch(() => null);
 }
 
-async function counters(url: string): Promise<{ txs: number; blocks: number }> {
+async function counters(url: string): Promise<{ txs: number; blocks: number; vouched: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const out = { txs: 0, blocks: 0 };
+  const out = { txs: 0, blocks: 0, vouched: 0 };
   for (const line of text.split('\n')) {
     const value = (): number => Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('hybster_txs_committed_total')) out.txs = value();
     else if (line.startsWith('hybster_blocks_written_total')) out.blocks = value();
+    else if (line.startsWith('hybster_vouched_txs_total{outcome="executed"}')) out.vouched = value();
   }
   return out;
 }
@@ -259,6 +260,9 @@ interface TransportResult {
   /** Mean txs per block at saturation, single-tx and batched (validator 0's counters). */
   txsPerBlock: number;
   batchTxsPerBlock: number;
+  /** Per validator, the share of txs executed on two vouchers, not verified there (Saturation.vouchedShare). */
+  vouchedShare: number[] | null;
+  batchVouchedShare: number[] | null;
   batchWindowSec: number;
   /** Txs per request (one per account of the client) and closed-loop batch clients. */
   batchTxsPerRequest: number;
@@ -286,6 +290,12 @@ interface Saturation {
   txPerSec: number;
   /** Mean txs per block written by validator 0 over the window. */
   txsPerBlock: number;
+  /**
+   * Per validator, the share of the window's committed txs it executed without verifying
+   * their signatures, on two other validators' vouchers (node/vouched-txs.ts); null when a
+   * validator's counters could not be read.
+   */
+  vouchedShare: number[] | null;
   rejectedFull: number;
   cpuMsPerTx: TransportResult['cpuMsPerTx'];
   cpuCoresUsed: TransportResult['cpuCoresUsed'];
@@ -391,10 +401,12 @@ async function saturate(
   const pids = [...net.validators.map((v) => v.process?.pid), process.pid];
   const cpu0 = pids.map(cpuSeconds);
   const threads0 = net.validators.map((v) => threadCpuSeconds(v.process?.pid));
-  const k0 = await counters(url0);
+  const all0 = await Promise.all(net.apiUrls.map((u) => counters(u).catch(() => null)));
+  const k0 = all0[0] ?? (await counters(url0));
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const k1 = await counters(url0);
+  const all1 = await Promise.all(net.apiUrls.map((u) => counters(u).catch(() => null)));
+  const k1 = all1[0] ?? (await counters(url0));
   const c0 = k0.txs;
   const c1 = k1.txs;
   const cpu1 = pids.map(cpuSeconds);
@@ -411,9 +423,16 @@ async function saturate(
   // Thousandths (microseconds): a per-tx saving of a few us is what a change moves.
   const perTx = (u: number | null): number => Math.round(((u as number) * 1e6) / n) / 1000;
   const cores = (u: number | null): number => r2((u as number) / dt);
+  const vouchedShare = all0.map((a, i) => {
+    const b = all1[i];
+    return a === null || b === null || b === undefined || b.txs <= a.txs
+      ? null
+      : r2((b.vouched - a.vouched) / (b.txs - a.txs));
+  });
   return {
     txPerSec: n / dt,
     txsPerBlock: k1.blocks > k0.blocks ? r2(n / (k1.blocks - k0.blocks)) : 0,
+    vouchedShare: vouchedShare.every((v) => v !== null) ? (vouchedShare as number[]) : null,
     rejectedFull,
     cpuMsPerTx: ok
       ? { validators: used.slice(0, -1).map(perTx), loadGenerator: perTx(used.at(-1) ?? null) }
@@ -660,12 +679,13 @@ async function startFormed(
   accounts: number,
   nodeArgs: string[] = [],
   dir?: string,
+  env: Record<string, string> = {},
 ): Promise<Testnet> {
   const net = await startTestnet({
     validators: 3,
     transport,
     testnetArgs: ['--accounts', String(accounts + 1), ...(provider ? ['--provider', provider] : [])],
-    env: { HYBSTER_LOG_LEVEL: 'warn', HYBSTER_API_RATE_LIMIT_MAX: '0' },
+    env: { HYBSTER_LOG_LEVEL: 'warn', HYBSTER_API_RATE_LIMIT_MAX: '0', ...env },
     nodeArgs,
     ...(dir ? { dir } : {}),
   });
@@ -688,12 +708,13 @@ async function lowLoadOnTmpfs(
   transport: 'tcp' | 'rdma',
   provider: string | undefined,
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<LatencyResult | null> {
   if (!existsSync('/dev/shm')) return null;
   const dir = mkdtempSync(join('/dev/shm', 'hybster-bench-'));
   const accountsN = 64;
   try {
-    const net = await startFormed(transport, provider, accountsN, nodeArgs, dir);
+    const net = await startFormed(transport, provider, accountsN, nodeArgs, dir, env);
     try {
       const all = loadAccounts(net.dir);
       const to = (all.pop() as Account).address;
@@ -792,6 +813,8 @@ export async function measure(
       saturationBatchTxPerSec: Math.round(batched.txPerSec),
       txsPerBlock: sat.txsPerBlock,
       batchTxsPerBlock: batched.txsPerBlock,
+      vouchedShare: sat.vouchedShare,
+      batchVouchedShare: batched.vouchedShare,
       batchWindowSec: satSeconds,
       batchTxsPerRequest: perRequest,
       batchClients,
@@ -822,9 +845,10 @@ async function batchedOnly(
   provider: string | undefined,
   ceiling: number,
   nodeArgs: string[],
+  env: Record<string, string> = {},
 ): Promise<Saturation & { ceilingTxPerSec: number; verifySamples: VerifySample[] }> {
   const perRequest = BATCH_TXS;
-  const net = await startFormed(transport, provider, BATCH_CLIENTS * perRequest, nodeArgs);
+  const net = await startFormed(transport, provider, BATCH_CLIENTS * perRequest, nodeArgs, undefined, env);
   try {
     const all = loadAccounts(net.dir);
     const to = (all.pop() as Account).address;
@@ -865,7 +889,9 @@ async function batchedOnly(
  * `NETWORK_BENCH_REPEAT` times (default 3) over `NETWORK_BENCH_TRANSPORT` (tcp or rdma, with the
  * libfabric provider `NETWORK_BENCH_PROVIDER`, default tcp;ofi_rxm). With
  * `NETWORK_BENCH_AB_NODE_ARGS` set, the runs alternate between HYBSTER_BENCH_NODE_ARGS and
- * those node arguments (A first), so both sides see the same machine.
+ * those node arguments (A first), so both sides see the same machine; `NETWORK_BENCH_AB_ENV`
+ * (`NAME=value ...`, e.g. `HYBSTER_VOUCH_ENABLED=false`) likewise adds validator environment
+ * on side B.
  */
 async function focused(focus: string): Promise<unknown> {
   if (focus !== 'lowload-tmpfs' && focus !== 'batched') {
@@ -879,27 +905,41 @@ async function focused(focus: string): Promise<unknown> {
     throw new Error('NETWORK_BENCH_TRANSPORT must be tcp or rdma');
   const provider = transport === 'rdma' ? (process.env.NETWORK_BENCH_PROVIDER ?? 'tcp;ofi_rxm') : undefined;
   const abArgs = process.env.NETWORK_BENCH_AB_NODE_ARGS;
-  const sides =
-    abArgs === undefined ? [benchNodeArgs()] : [benchNodeArgs(), abArgs.split(' ').filter((a) => a)];
+  const abEnv = process.env.NETWORK_BENCH_AB_ENV;
+  const sides: { nodeArgs: string[]; env: Record<string, string> }[] = [
+    { nodeArgs: benchNodeArgs(), env: {} },
+  ];
+  if (abArgs !== undefined || abEnv !== undefined) {
+    const env: Record<string, string> = {};
+    for (const kv of (abEnv ?? '').split(' ').filter((a) => a)) {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new Error(`NETWORK_BENCH_AB_ENV: '${kv}' is not NAME=value`);
+      env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    sides.push({
+      nodeArgs: abArgs === undefined ? benchNodeArgs() : abArgs.split(' ').filter((a) => a),
+      env,
+    });
+  }
   const ceiling = focus === 'batched' ? (2 * verifyRate(1500)) / 3 : 0;
   const figures: number[][] = sides.map(() => []);
   const runs: unknown[] = [];
   for (let i = 0; i < repeat; i++) {
-    for (const [k, nodeArgs] of sides.entries()) {
+    for (const [k, { nodeArgs, env }] of sides.entries()) {
       const side = sides.length > 1 ? ` ${'AB'[k]}` : '';
       const load = os.loadavg()[0]?.toFixed(2);
       if (focus === 'batched') {
-        const r = await batchedOnly(transport, provider, ceiling, nodeArgs);
+        const r = await batchedOnly(transport, provider, ceiling, nodeArgs, env);
         figures[k]?.push(r.txPerSec / r.ceilingTxPerSec);
         runs.push({ side: k, ...r });
         console.log(
           `${transport} batched #${i + 1}${side}: ${Math.round(r.txPerSec)} tx/s = ${(r.txPerSec / r.ceilingTxPerSec).toFixed(3)} of ceiling ${r.ceilingTxPerSec} ` +
-            `(verify ${r.verifySamples.map((v) => `${v.perSec}/s with ${v.otherCores} other cores busy${v.quiet ? '' : ', not quiet'}`).join(', ')}; run start ${Math.round(ceiling)}), ${r.txsPerBlock} txs/block; ` +
+            `(verify ${r.verifySamples.map((v) => `${v.perSec}/s with ${v.otherCores} other cores busy${v.quiet ? '' : ', not quiet'}`).join(', ')}; run start ${Math.round(ceiling)}), ${r.txsPerBlock} txs/block; vouched ${r.vouchedShare?.join(' ') ?? 'n/a'}; ` +
             `cpu ms/tx ${r.cpuMsPerTx ? `${r.cpuMsPerTx.validators.join(' ')} | ${r.cpuMsPerTx.loadGenerator}` : 'n/a'}; ` +
             `us/tx main/busiest other/rest ${r.threadCpuUsPerTx?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join(' ') ?? 'n/a'}; load ${load}`,
         );
       } else {
-        const r = await lowLoadOnTmpfs(transport, provider, nodeArgs);
+        const r = await lowLoadOnTmpfs(transport, provider, nodeArgs, env);
         if (r === null) throw new Error('no /dev/shm');
         figures[k]?.push(r.nodeCommitLatencyMs.p50);
         runs.push({ side: k, ...r });
