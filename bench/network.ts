@@ -200,7 +200,8 @@ async function counters(url: string): Promise<{ txs: number; blocks: number; vou
     const value = (): number => Number(line.slice(line.lastIndexOf(' ') + 1));
     if (line.startsWith('hybster_txs_committed_total')) out.txs = value();
     else if (line.startsWith('hybster_blocks_written_total')) out.blocks = value();
-    else if (line.startsWith('hybster_vouched_txs_total{outcome="executed"}')) out.vouched = value();
+    else if (line.startsWith('hybster_vouched_txs_total{') && line.includes('outcome="executed"'))
+      out.vouched = value();
   }
   return out;
 }
