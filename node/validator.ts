@@ -1093,12 +1093,22 @@ export class Validator implements NodePort {
     if (due.length === 0) return;
     const ready: IntakeTx[] = [];
     const peerOf: number[] = [];
+    let stale = 0;
     for (const h of due) {
       const p = this.pool.prepare(h.bytes);
       if (p.kind !== 'ready') continue; // ordered or held meanwhile
+      // Gossip slower than the block that ordered it arrives after the block is written and
+      // is held for nothing: its nonce is used, and the mempool would refuse it after
+      // verifying it. Refused before, at no verification.
+      const used = this.store.cachedNonce(toHex(p.tx.tx.from));
+      if (used !== undefined && p.tx.tx.nonce <= used) {
+        stale++;
+        continue;
+      }
       ready.push(p.tx);
       peerOf.push(h.from);
     }
+    if (stale > 0) this.m.vouchedTxs.inc({ outcome: 'stale' }, stale);
     this.m.vouchedTxs.inc({ outcome: 'released' }, ready.length);
     if (ready.length === 0) return;
     this.admitGossip(ready, peerOf).catch((e: unknown) => {

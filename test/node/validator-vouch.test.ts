@@ -17,7 +17,7 @@ import { type InProcessNetwork, metricValue, startInProcessNetwork } from '../he
 const CHAIN_ID = 'vouch-test';
 
 /** The count of hybster_vouched_txs_total with this outcome at a validator. */
-async function vouched(v: RunningValidator, outcome: 'executed' | 'released'): Promise<number> {
+async function vouched(v: RunningValidator, outcome: 'executed' | 'released' | 'stale'): Promise<number> {
   const m = v.validator.metrics.getSingleMetric('hybster_vouched_txs_total');
   assert.ok(m !== undefined);
   return (await m.get()).values.find((x) => x.labels.outcome === outcome)?.value ?? 0;
@@ -109,6 +109,25 @@ describe('node/validator: vouched signatures', function () {
       assert.equal(t.height, tips[0]!.height);
       assert.equal(toHex(t.hash), toHex(tips[0]!.hash));
     }
+  });
+
+  it('drops a held tx whose nonce a block used meanwhile without verifying it (gossip slower than the block)', async () => {
+    const n = await startThree(200);
+    const txs = n.transfers(n.entry, 3);
+    await n.running[n.entry]!.validator.submitTxs(txs);
+    await n.committedEverywhere(txs, 'the txs committed everywhere');
+    const third = n.running[n.third]!;
+    const releasedBefore = await vouched(third, 'released');
+    // The same gossip once more, after its block: held (nothing in the mempool knows it now).
+    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [txs[1]!] })]);
+    assert.equal(await metricValue(third, 'hybster_vouched_held'), 1);
+    await waitFor(
+      async () => (await vouched(third, 'stale')) === 1,
+      10_000,
+      'the late gossip dropped as stale',
+    );
+    assert.equal(await vouched(third, 'released'), releasedBefore, 'not verified, not put in the mempool');
+    assert.equal(await metricValue(third, 'hybster_gossip_forged_total'), 0);
   });
 
   it('verifies a held tx that no batch ordered once its hold is over, and counts a forged one against its peer', async () => {
