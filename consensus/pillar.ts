@@ -590,12 +590,16 @@ export class PillarCore {
 
   /**
    * Whether `p` is a normal-case proposal of its view's leader: view 0 has no NEW-VIEW, and
+   * (the node executes such a batch's gossiped txs on two vouchers, docs/consensus.md; that
+   * rests on every logged prepare having come over its view leader's own channel, onPrepare,
+   * and on view proofs built only from channel-authenticated ACCEPTs: a path that relays
+   * prepares or takes proofs from VIEW-CHANGEs would make it rest on TrInX instead)
    * in a later view the leader's own proposals start at the NEW-VIEW's top (every order
    * below re-proposes what the view change decided, or lies under the low watermark). Without
    * the view's proof at hand it cannot tell, so it says no (pruneProofs keeps the proof of
    * every view the log holds prepares of).
    */
-  private freshPrepare(p: Prepare): boolean {
+  protected freshPrepare(p: Prepare): boolean {
     if (p.view === 0n) return true;
     const vp = this.proofs.get(p.view);
     return vp !== undefined && p.order >= vp.top;

@@ -176,7 +176,7 @@ export const configSchema = z
     vouch: z
       .object({
         /**
-         * With n = 3, a follower holds a tx gossiped by the other follower unverified and
+         * With f = 1, a follower holds a tx gossiped by another follower unverified and
          * executes it without verifying once the leader's own batch orders it: the gossiping
          * follower and the leader both vouch for it (docs/consensus.md, "Vouched signatures").
          */
@@ -186,7 +186,12 @@ export const configSchema = z
         /** Held txs at most (past it gossip is verified at once). */
         txCountMax: z.number().int().min(1).max(10_000_000).default(VOUCH_DEFAULTS.txCountMax),
         /** Held bytes at most. */
-        bytesMax: z.number().int().min(1024).default(VOUCH_DEFAULTS.bytesMax),
+        bytesMax: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(VOUCH_DEFAULTS.bytesMax),
       })
       .strict()
       .prefault({}),
@@ -336,8 +341,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'vouch.enabled',
     kind: 'bool',
-    description:
-      'n = 3: execute a tx the other follower gossiped and the leader proposed without verifying it',
+    description: 'f = 1: execute a tx another follower gossiped and the leader proposed without verifying it',
   },
   { path: 'vouch.holdMs', kind: 'int', description: 'longest hold of an unverified gossiped tx, ms' },
   { path: 'vouch.txCountMax', kind: 'int', description: 'unverified gossiped txs held at most' },

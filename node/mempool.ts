@@ -96,10 +96,15 @@ interface Held extends MempoolEntry {
   verifiedSeq: number;
 }
 
-/** An IntakeTx from prepare; verifyAhead notes when its hash entered which pool's verified FIFO. */
+/**
+ * An IntakeTx from prepare; verifyAhead notes when its hash entered which pool's verified
+ * FIFO, or which pool found its signature bad (addPrepared then refuses it without verifying
+ * it again: a forged tx costs one verification, on the pool's threads, not a second inline).
+ */
 interface Intake extends IntakeTx {
   verifiedSeq: number;
   verifiedIn: Mempool | null;
+  refusedIn: Mempool | null;
 }
 
 const INTAKE_DECODE = { views: true } as const;
@@ -271,7 +276,7 @@ export class Mempool {
         },
       };
     }
-    const t: Intake = { bytes, hash, hashHex, tx, verifiedSeq: -1, verifiedIn: null };
+    const t: Intake = { bytes, hash, hashHex, tx, verifiedSeq: -1, verifiedIn: null, refusedIn: null };
     return { kind: 'ready', tx: t };
   }
 
@@ -303,7 +308,11 @@ export class Mempool {
     // Nothing entered the FIFO meanwhile: none of these can be in it (checked above).
     const absent = this.verifiedSeqNext === seqBefore;
     for (let i = 0; i < todo.length; i++) {
-      if (ok[i] !== true) continue;
+      if (ok[i] !== true) {
+        const t = todo[i] as IntakeTx;
+        if ('refusedIn' in t) (t as Intake).refusedIn = this;
+        continue;
+      }
       const t = todo[i] as IntakeTx;
       const seq = this.rememberVerified(t.hashHex, absent);
       if ('verifiedSeq' in t) {
@@ -388,7 +397,9 @@ export class Mempool {
       let verifiedSeq = this.stillVerified(aheadSeq) ? aheadSeq : -1;
       if (opts.verifySignature && verifiedSeq < 0 && !this.verified.has(hashHex)) {
         // Inline: one verification costs less than handing it to another thread and back.
-        if (!verifyEncodedTx(t.bytes, tx.signature, tx.from)) {
+        // One verifyAhead refused is not verified again (the verdict of the same bytes).
+        const refused = (t as Partial<Intake>).refusedIn === this;
+        if (refused || !verifyEncodedTx(t.bytes, tx.signature, tx.from)) {
           return Promise.resolve({
             kind: 'rejected',
             code: 'bad-signature',

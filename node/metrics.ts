@@ -114,7 +114,7 @@ export function createMetrics(
       name: 'hybster_vouched_txs_total',
       help:
         'Held gossiped txs by outcome: executed (two other validators vouched, not verified here), ' +
-        'released (verified and put in the mempool after the hold), stale (released, but a block had used its nonce: dropped unverified)',
+        'released (handed to verification after the hold: good ones enter the mempool), stale (released, but a block had used its nonce: dropped unverified)',
       labelNames: ['outcome'],
       registers,
     }),

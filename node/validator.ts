@@ -70,7 +70,7 @@ import { submitBatch } from './submit-batch.js';
 import { checkPrepareTimestamp } from './timestamp-guard.js';
 import { highestVouched } from './transfer-vouch.js';
 import { VOUCH_DEFAULTS, VouchedTxs } from './vouched-txs.js';
-import { decodeWire, encodeWire, type WireLimits, type WireMessage } from './wire.js';
+import { decodeWire, encodeWire, GOSSIP_TXS_MAX, type WireLimits, type WireMessage } from './wire.js';
 
 export interface ValidatorOptions {
   spec: ChainSpec;
@@ -82,7 +82,7 @@ export interface ValidatorOptions {
   metrics: NodeMetrics;
   mempool: { txCountMax: number; bytesMax: number };
   /**
-   * Holding gossip the leader's batch will vouch for (default VOUCH_DEFAULTS; only with n = 3,
+   * Holding gossip the leader's batch will vouch for (default VOUCH_DEFAULTS; only with f = 1,
    * where a gossiping follower and the leader are the f + 1 = 2 vouchers).
    */
   vouch?: Partial<typeof VOUCH_DEFAULTS>;
@@ -1070,7 +1070,14 @@ export class Validator implements NodePort {
    * validator cannot be both).
    */
   private holdsGossipFrom(from: number): boolean {
-    return !this.leading && !this.inViewChange && from !== this.viewLeader && from !== this.selfId;
+    // During state transfer blocks come without a PREPARE: nothing would vouch.
+    return (
+      !this.leading &&
+      !this.inViewChange &&
+      this.transfer === null &&
+      from !== this.viewLeader &&
+      from !== this.selfId
+    );
   }
 
   /** The executor's question: a tx this validator verified, or one two others vouch for. */
@@ -1111,9 +1118,20 @@ export class Validator implements NodePort {
     if (stale > 0) this.m.vouchedTxs.inc({ outcome: 'stale' }, stale);
     this.m.vouchedTxs.inc({ outcome: 'released' }, ready.length);
     if (ready.length === 0) return;
-    this.admitGossip(ready, peerOf).catch((e: unknown) => {
+    this.admitReleased(ready, peerOf).catch((e: unknown) => {
       this.log.warn({ err: (e as Error).message }, 'held gossip: admitting released txs failed');
     });
+  }
+
+  /**
+   * Admits released txs a gossip frame's worth at a time, yielding between: a whole hold
+   * (up to vouch.txCountMax) in one go would keep the event loop for seconds.
+   */
+  private async admitReleased(ready: IntakeTx[], peerOf: number[]): Promise<void> {
+    for (let i = 0; i < ready.length && !this.stopping; i += GOSSIP_TXS_MAX) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.admitGossip(ready.slice(i, i + GOSSIP_TXS_MAX), peerOf.slice(i, i + GOSSIP_TXS_MAX));
+    }
   }
 
   /**
@@ -1494,13 +1512,16 @@ export class Validator implements NodePort {
     // As in PBFT, the timer restarts whenever a block with transactions is written: under a
     // backlog the oldest tx waits behind others without the leader being at fault. A tx
     // left out for several timeouts while others commit is suspected anyway (censorship).
+    // Held gossip counts too: a leader that stops while this follower holds the other
+    // follower's txs must be suspected here as well, or the other's view change waits alone.
     const timeoutMs = this.o.spec.requestTimeoutMs;
-    const oldestMs = this.pool.oldestAgeMs();
+    const heldMs = this.vouched?.oldestAgeMs(monotonicMs()) ?? 0;
+    const oldestMs = Math.max(this.pool.oldestAgeMs(), heldMs);
     const stalled = monotonicMs() - this.lastProgressMs > timeoutMs;
-    if (this.pool.size > 0 && !this.inViewChange) {
+    if ((this.pool.size > 0 || heldMs > 0) && !this.inViewChange) {
       if ((oldestMs > timeoutMs && stalled) || oldestMs > CENSORSHIP_TIMEOUTS * timeoutMs) {
         this.log.warn(
-          { oldestMs: this.pool.oldestAgeMs(), leader: this.viewLeader, view: Number(this.view) },
+          { oldestMs, leader: this.viewLeader, view: Number(this.view) },
           'request timeout: suspecting the leader',
         );
         this.pool.resetAges();

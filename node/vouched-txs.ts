@@ -53,6 +53,12 @@ export class VouchedTxs {
     return this.bytesTotal;
   }
 
+  /** Age of the oldest held tx, ms (0 when none): the request timer watches these too. */
+  oldestAgeMs(nowMs: number): number {
+    for (const h of this.held.values()) return nowMs - h.atMs;
+    return 0;
+  }
+
   has(hashHex: string): boolean {
     return this.held.has(hashHex);
   }

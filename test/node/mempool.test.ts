@@ -296,6 +296,33 @@ describe('node/mempool', () => {
     assert.equal(p.size, 20);
   });
 
+  it('takes the verdict of verifyAhead on a bad signature and does not verify that tx again on add', async () => {
+    // A verifier that refuses everything, even a good tx: only reusing its verdict refuses it.
+    const verified: number[] = [];
+    const p = new Mempool(
+      chainId,
+      { txCountMax: 100, bytesMax: 1 << 20, nonceAheadMax: 100 },
+      async () => 0n,
+      undefined,
+      async (checks) => {
+        verified.push(checks.length);
+        return checks.map(() => false);
+      },
+    );
+    const r = p.prepare(tx(1n));
+    assert.equal(r.kind, 'ready');
+    if (r.kind !== 'ready') return;
+    await p.verifyAhead([r.tx]);
+    assert.deepEqual(verified, [1]);
+    const out = await p.addPrepared(r.tx, { verifySignature: true, local: false });
+    assert.equal(out.kind === 'rejected' && out.code, 'bad-signature');
+    // Prepared again (a new intake), the tx is verified as usual, inline, and is good.
+    const again = p.prepare(tx(1n));
+    assert.equal(again.kind, 'ready');
+    if (again.kind !== 'ready') return;
+    assert.equal((await p.addPrepared(again.tx, { verifySignature: true, local: false })).kind, 'accepted');
+  });
+
   it('keeps an entry right after the decoded intake tx is dropped: the entry holds the bytes, not the views', async () => {
     const p = pool();
     const bytes = tx(1n, 42n);

@@ -37,11 +37,11 @@ describe('node/validator: vouched signatures', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startThree(holdMs = 1000) {
+  async function startThree(holdMs = 1000, flags: Record<string, string> = {}) {
     const nw = await startInProcessNetwork({
       dir,
       chainId: CHAIN_ID,
-      flags: { 'vouch.holdMs': String(holdMs) },
+      flags: { 'vouch.holdMs': String(holdMs), ...flags },
     });
     network = nw;
     const running = nw.running.map((_, i) => nw.at(i));
@@ -73,7 +73,7 @@ describe('node/validator: vouched signatures', function () {
         30_000,
         what,
       );
-    return { running, leader, entry, third, transfers, committedEverywhere };
+    return { nw, running, leader, entry, third, transfers, committedEverywhere };
   }
 
   it("executes the other follower's txs that the leader ordered without verifying them, to the same blocks", async () => {
@@ -168,5 +168,53 @@ describe('node/validator: vouched signatures', function () {
       "the leader's forged gossip refused at once",
     );
     assert.equal(await vouched(third, 'released'), 0);
+  });
+
+  it('verifies gossip at once with vouch.enabled=false', async () => {
+    const n = await startThree(1000, { 'vouch.enabled': 'false' });
+    const third = n.running[n.third]!;
+    const [forged] = n.transfers(n.entry, 1);
+    const [other] = n.transfers(n.third, 1);
+    forged!.set(other!.subarray(other!.length - 64), forged!.length - 64);
+    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [forged!] })]);
+    assert.equal(await metricValue(third, 'hybster_vouched_held'), 0);
+    await waitFor(
+      async () => (await metricValue(third, 'hybster_gossip_forged_total')) === 1,
+      5_000,
+      'the forged gossip refused at once',
+    );
+  });
+
+  it('releases everything held when the leader fails, and the new view commits it', async () => {
+    // Held for up to a minute: only the view change can release them in this test.
+    const n = await startThree(60_000);
+    // The leader never hears the entry's gossip (nor its re-gossip): it cannot order the txs,
+    // the entry's request timer fires, and the view changes once the leader is gone too.
+    const leaderVal = n.running[n.leader]!.validator;
+    const original = leaderVal.onReplicaMessages.bind(leaderVal);
+    leaderVal.onReplicaMessages = (from, batch) => original(from, from === n.entry ? [] : batch);
+    const txs = n.transfers(n.entry, 10);
+    await n.running[n.entry]!.validator.submitTxs(txs);
+    const third = n.running[n.third]!;
+    await waitFor(
+      async () => (await metricValue(third, 'hybster_vouched_held')) === txs.length,
+      5_000,
+      'the third holds them',
+    );
+    await n.nw.stop(n.leader);
+    const survivors = [n.entry, n.third].map((i) => n.running[i]!);
+    await waitFor(
+      async () => {
+        const found = await Promise.all(
+          survivors.flatMap((r) => txs.map((tx) => r.validator.store.getTx(txHash(tx)))),
+        );
+        return found.every((loc) => loc !== null);
+      },
+      30_000,
+      'the held txs committed in the new view',
+    );
+    assert.equal(await vouched(third, 'released'), txs.length, 'released by the view change, not by time');
+    assert.equal(await vouched(third, 'executed'), 0);
+    assert.equal(await metricValue(third, 'hybster_vouched_held'), 0);
   });
 });

@@ -36,9 +36,11 @@ describe('node/vouched-txs', () => {
 
   it('hands out txs past their hold oldest first, or all of them, and forgets delivered ones', () => {
     const v = new VouchedTxs(SELF, limits);
+    assert.equal(v.oldestAgeMs(10), 0);
     v.hold('a', tx(1), 1, 0);
     v.hold('b', tx(2), 1, 50);
     v.hold('c', tx(3), 1, 90);
+    assert.equal(v.oldestAgeMs(120), 120, 'the request timer sees the oldest held tx');
     assert.equal(v.forget(['b', 'zz']), 1);
     assert.equal(v.vouches('b', 0), false, 'delivered: no longer held');
     assert.deepEqual(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { makeNonMonotonicTrinx, makeQuorumOfFPillar } from './broken.js';
+import { makeAlwaysFreshPillar, makeNonMonotonicTrinx, makeQuorumOfFPillar } from './broken.js';
 import { runSeed } from './sim.js';
 
 describe('simulator catches broken variants', () => {
@@ -61,6 +61,29 @@ describe('simulator catches broken variants', () => {
     assert.ok(found.length > 0, 'no seed exposed the too-small quorum');
     assert.ok(
       found.some((v) => v.includes('agreement') || v.includes('state transfer')),
+      JSON.stringify(found),
+    );
+  });
+
+  it('reports a freshness violation within a few seeds when re-proposed batches are delivered as fresh', () => {
+    const found: string[] = [];
+    for (let seed = 1000; seed < 1040 && found.length === 0; seed++) {
+      const r = runSeed({
+        seed,
+        n: 3,
+        pillars: 1,
+        byzantine: true,
+        faults: true,
+        healMs: 1000,
+        livenessMs: 2500,
+        stepsMax: 300_000,
+        replicaOptions: { makePillar: makeAlwaysFreshPillar },
+      });
+      found.push(...r.violations);
+    }
+    assert.ok(found.length > 0, 'no seed exposed the wrongly fresh deliveries');
+    assert.ok(
+      found.every((v) => v.includes('freshness')),
       JSON.stringify(found),
     );
   });

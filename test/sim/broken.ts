@@ -72,3 +72,15 @@ export class UncheckedLastViewPillar extends PillarCore {
 }
 
 export const makeUncheckedLastViewPillar = (o: PillarOptions): PillarCore => new UncheckedLastViewPillar(o);
+
+/**
+ * Marks every delivery fresh, NEW-VIEW re-proposals included: the node would then count a new
+ * leader as voucher for signatures it never checked (docs/consensus.md, "Vouched signatures").
+ */
+export class AlwaysFreshPillar extends PillarCore {
+  protected override freshPrepare(): boolean {
+    return true;
+  }
+}
+
+export const makeAlwaysFreshPillar = (o: PillarOptions): PillarCore => new AlwaysFreshPillar(o);
