@@ -35,6 +35,8 @@ export interface NativeFabricOptions {
   waitFd?: boolean;
   /** Progress thread: keep reading the CQ this long after a completion before sleeping. */
   spinUs?: number;
+  /** shm: bind a doorbell peers ring after posting, and ring theirs (default true). */
+  doorbell?: boolean;
   recvSlots?: number;
   recvSlotBytes?: number;
   cqSize?: number;
@@ -84,6 +86,13 @@ export interface NativeFabricStats {
   fdWakes: number;
   timerWakes: number;
   emptyWakes: number;
+  /** Progress-thread mode: reads of the CQ, and naps between them (providers whose wait spins: shm). */
+  progressWakes: number;
+  progressNaps: number;
+  /** shm: this endpoint has a doorbell, peers rang it (naps it cut short), rings this endpoint sent. */
+  doorbell: boolean;
+  bellWakes: number;
+  ringsSent: number;
 }
 
 export interface NativeAddon {

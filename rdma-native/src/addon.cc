@@ -11,7 +11,10 @@
 // Nothing here blocks the event loop: sends are non-blocking and report -FI_EAGAIN,
 // and the progress thread waits on its own.
 #include <napi.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
@@ -111,6 +114,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     opts.waitable = o.Get("waitable").ToBoolean().Value();
     opts.waitFd = o.Get("waitFd").ToBoolean().Value();
     if (opts.waitFd) opts.waitable = true;
+    if (o.Get("doorbell").IsBoolean()) opts.doorbell = o.Get("doorbell").As<Napi::Boolean>().Value();
     spinUs_ = num("spinUs", 0);
     opts.recvSlots = num("recvSlots", 64);
     opts.recvSlotBytes = num("recvSlotBytes", 65536);
@@ -123,7 +127,10 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     }
   }
 
-  ~FabricWrap() override { Stop(); }
+  ~FabricWrap() override {
+    Stop();
+    CloseWakeFd();
+  }
 
  private:
   bool Usable(Napi::Env env) {
@@ -223,6 +230,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     auto buf = info[1].As<Napi::Uint8Array>();
     int rc = fabric_->send(info[0].As<Napi::Number>().Int64Value(), buf.Data(), buf.ByteLength(),
                            info[2].As<Napi::Number>().Int64Value());
+    NoteSend(rc != 0 || buf.ByteLength() > fabric_->injectBytes());
     return Napi::Number::New(env, rc);
   }
 
@@ -234,6 +242,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     int rc = fabric_->writeData(info[0].As<Napi::Number>().Int64Value(), buf.Data(), buf.ByteLength(),
                                 toU64(info[2]), toU64(info[3]), toU64(info[4]),
                                 info[5].As<Napi::Number>().Int64Value());
+    NoteSend(rc != 0 || buf.ByteLength() > fabric_->injectBytes());
     return Napi::Number::New(env, rc);
   }
 
@@ -368,9 +377,27 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     Ref();
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "rdma-progress", 0, 1,
                                           [this](Napi::Env) { Unref(); });
+    // Naps (shm) can be cut short; a provider whose wait sleeps needs no eventfd.
+    if (!fabric_->waitSleeps() && wakeFd_ < 0) wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     running_ = true;
     thread_ = std::thread([this] { Run(); });
     return env.Undefined();
+  }
+
+  // A send from JS. Without a doorbell a reply tends to follow, so a napping progress
+  // thread wakes up to look for it; with one the reply rings, and only a send that
+  // needs progress (one in flight until a CQ read completes it, or a failed one: a full
+  // queue) wakes the thread. Lock-free unless the thread is in a long nap: napping_ is
+  // set before the thread looks at sendSeq_ and sendSeq_ before this looks at napping_
+  // (both seq_cst), so one of the two sees the other, and the eventfd keeps a wake-up
+  // that comes before the thread's ppoll.
+  void NoteSend(bool needsProgress) {
+    sendSeq_.fetch_add(1);
+    if (napping_.load() && wakeFd_ >= 0 && (needsProgress || fabric_->bellFd() < 0)) {
+      const uint64_t one = 1;
+      ssize_t ignored = ::write(wakeFd_, &one, sizeof one);
+      (void)ignored;
+    }
   }
 
   void Run() {
@@ -378,11 +405,24 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     std::vector<Event> batch;
     const auto spin = std::chrono::microseconds(spinUs_);
     auto lastActivity = Clock::now() - spin;
-    // Without a sleeping wait (shm): nap kNapMinUs while a reply is likely (the first
-    // kNapFlatUs of idleness), then doubling up to kNapMaxUs. A fine timer slack makes a
-    // 20 µs nap take about that, not the default 50 µs slack on top.
-    uint32_t napUs = kNapMinUs;
-    if (!fabric_->waitSleeps()) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    // Without a sleeping wait (shm), the thread naps between reads of the CQ, and every
+    // wake-up costs 20-70 µs of CPU on a virtualized, loaded host (a timer, two context
+    // switches): an idle endpoint must wake rarely. The nap grows kNapGrowth-fold from
+    // kNapMinUs while nothing arrives, up to kNapBusyMaxUs while sends are in flight and
+    // kNapMaxUs otherwise. With a doorbell (doorbell.h) peers ring after posting to us,
+    // at most once per ring gap, so what a peer sends within the gap after a ring comes
+    // unrung: the thread reads the CQ for kBellQuietUs after the last ring, then sleeps
+    // up to kBellNapUs. A send cuts that sleep short only when it needs progress to
+    // complete; a reply rings. Without a doorbell, a send holds the nap at kNapMinUs for
+    // kNapFlatUs, the reply's likely window. A fine timer slack makes a 20 µs nap take
+    // about that, not the default 50 µs on top.
+    const bool naps = !fabric_->waitSleeps();
+    const bool bell = naps && fabric_->bellFd() >= 0;
+    uint32_t napUs = 0;  // the last nap; 0 after a completion
+    uint64_t sendsSeen = sendSeq_.load();
+    auto lastSend = Clock::now() - std::chrono::microseconds(kNapFlatUs);
+    auto lastRing = Clock::now() - std::chrono::microseconds(kBellQuietUs);
+    if (naps) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     while (running_) {
       {
         std::unique_lock<std::mutex> lock(qmu_);
@@ -394,26 +434,42 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
       // Right after activity the next completion (a reply, a credit) tends to follow
       // within microseconds: reading the CQ for spinUs catches it without the sleep and
       // wake-up of fi_cq_sread. Bounded, so an idle endpoint costs no CPU.
+      progressWakes_.fetch_add(1, std::memory_order_relaxed);
       size_t got = fabric_->poll(batch, kPollMax);
       if (got == 0) {
         if (Clock::now() - lastActivity < spin) {
           std::this_thread::yield();
           continue;
         }
-        if (fabric_->waitSleeps()) {
+        if (!naps) {
           // Manual progress: with sends outstanding, come back soon even if nothing
           // signals (not every provider's wait object reports a writable socket).
           got = fabric_->waitAndPoll(batch, kPollMax, fabric_->outstandingOps() > 0 ? kProgressMs : 10);
         } else {
-          std::this_thread::sleep_for(std::chrono::microseconds(napUs));
-          if (Clock::now() - lastActivity > std::chrono::microseconds(kNapFlatUs))
-            napUs = napUs * 2 > kNapMaxUs ? kNapMaxUs : napUs * 2;
+          const auto now = Clock::now();
+          const uint64_t sends = sendSeq_.load();
+          if (sends != sendsSeen) {
+            sendsSeen = sends;
+            lastSend = now;
+          }
+          const bool busy = fabric_->outstandingOps() > 0;
+          if (busy && bell) fabric_->ringOutstanding();
+          uint32_t next = napUs == 0 ? kNapMinUs : napUs * kNapGrowth;
+          const uint32_t cap = busy || bell ? kNapBusyMaxUs : kNapMaxUs;
+          if (next > cap) next = cap;
+          if (bell) {
+            if (!busy && now - lastRing >= std::chrono::microseconds(kBellQuietUs)) next = kBellNapUs;
+          } else if (now - lastSend < std::chrono::microseconds(kNapFlatUs)) {
+            next = kNapMinUs;
+          }
+          napUs = next;
+          if (Nap(napUs, sendsSeen)) lastRing = Clock::now();
           continue;
         }
       }
       if (got > 0) {
         lastActivity = Clock::now();
-        napUs = kNapMinUs;
+        napUs = 0;
       }
       if (batch.empty()) continue;
       bool notify = false;
@@ -428,6 +484,37 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
         tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function cb) { Deliver(env, cb); });
       }
     }
+  }
+
+  // Sleeps napUs, less when a peer rings the bell, close() stops the thread, or (long
+  // naps only: a short one is not worth a write per send) JS sends. True when rung.
+  bool Nap(uint32_t napUs, uint64_t sendsSeen) {
+    progressNaps_.fetch_add(1, std::memory_order_relaxed);
+    const bool wakeable = napUs >= kNapWakeableUs;
+    if (wakeable) {
+      napping_.store(true);
+      if (sendSeq_.load() != sendsSeen) {
+        napping_.store(false);
+        return false;
+      }
+    }
+    pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {fabric_->bellFd(), POLLIN, 0}};
+    const nfds_t n = fds[1].fd >= 0 ? 2 : 1;
+    const timespec ts{static_cast<time_t>(napUs / 1000000), static_cast<long>(napUs % 1000000) * 1000};
+    const int ready = ::ppoll(fds, n, &ts, nullptr);
+    if (wakeable) napping_.store(false);
+    if (ready <= 0) return false;
+    if (fds[0].revents != 0) {
+      uint64_t count = 0;
+      ssize_t ignored = ::read(wakeFd_, &count, sizeof count);
+      (void)ignored;
+    }
+    if (n == 2 && fds[1].revents != 0) {
+      bellWakes_.fetch_add(1, std::memory_order_relaxed);
+      fabric_->drainBell();
+      return true;
+    }
+    return false;
   }
 
   void Deliver(Napi::Env env, Napi::Function cb) {
@@ -452,14 +539,25 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     if (running_) {
       running_ = false;
       qcv_.notify_all();
+      if (wakeFd_ >= 0) {
+        const uint64_t one = 1;
+        ssize_t ignored = ::write(wakeFd_, &one, sizeof one);
+        (void)ignored;
+      }
       if (fabric_) fabric_->signal();
       if (thread_.joinable()) thread_.join();
       tsfn_.Release();
     }
   }
 
+  void CloseWakeFd() {
+    if (wakeFd_ >= 0) ::close(wakeFd_);
+    wakeFd_ = -1;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Stop();
+    CloseWakeFd();
     StopWatch();
     if (fabric_) fabric_->close();
     {
@@ -481,6 +579,11 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     o.Set("timerWakes", static_cast<double>(timerWakes_));
     o.Set("emptyWakes", static_cast<double>(emptyWakes_));
     o.Set("completedOps", fabric_ ? static_cast<double>(fabric_->completedOps()) : 0.0);
+    o.Set("progressWakes", static_cast<double>(progressWakes_.load(std::memory_order_relaxed)));
+    o.Set("progressNaps", static_cast<double>(progressNaps_.load(std::memory_order_relaxed)));
+    o.Set("bellWakes", static_cast<double>(bellWakes_.load(std::memory_order_relaxed)));
+    o.Set("ringsSent", fabric_ ? static_cast<double>(fabric_->ringsSent()) : 0.0);
+    o.Set("doorbell", fabric_ && fabric_->bellFd() >= 0);
     return o;
   }
 
@@ -493,9 +596,18 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
   };
   // With sends outstanding and nothing arriving, the CQ is read at least this often.
   static constexpr int kProgressMs = 1;
+  // Progress-thread naps without a sleeping wait (shm); see Run().
   static constexpr uint32_t kNapMinUs = 20;
-  static constexpr uint32_t kNapMaxUs = 1000;
-  static constexpr uint32_t kNapFlatUs = 2000;
+  static constexpr uint32_t kNapGrowth = 4;
+  static constexpr uint32_t kNapBusyMaxUs = 1000;
+  static constexpr uint32_t kNapMaxUs = 10000;
+  static constexpr uint32_t kNapFlatUs = 1000;
+  // With a doorbell: read the CQ for the peers' ring gap after a ring, then sleep up to
+  // kBellNapUs: only a peer that cannot ring waits that long.
+  static constexpr uint32_t kBellQuietUs = rdma::Fabric::kRingGapUs;
+  static constexpr uint32_t kBellNapUs = 20000;
+  // Naps at least this long end early when JS sends.
+  static constexpr uint32_t kNapWakeableUs = 200;
 
   std::unique_ptr<rdma::Fabric> fabric_;
   uint32_t spinUs_ = 0;
@@ -508,6 +620,14 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
   uint64_t timerWakes_ = 0;
   uint64_t emptyWakes_ = 0;
   std::atomic<bool> running_{false};
+  // Progress thread: CQ reads and naps (shm), for the idle-cost test and diagnosis.
+  std::atomic<uint64_t> progressWakes_{0};
+  std::atomic<uint64_t> progressNaps_{0};
+  std::atomic<uint64_t> bellWakes_{0};
+  // Sends from JS (NoteSend) and the nap they can cut short through wakeFd_ (an eventfd).
+  std::atomic<uint64_t> sendSeq_{0};
+  std::atomic<bool> napping_{false};
+  int wakeFd_ = -1;
   std::thread thread_;
   Napi::ThreadSafeFunction tsfn_;
   std::mutex qmu_;

@@ -1,5 +1,7 @@
 #include "fabric.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -92,12 +94,19 @@ Fabric::Fabric(const FabricOptions& opts) : waitable_(opts.waitable) {
     check("fi_ep_bind(cq)", fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV));
     check("fi_enable", fi_enable(ep_));
     if (waitable_) {
+      // Only a wait object known to sleep is trusted. shm (1.17) answers FI_GETWAITOBJ
+      // with -FI_ENOSYS and turns FI_WAIT_UNSPEC into FI_WAIT_YIELD, so an unanswered
+      // query means a waiting fi_cq_sread spins.
       fi_wait_obj obj = FI_WAIT_UNSPEC;
-      if (fi_control(&cq_->fid, FI_GETWAITOBJ, &obj) == 0) waitYields_ = obj == FI_WAIT_YIELD;
+      waitYields_ = fi_control(&cq_->fid, FI_GETWAITOBJ, &obj) != 0 || obj == FI_WAIT_YIELD;
     }
     if (opts.waitFd && waitable_ && !waitYields_) {
       int fd = -1;
       if (fi_control(&cq_->fid, FI_GETWAIT, &fd) == 0 && fd >= 0) waitFd_ = fd;
+    }
+    if (providerName_ == "shm" && opts.doorbell) {
+      peersHaveBells_ = true;
+      bell_.listen(name());  // without one, the progress thread naps instead
     }
     std::random_device rd;
     keySeed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -134,6 +143,11 @@ void Fabric::releaseAll() {
     ops_.clear();
   }
   slots_.clear();
+  {
+    std::lock_guard<std::mutex> lock(bellMu_);
+    bell_.close();
+    peerBells_.clear();
+  }
   waitFd_ = -1;  // owned by the CQ
   closeFid(cq_ ? &cq_->fid : nullptr);
   cq_ = nullptr;
@@ -166,6 +180,13 @@ int64_t Fabric::avInsert(const std::vector<uint8_t>& addr) {
   fi_addr_t out = FI_ADDR_NOTAVAIL;
   int n = fi_av_insert(av_, addr.data(), 1, &out, 0, nullptr);
   if (n != 1 || out == FI_ADDR_NOTAVAIL) throw std::runtime_error(fiError("fi_av_insert", n < 0 ? n : -FI_EINVAL));
+  if (peersHaveBells_) {
+    PeerBell bell{};
+    bell.len = doorbellAddress(addr.data(), addr.size(), &bell.addr);
+    bell.lastRingNs = INT64_MIN / 2;
+    std::lock_guard<std::mutex> lock(bellMu_);
+    peerBells_[static_cast<int64_t>(out)] = bell;
+  }
   return static_cast<int64_t>(out);
 }
 
@@ -173,6 +194,8 @@ void Fabric::avRemove(int64_t addr) {
   if (closed_) return;
   fi_addr_t a = static_cast<fi_addr_t>(addr);
   fi_av_remove(av_, &a, 1, 0);
+  std::lock_guard<std::mutex> lock(bellMu_);
+  peerBells_.erase(addr);
 }
 
 int Fabric::waitFd() const { return closed_ ? -1 : waitFd_; }
@@ -243,9 +266,10 @@ int Fabric::send(int64_t dest, const uint8_t* buf, size_t len, int64_t ctx) {
   if (len <= injectBytes_) {
     const ssize_t rc = fi_inject(ep_, buf, len, static_cast<fi_addr_t>(dest));
     if (rc == 0) completedOps_++;
+    if (rc == 0 || rc == -FI_EAGAIN) ring(dest);
     return static_cast<int>(rc);
   }
-  auto* op = new Op{kOpMagic, ctx, false, std::vector<uint8_t>(buf, buf + len)};
+  auto* op = new Op{kOpMagic, ctx, false, std::vector<uint8_t>(buf, buf + len), dest};
   {
     std::lock_guard<std::mutex> lock(mu_);
     ops_.insert(op);
@@ -256,6 +280,7 @@ int Fabric::send(int64_t dest, const uint8_t* buf, size_t len, int64_t ctx) {
     ops_.erase(op);
     delete op;
   }
+  if (rc == 0 || rc == -FI_EAGAIN) ring(dest);
   return static_cast<int>(rc);
 }
 
@@ -265,9 +290,10 @@ int Fabric::writeData(int64_t dest, const uint8_t* buf, size_t len, uint64_t rad
   if (len <= injectBytes_) {
     const ssize_t rc = fi_inject_writedata(ep_, buf, len, data, static_cast<fi_addr_t>(dest), raddr, key);
     if (rc == 0) completedOps_++;
+    if (rc == 0 || rc == -FI_EAGAIN) ring(dest);
     return static_cast<int>(rc);
   }
-  auto* op = new Op{kOpMagic, ctx, true, std::vector<uint8_t>(buf, buf + len)};
+  auto* op = new Op{kOpMagic, ctx, true, std::vector<uint8_t>(buf, buf + len), dest};
   {
     std::lock_guard<std::mutex> lock(mu_);
     ops_.insert(op);
@@ -279,6 +305,7 @@ int Fabric::writeData(int64_t dest, const uint8_t* buf, size_t len, uint64_t rad
     ops_.erase(op);
     delete op;
   }
+  if (rc == 0 || rc == -FI_EAGAIN) ring(dest);
   return static_cast<int>(rc);
 }
 
@@ -337,6 +364,31 @@ void Fabric::handleError(std::vector<Event>& out) {
     }
   }
   out.push_back(std::move(ev));
+}
+
+// After a post, and after -FI_EAGAIN too: then the peer must move first (answer our
+// connection request, drain its command queue), which it does only when it reads its CQ.
+void Fabric::ring(int64_t dest) {
+  if (!peersHaveBells_) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  std::lock_guard<std::mutex> lock(bellMu_);
+  auto it = peerBells_.find(dest);
+  if (it == peerBells_.end() || now - it->second.lastRingNs < int64_t{kRingGapUs} * 1000) return;
+  it->second.lastRingNs = now;
+  if (bell_.ring(it->second.addr, it->second.len)) ringsSent_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Fabric::ringOutstanding() {
+  if (!peersHaveBells_ || closed_) return;
+  std::vector<int64_t> dests;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Op* op : ops_)
+      if (std::find(dests.begin(), dests.end(), op->dest) == dests.end()) dests.push_back(op->dest);
+  }
+  for (int64_t d : dests) ring(d);
 }
 
 size_t Fabric::poll(std::vector<Event>& out, size_t max) {

@@ -21,6 +21,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "doorbell.h"
+
 namespace rdma {
 
 struct FabricOptions {
@@ -29,6 +31,7 @@ struct FabricOptions {
   std::string service;   // local port ("0" or empty: ephemeral)
   bool waitable = false; // CQ with a wait object (progress thread blocks in fi_cq_sread)
   bool waitFd = false;   // ... and that object is a file descriptor the event loop can watch
+  bool doorbell = true;  // shm: bind a doorbell and ring the peers' (doorbell.h)
   uint32_t recvSlots = 64;
   uint32_t recvSlotBytes = 65536;
   uint32_t cqSize = 4096;
@@ -103,7 +106,8 @@ class Fabric {
   void signal();  // wakes a waitAndPoll blocked in fi_cq_sread
   bool isWaitable() const;
   // Whether fi_cq_sread sleeps. shm's wait object is FI_WAIT_YIELD: sread spins calling
-  // sched_yield, a core per process for as long as it waits.
+  // sched_yield, a core per process for as long as it waits. A provider that does not
+  // say which wait object it chose (shm) counts as spinning.
   bool waitSleeps() const { return waitable_ && !waitYields_; }
   // The CQ's wait file descriptor (waitFd option), or -1.
   int waitFd() const;
@@ -111,6 +115,19 @@ class Fabric {
   // the fd will become readable when something arrives), false when the caller must
   // poll again first.
   bool tryWait();
+
+  // shm's doorbells (doorbell.h): this endpoint's bell fd (-1: none, the progress thread
+  // must look at the CQ on its own), draining it, and ringing the peers that sends still
+  // in flight wait on (a provider without cross-memory attach copies large messages in
+  // segments that need both sides' progress). send() and writeData() ring the
+  // destination themselves (after -FI_EAGAIN too: the peer must move first), at most
+  // once per kRingGapUs per peer: a receiver keeps reading its CQ for that long after a
+  // ring (see addon.cc), so what follows within the gap unrung is still picked up.
+  static constexpr uint32_t kRingGapUs = 200;
+  int bellFd() const { return closed_ ? -1 : bell_.fd(); }
+  void drainBell() { bell_.drain(); }
+  void ringOutstanding();
+  uint64_t ringsSent() const { return ringsSent_.load(std::memory_order_relaxed); }
 
   size_t injectBytes() const { return injectBytes_; }
   size_t outstandingOps() const;
@@ -123,6 +140,12 @@ class Fabric {
     int64_t ctx;
     bool write;
     std::vector<uint8_t> buf;
+    int64_t dest;
+  };
+  struct PeerBell {
+    sockaddr_un addr;
+    socklen_t len;
+    int64_t lastRingNs;
   };
   struct RecvSlot {
     uint32_t magic;
@@ -137,6 +160,7 @@ class Fabric {
                      std::vector<Event>& out);
   void handleError(std::vector<Event>& out);
   void releaseAll();
+  void ring(int64_t dest);
 
   fi_info* info_ = nullptr;
   fid_fabric* fabric_ = nullptr;
@@ -159,6 +183,11 @@ class Fabric {
   int waitFd_ = -1;
   size_t injectBytes_ = 0;
   std::atomic<uint64_t> completedOps_{0};  // injects (JS thread) and completions (poller)
+  Doorbell bell_;
+  bool peersHaveBells_ = false;  // shm: peers have doorbells to ring
+  std::mutex bellMu_;   // guards peerBells_ (JS thread sends, progress thread ringOutstanding)
+  std::unordered_map<int64_t, PeerBell> peerBells_;
+  std::atomic<uint64_t> ringsSent_{0};
 };
 
 }  // namespace rdma
