@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { generateTestnet, type Testnet } from '../../genesis/generate.js';
 import { fromHex } from '../../ledger/codec/binary.js';
+import { txHash } from '../../ledger/tx.js';
 import { loadChainSpec } from '../../node/chain-spec.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { type Account, waitFor } from './client.js';
@@ -109,6 +110,25 @@ export async function startInProcessNetwork(o: InProcessNetworkOptions): Promise
     throw e;
   }
   return network;
+}
+
+/** Waits until every one of `validators` has each tx in a written block. */
+export function committedAt(
+  validators: readonly RunningValidator[],
+  txs: readonly Uint8Array[],
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  return waitFor(
+    async () => {
+      const found = await Promise.all(
+        validators.flatMap((r) => txs.map((tx) => r.validator.store.getTx(txHash(tx)))),
+      );
+      return found.every((loc) => loc !== null);
+    },
+    timeoutMs,
+    what,
+  );
 }
 
 /** A counter or gauge of a validator's registry, read as a number. */

@@ -10,10 +10,11 @@ import { Writable } from 'node:stream';
 import { generateTestnet } from '../../genesis/generate.js';
 import { toHex } from '../../ledger/codec/binary.js';
 import { generateKeyPair, type KeyPair } from '../../ledger/keys.js';
-import { encodeTx, signTx, txHash } from '../../ledger/tx.js';
+import { encodeTx, signTx } from '../../ledger/tx.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { decodeWire } from '../../node/wire.js';
 import { waitFor } from '../helpers/client.js';
+import { committedAt } from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'gossip-test';
 const sink = (): Writable =>
@@ -104,17 +105,7 @@ describe('node/validator: tx gossip', function () {
       const got = gossiped.get(`${from}>${to}`) ?? new Set();
       return txs.filter((tx) => got.has(toHex(tx))).length;
     };
-    const committedEverywhere = (txs: Uint8Array[], what: string) =>
-      waitFor(
-        async () => {
-          const found = await Promise.all(
-            running.flatMap((r) => txs.map((tx) => r.validator.store.getTx(txHash(tx)))),
-          );
-          return found.every((loc) => loc !== null);
-        },
-        30_000,
-        what,
-      );
+    const committedEverywhere = (txs: Uint8Array[], what: string) => committedAt(running, txs, what);
     const accept = async (at: number, txs: Uint8Array[]): Promise<void> => {
       const outcomes = await running[at]!.validator.submitTxs(txs);
       assert.deepEqual(

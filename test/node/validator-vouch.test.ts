@@ -12,7 +12,12 @@ import { encodeTx, signTx, txHash } from '../../ledger/tx.js';
 import type { RunningValidator } from '../../node/start.js';
 import { encodeWire } from '../../node/wire.js';
 import { waitFor } from '../helpers/client.js';
-import { type InProcessNetwork, metricValue, startInProcessNetwork } from '../helpers/in-process-network.js';
+import {
+  committedAt,
+  type InProcessNetwork,
+  metricValue,
+  startInProcessNetwork,
+} from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'vouch-test';
 
@@ -62,17 +67,7 @@ describe('node/validator: vouched signatures', function () {
           ),
         ),
       );
-    const committedEverywhere = (txs: Uint8Array[], what: string) =>
-      waitFor(
-        async () => {
-          const found = await Promise.all(
-            running.flatMap((r) => txs.map((tx) => r.validator.store.getTx(txHash(tx)))),
-          );
-          return found.every((loc) => loc !== null);
-        },
-        30_000,
-        what,
-      );
+    const committedEverywhere = (txs: Uint8Array[], what: string) => committedAt(running, txs, what);
     return { nw, running, leader, entry, third, transfers, committedEverywhere };
   }
 
@@ -203,16 +198,7 @@ describe('node/validator: vouched signatures', function () {
     );
     await n.nw.stop(n.leader);
     const survivors = [n.entry, n.third].map((i) => n.running[i]!);
-    await waitFor(
-      async () => {
-        const found = await Promise.all(
-          survivors.flatMap((r) => txs.map((tx) => r.validator.store.getTx(txHash(tx)))),
-        );
-        return found.every((loc) => loc !== null);
-      },
-      30_000,
-      'the held txs committed in the new view',
-    );
+    await committedAt(survivors, txs, 'the held txs committed in the new view');
     assert.equal(await vouched(third, 'released'), txs.length, 'released by the view change, not by time');
     assert.equal(await vouched(third, 'executed'), 0);
     assert.equal(await metricValue(third, 'hybster_vouched_held'), 0);
