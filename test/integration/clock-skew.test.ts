@@ -3,7 +3,7 @@
 // withhold their commits for its batches (the timestamp guard), and the request timer must
 // replace it by a view change.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { getJson, loadAccounts, metric, status, submit, transfer } from '../helpers/client.js';
 import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
@@ -27,8 +27,15 @@ describe('a leader whose clock runs ahead (real processes, libfaketime)', functi
     }
   });
 
+  /** Pids of processes started under libfaketime: each leaves a shm segment and a semaphore. */
+  const faked: number[] = [];
+
   after(async () => {
     await net?.stop();
+    // libfaketime 0.9.10 names them by pid and never removes them.
+    for (const pid of faked)
+      for (const f of [`/dev/shm/faketime_shm_${pid}`, `/dev/shm/sem.faketime_sem_${pid}`])
+        rmSync(f, { force: true });
   });
 
   it('has its batches withheld and is replaced by a view change', async () => {
@@ -39,6 +46,8 @@ describe('a leader whose clock runs ahead (real processes, libfaketime)', functi
           ? { LD_PRELOAD: lib!, FAKETIME: `+${SKEW_MS / 1000}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1' }
           : {},
     });
+    const fastPid = net.validators[0]!.process?.pid;
+    if (fastPid !== undefined) faked.push(fastPid);
     const [fast, honest] = [net.apiUrls[0]!, net.apiUrls[1]!];
     assert.equal(Number((await status(fast)).leader), 0, 'the fast validator leads view 0');
     const [account] = loadAccounts(net.dir);
