@@ -8,51 +8,39 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { decodeMessage } from '../../consensus/index.js';
-import { generateTestnet } from '../../genesis/generate.js';
-import { fromHex } from '../../ledger/codec/binary.js';
 import { loadChainSpec } from '../../node/chain-spec.js';
-import { type RunningValidator, startValidator } from '../../node/start.js';
+import type { RunningValidator } from '../../node/start.js';
 import { decodeWire } from '../../node/wire.js';
-import { type Account, submit, transfer, waitFor } from '../helpers/client.js';
+import { submit, transfer, waitFor } from '../helpers/client.js';
+import { type InProcessNetwork, startInProcessNetwork } from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'fused-write-test';
-const sink = (): Writable =>
-  new Writable({
-    write(_c, _e, cb) {
-      cb();
-    },
-  });
 
 describe('node/validator: consensus state and block in one synced write at low load', function () {
   this.timeout(90_000);
   let dir: string;
-  const running: (RunningValidator | null)[] = [null, null, null];
+  let network: InProcessNetwork | null = null;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'hybster-fused-'));
   });
   afterEach(async () => {
-    for (const r of running) await r?.stop();
-    running.fill(null);
+    await network?.stopAll();
+    network = null;
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("has a follower's COMMIT leave only once its block and consensus records are durable", async () => {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
-    const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
-    const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
-    const start = async (i: number): Promise<RunningValidator> => {
-      const r = await startValidator({ home: net.nodes[i]!.home, flags, logDestination: sink() });
-      running[i] = r;
-      return r;
-    };
-    for (let i = 0; i < 3; i++) await start(i);
-    const v = (i: number): RunningValidator => running[i] as RunningValidator;
+    // Every channel up first (the helper waits for it): a follower that connects late gets
+    // the first blocks by state transfer, not as fused PREPAREs.
+    const nw = await startInProcessNetwork({ dir, chainId: CHAIN_ID });
+    network = nw;
+    const running = nw.running;
+    const v = (i: number): RunningValidator => nw.at(i);
     const leader = v(0).validator.status().leader;
     const followers = [0, 1, 2].filter((i) => i !== leader);
-    const config = loadChainSpec(readFileSync(net.nodes[0]!.genesisPath, 'utf8'), 'genesis').consensus;
+    const config = loadChainSpec(readFileSync(nw.net.nodes[0]!.genesisPath, 'utf8'), 'genesis').consensus;
 
     // At the leader: for each follower COMMIT that arrives, was that follower's block durable?
     const commits: { from: number; order: bigint; durableHeight: bigint }[] = [];
@@ -77,11 +65,7 @@ describe('node/validator: consensus state and block in one synced write at low l
       };
     };
 
-    const key = JSON.parse(readFileSync(net.nodes[followers[0]!]!.keyPath, 'utf8')) as {
-      publicKey: string;
-      secretKey: string;
-    };
-    const from: Account = { address: fromHex(key.publicKey), secretKey: fromHex(key.secretKey), nonce: 1n };
+    const from = nw.account(followers[0]!);
     const to = new Uint8Array(32).fill(3);
     const commitOne = async (i: number): Promise<number> => {
       const api = v(i).apiUrl as string;
@@ -98,13 +82,6 @@ describe('node/validator: consensus state and block in one synced write at low l
       );
       return h;
     };
-    // Every channel up first: a follower that connects late gets the first blocks by state
-    // transfer, not as fused PREPAREs.
-    await waitFor(
-      async () => running.every((x) => x === null || x.validator.status().peers.every((p) => p.connected)),
-      30_000,
-      'all channels up',
-    );
     // One tx at a time (low load), to followers and to the leader.
     observe(v(leader));
     let height = 0;
@@ -134,9 +111,8 @@ describe('node/validator: consensus state and block in one synced write at low l
 
     // A follower stopped and started again restores that state and keeps committing.
     const f = followers[1]!;
-    await v(f).stop();
-    running[f] = null;
-    await start(f);
+    await nw.stop(f);
+    await nw.start(f);
     await waitFor(async () => v(f).validator.ready(), 30_000, 'the restarted follower to be ready');
     const after = await commitOne(f);
     assert.equal(after, height + 1);
