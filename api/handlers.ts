@@ -294,25 +294,18 @@ export function registerHandlers(app: FastifyInstance, node: NodePort, limits: H
       const timeoutMs = Math.min(body.timeoutMs ?? limits.commitTimeoutMsDefault, limits.commitTimeoutMsMax);
       const deadline = Date.now() + timeoutMs;
 
-      // Idempotency: a tx already in a block is answered from the store, never resubmitted.
+      // Idempotency: a tx already in a block is never executed again. The node answers it
+      // `known` with its location (NodePort.submitTx: the mempool refuses its used nonce, and
+      // only then is the ledger asked), so a new tx costs no ledger read on its way in.
       let status: TxStatus;
       let duplicate = false;
-      const stored = await store.getTx(hash);
-      if (stored !== null) {
+      const outcome = await node.submitTx(encoded);
+      if (outcome.kind === 'rejected') throw rejectionToApiError(outcome);
+      if (outcome.kind === 'known') {
         duplicate = true;
-        status = {
-          state: 'committed',
-          location: { height: stored.height, index: stored.index, result: stored.result },
-        };
+        status = outcome.status.state === 'unknown' ? { state: 'pending' } : outcome.status;
       } else {
-        const outcome = await node.submitTx(encoded);
-        if (outcome.kind === 'rejected') throw rejectionToApiError(outcome);
-        if (outcome.kind === 'known') {
-          duplicate = true;
-          status = outcome.status.state === 'unknown' ? { state: 'pending' } : outcome.status;
-        } else {
-          status = { state: 'pending' };
-        }
+        status = { state: 'pending' };
       }
 
       if (status.state !== 'committed' && body.mode === 'commit') {

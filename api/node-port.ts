@@ -96,7 +96,10 @@ export interface NodePort {
   readonly store: LedgerStore;
   readonly metrics: Registry;
 
-  /** Check and enter an encoded signed tx into the mempool. Never throws for bad input. */
+  /**
+   * Check and enter an encoded signed tx into the mempool. A tx already committed answers
+   * `known` with its location (the API relies on it for idempotency). Never throws for bad input.
+   */
   submitTx(encoded: Uint8Array): Promise<SubmitOutcome>;
   /**
    * The same for many txs at once (POST /v1/txs/batch): one outcome per tx, in order,
