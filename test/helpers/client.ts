@@ -120,12 +120,14 @@ export async function heightOf(apiUrl: string): Promise<number> {
 }
 
 /** A Prometheus metric of one validator, summed over its series; null when it has none. */
-export async function metric(apiUrl: string, name: string): Promise<number | null> {
+export async function metric(apiUrl: string, name: string, label?: string): Promise<number | null> {
   const text = await (await fetch(`${apiUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   let total: number | null = null;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (!(line.startsWith(`${name}{`) || line.startsWith(`${name} `))) continue;
+    // With `label` (e.g. outcome="executed"), only the series that carry it.
+    if (label !== undefined && !line.slice(0, line.lastIndexOf(' ')).includes(label)) continue;
+    total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }

@@ -54,6 +54,15 @@ describe(`integration: 3 validators with ${PILLARS} pillars in worker threads`, 
   it('commits transactions submitted to any validator, in the same blocks everywhere', async () => {
     const a = accounts[0] as Account;
     for (let i = 0; i < 6; i++) await commitAt(net.apiUrls[i % 3] as string, a, recipient);
+    // The txs entered at followers reached the other follower as gossip before the leader's
+    // batch: it executed them on two vouchers (the deliveries' fresh flag crossed the workers).
+    const vouched = await Promise.all(
+      net.apiUrls.map((u) => metric(u, 'hybster_vouched_txs_total', 'outcome="executed"')),
+    );
+    assert.ok(
+      vouched.reduce((x: number, y) => x + (y ?? 0), 0) >= 1,
+      `executed on vouchers: ${vouched.join(' ')}`,
+    );
     const h = await heightOf(net.apiUrls[0] as string);
     // Both pillars ordered: with P = 2, consecutive orders alternate between them.
     assert.ok(h >= 2, `height ${h}`);
