@@ -88,6 +88,16 @@ export async function getJson(url: string): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
 }
 
+/** A block's hash and state digest as validator `apiUrl` serves it (GET /v1/blocks/:height). */
+export async function blockAt(
+  apiUrl: string,
+  height: number,
+): Promise<{ hash: string; stateDigest: string }> {
+  const b = await getJson(`${apiUrl}/v1/blocks/${height}`);
+  const header = (b.header ?? b) as Record<string, unknown>;
+  return { hash: String(b.hash ?? header.hash), stateDigest: String(header.stateDigest) };
+}
+
 export async function status(apiUrl: string): Promise<Record<string, unknown>> {
   return getJson(`${apiUrl}/v1/status`);
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { rdmaAvailable } from '../../rdma-native/native.js';
 import {
   type Account,
+  blockAt,
   getJson,
   heightOf,
   loadAccounts,
@@ -19,12 +20,6 @@ import {
 import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
-
-async function blockAt(url: string, height: number): Promise<{ hash: string; stateDigest: string }> {
-  const b = await getJson(`${url}/v1/blocks/${height}`);
-  const header = (b.header ?? b) as Record<string, unknown>;
-  return { hash: String(b.hash ?? header.hash), stateDigest: String(header.stateDigest) };
-}
 
 /** Each account submits transfers one after another (nonces stay in order), in commit mode. */
 class Load {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import {
   type Account,
-  getJson,
+  blockAt,
   heightOf,
   loadAccounts,
   metric,
@@ -38,11 +38,6 @@ async function commitAt(url: string, from: Account, to: Uint8Array): Promise<voi
   const r = await submit(url, transfer(CHAIN_ID, from, to, 1n).hex, 'commit', 20_000);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.status, 'committed');
-}
-
-async function blockHash(url: string, height: number): Promise<string> {
-  const b = await getJson(`${url}/v1/blocks/${height}`);
-  return String(b.hash ?? (b.header as Record<string, unknown>).hash);
 }
 
 /** The validator's JSON log records (testnet.ts keeps the last few hundred lines). */
@@ -141,7 +136,7 @@ describe('integration: a pillar worker dies inside a validator process', functio
     );
     assert.ok(target > CRASH_ORDER + 4, `common height ${target}`);
     for (let h = 1; h <= target; h++) {
-      const hashes = await Promise.all(net.apiUrls.map((u) => blockHash(u, h)));
+      const hashes = await Promise.all(net.apiUrls.map(async (u) => (await blockAt(u, h)).hash));
       assert.equal(new Set(hashes).size, 1, `block ${h}: ${hashes.join(' ')}`);
     }
     assert.equal(victimLaunches, 2);

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rdmaAvailable } from '../../rdma-native/native.js';
+import { isShmRegionOf, parseEndpoint } from '../../rdma-native/wire.js';
 import {
   type Account,
-  getJson,
+  blockAt,
   heightOf,
   loadAccounts,
   status,
@@ -23,18 +24,11 @@ import { startTestnet, type Testnet } from '../helpers/testnet.js';
 
 const CHAIN_ID = 'hybster-testnet';
 
-async function blockHash(url: string, height: number): Promise<string> {
-  const b = await getJson(`${url}/v1/blocks/${height}`);
-  const header = (b.header ?? b) as Record<string, unknown>;
-  return String(b.hash ?? header.hash);
-}
-
 /** The /dev/shm regions of the node a `rdma+shm://host:port` endpoint names. */
 function regionsOf(endpoint: string): string[] {
-  const m = /^rdma\+shm:\/\/([\d.]+):(\d+)$/.exec(endpoint);
-  assert.ok(m, `an shm endpoint in host:port form: ${endpoint}`);
-  const node = `hyb-ep-${m[1]}-${m[2]}`;
-  return readdirSync('/dev/shm').filter((f) => f.startsWith(`${node}:`));
+  const node = parseEndpoint(endpoint)?.shmNode;
+  assert.ok(node, `an shm endpoint in host:port form: ${endpoint}`);
+  return readdirSync('/dev/shm').filter((f) => isShmRegionOf(f, node));
 }
 
 function endpointOf(net: Testnet, index: number): string {
@@ -132,7 +126,7 @@ describe('integration: 3-validator network over rdma with the shm provider', fun
       15_000,
       'heights',
     );
-    const hashes = await Promise.all(net.apiUrls.map((u) => blockHash(u, h)));
+    const hashes = await Promise.all(net.apiUrls.map(async (u) => (await blockAt(u, h)).hash));
     assert.equal(new Set(hashes).size, 1, `block hashes at ${h}: ${hashes.join(', ')}`);
   });
 
@@ -165,7 +159,7 @@ describe('integration: 3-validator network over rdma with the shm provider', fun
     );
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const h = Math.min(...(await Promise.all(net.apiUrls.map(heightOf))));
-    const hashes = await Promise.all(net.apiUrls.map((u) => blockHash(u, h)));
+    const hashes = await Promise.all(net.apiUrls.map(async (u) => (await blockAt(u, h)).hash));
     assert.equal(new Set(hashes).size, 1, `block hashes at ${h}: ${hashes.join(', ')}`);
   });
 });
