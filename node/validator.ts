@@ -1070,14 +1070,9 @@ export class Validator implements NodePort {
    * validator cannot be both).
    */
   private holdsGossipFrom(from: number): boolean {
-    // During state transfer blocks come without a PREPARE: nothing would vouch.
-    return (
-      !this.leading &&
-      !this.inViewChange &&
-      this.transfer === null &&
-      from !== this.viewLeader &&
-      from !== this.selfId
-    );
+    // During state transfer blocks come without a PREPARE: nothing would vouch. (Our own
+    // id is VouchedTxs's to refuse.)
+    return !this.leading && !this.inViewChange && this.transfer === null && from !== this.viewLeader;
   }
 
   /** The executor's question: a tx this validator verified, or one two others vouch for. */

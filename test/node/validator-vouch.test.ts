@@ -68,7 +68,14 @@ describe('node/validator: vouched signatures', function () {
         ),
       );
     const committedEverywhere = (txs: Uint8Array[], what: string) => committedAt(running, txs, what);
-    return { nw, running, leader, entry, third, transfers, committedEverywhere };
+    /** A transfer from `claimed`'s account carrying a signature by `signer`'s key: forged. */
+    const forgedTx = (claimed: number, signer: number): Uint8Array => {
+      const [tx] = transfers(claimed, 1);
+      const [other] = transfers(signer, 1);
+      tx!.set(other!.subarray(other!.length - 64), tx!.length - 64);
+      return tx!;
+    };
+    return { nw, running, leader, entry, third, transfers, forgedTx, committedEverywhere };
   }
 
   it("executes the other follower's txs that the leader ordered without verifying them, to the same blocks", async () => {
@@ -131,10 +138,8 @@ describe('node/validator: vouched signatures', function () {
     // The entry follower turns faulty: it gossips to the third a tx whose signature is another
     // account's (the leader never sees it, so no batch orders it), and one good tx likewise.
     const [good] = n.transfers(n.entry, 1);
-    const [forged] = n.transfers(n.leader, 1);
-    const [other] = n.transfers(n.third, 1);
-    forged!.set(other!.subarray(other!.length - 64), forged!.length - 64);
-    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [forged!, good!] })]);
+    const forged = n.forgedTx(n.leader, n.third);
+    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [forged, good!] })]);
     assert.equal(await metricValue(third, 'hybster_vouched_held'), 2, 'both held, unverified');
     await waitFor(
       async () => (await metricValue(third, 'hybster_gossip_forged_total')) === 1,
@@ -146,16 +151,14 @@ describe('node/validator: vouched signatures', function () {
     // The good one entered the third's mempool; from there re-gossip hands it to the leader
     // (which never got it), and it commits. The forged one is nowhere.
     await n.committedEverywhere([good!], 'the good held tx committed after its release');
-    for (const r of n.running) assert.equal(await r.validator.store.getTx(txHash(forged!)), null);
+    for (const r of n.running) assert.equal(await r.validator.store.getTx(txHash(forged)), null);
   });
 
   it("verifies the leader's own gossip at once: the leader is the batch's voucher and cannot be both", async () => {
     const n = await startThree();
     const third = n.running[n.third]!;
-    const [forged] = n.transfers(n.entry, 1);
-    const [other] = n.transfers(n.third, 1);
-    forged!.set(other!.subarray(other!.length - 64), forged!.length - 64);
-    third.validator.onReplicaMessages(n.leader, [encodeWire({ type: 'txs', txs: [forged!] })]);
+    const forged = n.forgedTx(n.entry, n.third);
+    third.validator.onReplicaMessages(n.leader, [encodeWire({ type: 'txs', txs: [forged] })]);
     assert.equal(await metricValue(third, 'hybster_vouched_held'), 0);
     await waitFor(
       async () => (await metricValue(third, 'hybster_gossip_forged_total')) === 1,
@@ -168,10 +171,8 @@ describe('node/validator: vouched signatures', function () {
   it('verifies gossip at once with vouch.enabled=false', async () => {
     const n = await startThree(1000, { 'vouch.enabled': 'false' });
     const third = n.running[n.third]!;
-    const [forged] = n.transfers(n.entry, 1);
-    const [other] = n.transfers(n.third, 1);
-    forged!.set(other!.subarray(other!.length - 64), forged!.length - 64);
-    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [forged!] })]);
+    const forged = n.forgedTx(n.entry, n.third);
+    third.validator.onReplicaMessages(n.entry, [encodeWire({ type: 'txs', txs: [forged] })]);
     assert.equal(await metricValue(third, 'hybster_vouched_held'), 0);
     await waitFor(
       async () => (await metricValue(third, 'hybster_gossip_forged_total')) === 1,
