@@ -24,7 +24,7 @@
 // synced writes and process hops a commit cannot avoid, on this machine's disk and cores).
 // Writes bench/results/network.json.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, sign, verify } from '../ledger/keys.js';
 import { rdmaAvailable } from '../rdma-native/native.js';
@@ -282,7 +282,7 @@ interface TransportResult {
   nodeCommitLatencyMs: { p50: number; p99: number; samples: number; perValidatorP50?: number[] };
   clientCommitLatencyMs: { p50: number; p99: number; samples: number };
   lowLoad: LatencyResult;
-  /** The low-load phase with the data directories on tmpfs (see lowLoadOnTmpfs); null if not run. */
+  /** The low-load phase with the data directories on tmpfs (see lowLoadFresh); null if not run. */
   lowLoadOnTmpfs: LatencyResult | null;
   viewChanges: number;
 }
@@ -699,20 +699,21 @@ async function startFormed(
 }
 
 /**
- * The low-load phase once more, on a fresh network whose data directories are on tmpfs
- * (/dev/shm), where a synced write flushes nothing: what is left is the node's own time per
+ * The low-load phase once more, on a fresh network whose data directories are under `root`:
+ * by default tmpfs (/dev/shm), where a synced write flushes nothing: what is left is the node's own time per
  * step (processes, threads, LevelDB, crypto, the transport). A validator's NVMe drive with
  * power-loss protection flushes in tens of microseconds, nearer this than this VM's disk.
  * Reported beside the goal's figure, which stays the on-disk run. null without /dev/shm.
  */
-async function lowLoadOnTmpfs(
+async function lowLoadFresh(
   transport: 'tcp' | 'rdma',
   provider: string | undefined,
   nodeArgs: string[] = [],
   env: Record<string, string> = {},
+  root = '/dev/shm',
 ): Promise<LatencyResult | null> {
-  if (!existsSync('/dev/shm')) return null;
-  const dir = mkdtempSync(join('/dev/shm', 'hybster-bench-'));
+  if (!existsSync(root)) return null;
+  const dir = mkdtempSync(join(root, 'hybster-bench-'));
   const accountsN = 64;
   try {
     const net = await startFormed(transport, provider, accountsN, nodeArgs, dir, env);
@@ -885,7 +886,8 @@ async function batchedOnly(
 
 /**
  * A/B tool, printed and not written (network.json stays a full run's):
- * `NETWORK_BENCH_FOCUS=lowload-tmpfs` runs only the low-load phase on tmpfs, and
+ * `NETWORK_BENCH_FOCUS=lowload-tmpfs` runs only the low-load phase on tmpfs, `lowload` only
+ * the low-load phase with the data on disk (the temp directory), and
  * `NETWORK_BENCH_FOCUS=batched` only the batched saturation phase, each on fresh networks,
  * `NETWORK_BENCH_REPEAT` times (default 3) over `NETWORK_BENCH_TRANSPORT` (tcp or rdma, with the
  * libfabric provider `NETWORK_BENCH_PROVIDER`, default tcp;ofi_rxm). With
@@ -895,8 +897,8 @@ async function batchedOnly(
  * on side B.
  */
 async function focused(focus: string): Promise<unknown> {
-  if (focus !== 'lowload-tmpfs' && focus !== 'batched') {
-    throw new Error(`NETWORK_BENCH_FOCUS: unknown focus '${focus}' (known: lowload-tmpfs, batched)`);
+  if (focus !== 'lowload-tmpfs' && focus !== 'lowload' && focus !== 'batched') {
+    throw new Error(`NETWORK_BENCH_FOCUS: unknown focus '${focus}' (known: lowload-tmpfs, lowload, batched)`);
   }
   const repeat = Number(process.env.NETWORK_BENCH_REPEAT ?? 3);
   if (!Number.isInteger(repeat) || repeat < 1)
@@ -940,12 +942,13 @@ async function focused(focus: string): Promise<unknown> {
             `us/tx main/busiest other/rest ${r.threadCpuUsPerTx?.map((t) => (t ? `${t.main}/${t.busiestOther}/${t.rest}` : 'n/a')).join(' ') ?? 'n/a'}; load ${load}`,
         );
       } else {
-        const r = await lowLoadOnTmpfs(transport, provider, nodeArgs, env);
+        const onDisk = focus === 'lowload';
+        const r = await lowLoadFresh(transport, provider, nodeArgs, env, onDisk ? tmpdir() : '/dev/shm');
         if (r === null) throw new Error('no /dev/shm');
         figures[k]?.push(r.nodeCommitLatencyMs.p50);
         runs.push({ side: k, ...r });
         console.log(
-          `${transport} low load on tmpfs #${i + 1}${side}: node p50 ${r.nodeCommitLatencyMs.p50} ms ` +
+          `${transport} low load on ${onDisk ? 'disk' : 'tmpfs'} #${i + 1}${side}: node p50 ${r.nodeCommitLatencyMs.p50} ms ` +
             `(${r.nodeCommitLatencyMs.perValidatorP50?.join(', ')}), p99 ${r.nodeCommitLatencyMs.p99}; ` +
             `client p50 ${r.clientCommitLatencyMs.p50}; cpu ms/tx ${r.cpuMsPerTx?.join(' ') ?? 'n/a'}; load ${load}`,
         );
@@ -973,7 +976,7 @@ export async function run(opts: { quick: boolean }): Promise<unknown> {
   const tmpfsNotes: string[] = [];
   const measured = async (transport: 'tcp' | 'rdma', provider: string | undefined) => {
     const r = await measure(transport, provider, opts.quick, ceiling);
-    const onTmpfs = await lowLoadOnTmpfs(transport, provider).catch((e: Error) => {
+    const onTmpfs = await lowLoadFresh(transport, provider).catch((e: Error) => {
       tmpfsNotes.push(`${transport} low load on tmpfs failed: ${e.message.split('\n')[0]}`);
       return null;
     });
