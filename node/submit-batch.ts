@@ -11,6 +11,11 @@ export interface BatchIntakeHooks {
   room(): number;
   /** Hashes and decodes one tx, once; answers at once what needs no state (Mempool.prepare). */
   prepare(encoded: Uint8Array): Prepared;
+  /**
+   * Called with the txs about to be verified, before verifying them: a follower at low load
+   * sends them on to the leader at once (Validator.forward). Optional.
+   */
+  forward?(txs: readonly IntakeTx[]): void;
   /** Verifies signatures in parallel off the event loop and remembers them (Mempool.verifyAhead). */
   verifyAhead(txs: readonly IntakeTx[]): Promise<void>;
   /**
@@ -60,7 +65,10 @@ export async function submitBatch(
     prepared[i] = p;
     if (p.kind === 'ready' && ahead.length < room) ahead.push(p.tx);
   }
-  if (ahead.length > 0) await hooks.verifyAhead(ahead);
+  if (ahead.length > 0) {
+    hooks.forward?.(ahead);
+    await hooks.verifyAhead(ahead);
+  }
   const out: SubmitOutcome[] = new Array(encoded.length);
   const entered: Uint8Array[] = [];
   let full = false;

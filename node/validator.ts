@@ -159,6 +159,14 @@ const GOSSIP_BATCH_MAX = 512;
  * client that needs the tx committed waits for it (commit mode) or resubmits.
  */
 const LEADER_GOSSIP_HOLD_MS = 100;
+/**
+ * A follower forwards a submission to the leader before verifying it (see forward) only while
+ * its mempool holds at most this many txs and the submission has at most FORWARD_TXS_MAX:
+ * low load, where each tx is its own block and the verification is on its commit's path.
+ * Under load txs take the batched gossip as before.
+ */
+const FORWARD_POOL_MAX = 16;
+const FORWARD_TXS_MAX = 8;
 /** Size of an encoded ledger batch without txs; a longer one carries txs. */
 const EMPTY_LEDGER_BATCH_BYTES = encodeBatch({ timestampMs: 0n, txs: [] }).length;
 /**
@@ -239,6 +247,10 @@ export class Validator implements NodePort {
   /** Commit latencies of this validator's own txs over the last LATENCY_WINDOW_MS (status summary). */
   private readonly latencies: { atMs: number; ms: number }[] = [];
   private gossipQueue: Uint8Array[] = [];
+  /** Txs forwarded unverified (their bytes) -> the leader they went to; their gossip skips it. */
+  private forwardedTo = new WeakMap<Uint8Array, number>();
+  /** Whether any tx was forwarded since the last gossip flush (else the flush looks none up). */
+  private forwardedSinceFlush = false;
   private gossipScheduled = false;
   /** Set while a leader holds its gossip for its cuts (see gossip). */
   private gossipTimer: NodeJS.Timeout | null = null;
@@ -961,6 +973,9 @@ export class Validator implements NodePort {
       case 'txs':
         void this.onGossip(from, m.txs);
         return;
+      case 'forward':
+        void this.onForward(m.txs);
+        return;
       case 'block-sig':
         this.onBlockSig(from, m.height, m.hash, m.signature);
         return;
@@ -1049,15 +1064,30 @@ export class Validator implements NodePort {
   }
 
   /**
-   * Verifies gossiped txs (together, off the event loop) and adds them in their order. `from`:
-   * the peer that gossiped them, or each one's.
+   * A follower's clients' txs it has not verified yet (see forward): verified here and never
+   * held, whatever our role by now (nobody vouched for them); a bad signature is the client's,
+   * not evidence against the follower.
    */
-  private async admitGossip(ready: IntakeTx[], from: number | readonly number[]): Promise<void> {
+  private async onForward(txs: Uint8Array[]): Promise<void> {
+    if (this.stopping) return;
+    const ready: IntakeTx[] = [];
+    for (const tx of txs) {
+      const p = this.pool.prepare(tx);
+      if (p.kind === 'ready') ready.push(p.tx);
+    }
+    if (ready.length > 0) await this.admitGossip(ready, null);
+  }
+
+  /**
+   * Verifies gossiped txs (together, off the event loop) and adds them in their order. `from`:
+   * the peer that gossiped them, or each one's; null for forwarded txs (they vouch for nothing).
+   */
+  private async admitGossip(ready: IntakeTx[], from: number | readonly number[] | null): Promise<void> {
     await this.pool.verifyAhead(ready);
     for (let i = 0; i < ready.length; i++) {
       if (this.stopping) return;
       const r = await this.pool.addPrepared(ready[i] as IntakeTx, { verifySignature: true, local: false });
-      if (r.kind === 'rejected' && r.code === 'bad-signature')
+      if (r.kind === 'rejected' && r.code === 'bad-signature' && from !== null)
         this.noteForgedGossip(typeof from === 'number' ? from : (from[i] as number));
     }
     this.updateMempoolGauges();
@@ -1173,9 +1203,58 @@ export class Validator implements NodePort {
     const proposed = this.proposedUngossiped;
     if (proposed.size > 0) this.proposedUngossiped = new Set();
     if (this.gossipQueue.length === 0) return;
-    const txs = proposed.size === 0 ? this.gossipQueue : this.gossipQueue.filter((tx) => !proposed.has(tx));
+    let txs = proposed.size === 0 ? this.gossipQueue : this.gossipQueue.filter((tx) => !proposed.has(tx));
     this.gossipQueue = [];
+    if (this.forwardedSinceFlush) {
+      this.forwardedSinceFlush = false;
+      txs = this.gossipPastForwards(txs);
+    }
     if (txs.length > 0) this.net.broadcast(encodeWire({ type: 'txs', txs }));
+  }
+
+  /**
+   * Sends the forwarded txs among `txs` to every peer but the leader that has them, and
+   * returns the rest (to be broadcast). The forward target still gets nothing twice when
+   * the view changed meanwhile: the new leader is handed what followers hold (regossip).
+   */
+  private gossipPastForwards(txs: Uint8Array[]): Uint8Array[] {
+    const rest: Uint8Array[] = [];
+    const byTarget = new Map<number, Uint8Array[]>();
+    for (const tx of txs) {
+      const to = this.forwardedTo.get(tx);
+      if (to === undefined) {
+        rest.push(tx);
+        continue;
+      }
+      const list = byTarget.get(to);
+      if (list === undefined) byTarget.set(to, [tx]);
+      else list.push(tx);
+    }
+    for (const [skip, list] of byTarget) {
+      const bytes = encodeWire({ type: 'txs', txs: list });
+      for (let peer = 0; peer < this.config.n; peer++)
+        if (peer !== this.selfId && peer !== skip) this.net.send(peer, bytes);
+    }
+    return rest;
+  }
+
+  /**
+   * At low load a follower sends its clients' txs to the leader before verifying them. The
+   * leader verifies every tx a follower sends it anyway (it is one of a batch's vouchers), so
+   * its verification and cut then overlap ours instead of following them and the gossip
+   * flush: traced at about 0.25 ms of a 2.5 ms low-load commit. The verified gossip that
+   * follows skips that leader. A client's bad signature then costs the leader one
+   * verification more, as any peer's garbage does; under load (a fuller mempool, bigger
+   * submissions) txs take the batched gossip alone.
+   */
+  private forward(txs: readonly IntakeTx[]): void {
+    if (txs.length === 0 || txs.length > FORWARD_TXS_MAX || this.pool.size > FORWARD_POOL_MAX) return;
+    if (this.leading || this.inViewChange || this.transfer !== null || this.stopping || !this.started) return;
+    const leader = this.viewLeader;
+    if (!this.net.send(leader, encodeWire({ type: 'forward', txs: txs.map((t) => t.bytes) }))) return;
+    this.net.flush();
+    for (const t of txs) this.forwardedTo.set(t.bytes, leader);
+    this.forwardedSinceFlush = true;
   }
 
   private regossip(to: number, ageMs: number, enteredBeforeMs = Number.POSITIVE_INFINITY): void {
@@ -1581,6 +1660,7 @@ export class Validator implements NodePort {
         accepting: () => !this.stopping && this.started,
         room: () => this.o.mempool.txCountMax - this.pool.size,
         prepare: (tx) => this.pool.prepare(tx),
+        forward: (txs) => this.forward(txs),
         verifyAhead: (txs) => this.pool.verifyAhead(txs),
         add: (tx) => this.pool.addPrepared(tx, { verifySignature: true, local: true }),
         committed: async (hash) => {

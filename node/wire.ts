@@ -1,6 +1,6 @@
 // Messages between validators over the authenticated replica channel. Consensus
 // messages travel as opaque bytes (consensus/ has its own codec); the node adds tx
-// gossip, block signatures (for commit certificates), state-transfer requests, the
+// gossip (and, at low load, a follower's unverified forward to the leader), block signatures (for commit certificates), state-transfer requests, the
 // repair of missing commit certificates and a small status heartbeat. One tag byte selects the type; every length is bounded.
 
 import { COMMIT_SIGNATURES_MAX } from '../ledger/block.js';
@@ -16,6 +16,7 @@ export const WireTag = {
   STATUS: 6,
   CERTS_REQUEST: 7,
   CERTS_RESPONSE: 8,
+  FORWARD: 9,
 } as const;
 
 /** What the wire adds to a consensus message: its tag byte. */
@@ -39,6 +40,12 @@ export interface WireLimits {
 export type WireMessage =
   | { type: 'consensus'; bytes: Uint8Array }
   | { type: 'txs'; txs: Uint8Array[] }
+  /**
+   * A follower's clients' txs sent to the leader before the follower verified them (at low
+   * load, so the leader's verification overlaps the follower's). Unlike gossip they vouch for
+   * nothing: the leader verifies them and a bad signature says nothing about the sender.
+   */
+  | { type: 'forward'; txs: Uint8Array[] }
   | { type: 'block-sig'; height: bigint; hash: Uint8Array; signature: Uint8Array }
   | { type: 'blocks-request'; requestId: number; fromHeight: bigint; count: number }
   | {
@@ -60,10 +67,11 @@ export function encodeWire(m: WireMessage): Uint8Array {
       const w = new Writer(m.bytes.length + 1);
       return w.u8(WireTag.CONSENSUS).raw(m.bytes).finish();
     }
-    case 'txs': {
+    case 'txs':
+    case 'forward': {
       let size = 5;
       for (const t of m.txs) size += 4 + t.length;
-      const w = new Writer(size).u8(WireTag.TXS).u32(m.txs.length);
+      const w = new Writer(size).u8(m.type === 'txs' ? WireTag.TXS : WireTag.FORWARD).u32(m.txs.length);
       for (const t of m.txs) w.bytes(t);
       return w.finish();
     }
@@ -118,11 +126,12 @@ export function encodeWire(m: WireMessage): Uint8Array {
 
 function readBody(r: Reader, tag: number, bytes: Uint8Array, limits: WireLimits): WireMessage {
   switch (tag) {
-    case WireTag.TXS: {
+    case WireTag.TXS:
+    case WireTag.FORWARD: {
       const n = r.count(GOSSIP_TXS_MAX, 'txs.count');
       const txs: Uint8Array[] = [];
       for (let i = 0; i < n; i++) txs.push(r.bytes(TX_BYTES_MAX, `txs[${i}]`));
-      return { type: 'txs', txs };
+      return { type: tag === WireTag.TXS ? 'txs' : 'forward', txs };
     }
     case WireTag.BLOCK_SIG:
       return {
