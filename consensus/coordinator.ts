@@ -170,6 +170,8 @@ export interface ReplicaOptions {
   /** Tests swap in broken TrInX or pillar variants here. */
   readonly makeTrinx?: (key: Uint8Array, validator: number, pillar: number, state?: TrinxState) => Trinx;
   readonly makePillar?: (o: PillarOptions) => PillarCore;
+  /** PillarOptions.sendAhead for every pillar (default false). */
+  readonly sendAhead?: boolean;
 }
 
 /**
@@ -201,6 +203,7 @@ export class Replica {
         trinx,
         ...(snap === undefined ? {} : { snapshot: snap }),
         executedNext: firstOrderAtOrAbove(o.config, p, o.executedNext ?? 0n),
+        sendAhead: o.sendAhead ?? false,
       };
       this.pillars.push(makePillar(po));
     }

@@ -15,6 +15,7 @@ const TAG_COMMIT = tag('commit');
 const TAG_CHECKPOINT = tag('checkpoint');
 const TAG_LINK = tag('link');
 const TAG_TOP = tag('top');
+const TAG_BURN = tag('burn');
 const TAG_VIEW_CHANGE = tag('view-change');
 const TAG_NEW_VIEW = tag('new-view');
 const TAG_VIEW_CONTENT = tag('view-content');
@@ -65,6 +66,14 @@ export function topDigest(pillar: number): Uint8Array {
     topDigests.set(pillar, d);
   }
   return d;
+}
+
+/**
+ * What a restarted replica certifies to move its ORDER counter past every value it may have
+ * used before a crash (PillarCore.restore): a certificate that is never sent.
+ */
+export function burnDigest(pillar: number): Uint8Array {
+  return sha256(TAG_BURN, u64s(BigInt(pillar)));
 }
 
 export const checkpointDigest = (order: bigint, stateDigest: Uint8Array, blockHash: Uint8Array): Uint8Array =>

@@ -45,6 +45,13 @@ export interface PillarDurableFields {
   readonly chain?: readonly CounterCert[];
   readonly entryTop?: bigint;
   readonly entryChain?: readonly CounterCert[];
+  /**
+   * This replica may have sent messages that depend on state newer than this (a leader's
+   * prepares sent ahead of their write, see the persist action's `ahead`). A restart from
+   * such state cannot know what it certified after it: see PillarCore.restore. Optional:
+   * absent reads as false.
+   */
+  readonly sentAhead?: boolean;
 }
 
 /**
@@ -77,6 +84,7 @@ export function applyPersist(prev: PillarSnapshot | null, d: PersistDelta): Pill
     stable: d.stable,
     viewProofs: d.viewProofs ?? [],
     accept: d.accept ?? null,
+    sentAhead: d.sentAhead ?? false,
     entries,
   };
 }
@@ -103,7 +111,16 @@ export type Action =
        */
       readonly fresh: boolean;
     }
-  | { readonly type: 'persist'; readonly delta: PersistDelta }
+  | {
+      readonly type: 'persist';
+      readonly delta: PersistDelta;
+      /**
+       * The node may perform the network actions after this persist before it is durable
+       * (consensus/ahead-writes.ts says when): set only on a leader's delta that records
+       * nothing but its own new prepares, written with `sentAhead` so a restart knows.
+       */
+      readonly ahead?: boolean;
+    }
   | { readonly type: 'view-changed'; readonly pillar: number; readonly view: bigint; readonly leader: number }
   | { readonly type: 'view-change-started'; readonly pillar: number; readonly toView: bigint }
   | {

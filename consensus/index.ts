@@ -1,4 +1,5 @@
 // Public surface of the Hybster consensus core. See docs/consensus.md.
+export { AheadWrites } from './ahead-writes.js';
 export {
   assertConfig,
   assertMessagesFit,

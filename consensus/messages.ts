@@ -22,6 +22,7 @@ export const MessageTag = {
   NEW_VIEW: 5,
   NEW_VIEW_ACK: 6,
   ACCEPT: 7,
+  VIEW_REQUEST: 8,
 } as const;
 
 export interface Prepare {
@@ -142,7 +143,27 @@ export interface NewViewAck {
   readonly cert: CounterCert;
 }
 
-export type Message = Prepare | Commit | Checkpoint | ViewChange | NewView | NewViewAck | Accept;
+/**
+ * Asks the leader of `view` (or of a later view) for the NEW-VIEW that entered it: sent by a
+ * replica that may send no VIEW-CHANGE (an amnesic one, see PillarCore.forgetAhead), where a
+ * VIEW-CHANGE for a view the leader is in already would have made it resend. Certified by
+ * nothing: the replica channel authenticates the sender, and the answer is public.
+ */
+export interface ViewRequest {
+  readonly type: 'view-request';
+  readonly pillar: number;
+  readonly view: bigint;
+}
+
+export type Message =
+  | Prepare
+  | Commit
+  | Checkpoint
+  | ViewChange
+  | NewView
+  | NewViewAck
+  | Accept
+  | ViewRequest;
 
 // ---- encoding ----
 
@@ -271,6 +292,9 @@ export function encodeMessageInto(w: Writer, m: Message): void {
     case 'new-view-ack':
       w.u8(MessageTag.NEW_VIEW_ACK).u16(m.pillar).u64(m.view).u64(m.top);
       writeCert(w, m.cert);
+      break;
+    case 'view-request':
+      w.u8(MessageTag.VIEW_REQUEST).u16(m.pillar).u64(m.view);
       break;
   }
 }
@@ -453,6 +477,8 @@ function readMessage(r: Reader, lim: Limits): Message {
       const top = r.u64('top');
       return { type: 'new-view-ack', pillar, view, top, cert: readCert(r, lim) };
     }
+    case MessageTag.VIEW_REQUEST:
+      return { type: 'view-request', pillar: readPillar(r, lim), view: r.u64('view') };
     default:
       throw new DecodeError('bad-tag', `unknown message tag ${tag}`, 'tag');
   }

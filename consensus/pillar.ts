@@ -13,7 +13,14 @@
 import { bytesEqual, toHex } from '../ledger/codec/binary.js';
 import { CheckpointVotes } from './checkpoints.js';
 import { type ConsensusConfig, faults, leaderOf } from './config.js';
-import { checkpointDigest, commitDigest, linkDigest, prepareDigest, topDigest } from './digest.js';
+import {
+  burnDigest,
+  checkpointDigest,
+  commitDigest,
+  linkDigest,
+  prepareDigest,
+  topDigest,
+} from './digest.js';
 import type { Action, Event, PersistedEntry, PillarSnapshot } from './events.js';
 import {
   type Accept,
@@ -53,6 +60,12 @@ export interface PillarOptions {
   /** Restart: the folded persisted state and the next order the node will execute. */
   readonly snapshot?: PillarSnapshot;
   readonly executedNext?: bigint;
+  /**
+   * Mark a leader's persist of nothing but its own new prepares `ahead`: the node may send
+   * them before the write is durable (consensus/ahead-writes.ts). Local, not genesis: a
+   * node that sends nothing ahead leaves it off (default false).
+   */
+  readonly sendAhead?: boolean;
 }
 
 export class PillarCore {
@@ -97,6 +110,23 @@ export class PillarCore {
   private pendingTop = 0n;
   /** Restarted as the leader of an unproven view whose slots were not persisted: leave it. */
   private abandonView = false;
+  private readonly sendAhead: boolean;
+  /**
+   * Restarted from state written while sending ahead (see restore): TOP was raised to this
+   * order of view `amnesiaView`, and the log may lack prepares below it. Null otherwise.
+   */
+  private amnesiaTop: bigint | null = null;
+  private amnesiaView = 0n;
+  /** When a view-request of each peer was last answered (onViewRequest). */
+  private readonly viewRequestAnsweredMs = new Map<number, number>();
+  /** The header fields of the last persist delta: a proposal's delta changes none of them. */
+  private lastHeader: {
+    view: bigint;
+    vcTarget: bigint | null;
+    stable: StableProof | null;
+    proofs: ViewProof[];
+    accept: Accept | null;
+  } | null = null;
 
   private nowMs = 0;
   private lastRetransmitMs = 0;
@@ -134,6 +164,7 @@ export class PillarCore {
     this.vcWaitMs = o.config.viewTimeoutMs;
     this.nextOrder = BigInt(o.pillar);
     this.nextDeliver = BigInt(o.pillar);
+    this.sendAhead = o.sendAhead ?? false;
     if (o.snapshot !== undefined) this.restore(o.snapshot, o.executedNext ?? 0n);
   }
 
@@ -170,14 +201,77 @@ export class PillarCore {
     this.nextDeliver = this.v.at(maxOf(executedNext, this.lw));
     this.abandonView =
       s.viewChangeTarget === null && leaderOf(this.config, s.view) === this.id && !this.viewProven();
+    // Before the view change below: an amnesic replica must not rebuild its VIEW-CHANGE. The
+    // view it may have sent ahead in is its last certifying view (TOP's), which a replica
+    // still amnesic after entering a later view without certifying there has not left.
+    if (s.sentAhead === true) {
+      const last = this.trinx.current(Counter.TOP).view;
+      this.forgetAhead(last, s.viewChangeTarget === null && s.view === last);
+    }
     if (s.viewChangeTarget !== null) {
       this.vcTarget = s.viewChangeTarget;
       // The counter is still at the link (nothing is certified during a view change): re-issue it.
       this.vcLink = this.certifyLink({ view: s.viewChangeTarget, order: 0n });
-      if (this.vcLink !== null) {
+      if (this.vcLink !== null && !this.amnesic()) {
         this.myViewChangeBytes = encodeMessage(this.buildViewChange(s.viewChangeTarget));
       }
     }
+  }
+
+  /**
+   * Restarted from state written while sending ahead: this replica, the leader of `view`, may
+   * have certified and sent prepares of `view` whose writes were lost, so what it certified
+   * there is unknown up to the window's end (the core proposes nothing beyond it; the low
+   * watermark only moves through writes that are awaited). ORDER and TOP move past all of it:
+   * no value is certified twice, so no prepare can be equivocated. Its log may lack some
+   * of those prepares, so its VIEW-CHANGEs could not cover its TOP proof: it sends none, and
+   * counts none of its own, until it certified in a later view or a checkpoint passed the
+   * gap (amnesic). The f + 1 others change the view; a committed order lost here was certified
+   * by one of them too, whose VIEW-CHANGE carries it. It leaves `view` at once (`leave`;
+   * a replica restarted inside a view change has left it already). The flag stays in the
+   * headers it writes while amnesic, so a second restart forgets the same way.
+   */
+  private forgetAhead(view: bigint, leave: boolean): void {
+    const guard = this.windowEnd();
+    if (this.top < guard && this.topCertFor(guard - 1n, view) === null)
+      throw new Error(`assertion: TOP could not move to (${view}, ${guard}) on restart`);
+    const burn: CounterValue = { view, order: guard + 1n };
+    if (compareCounter(this.trinx.current(Counter.ORDER), burn) < 0) {
+      const c = this.trinx.certifyIndependent(Counter.ORDER, burn, burnDigest(this.pillar));
+      if (!c.ok) throw new Error(`assertion: ORDER could not move to (${view}, ${guard + 1n}) on restart`);
+    }
+    this.amnesiaTop = this.top;
+    this.amnesiaView = view;
+    this.dirty = true;
+    if (leave && leaderOf(this.config, view) === this.id) this.abandonView = true;
+  }
+
+  /** Whether this replica's log may lack prepares its TOP proof covers (see forgetAhead). */
+  private amnesic(): boolean {
+    return (
+      this.amnesiaTop !== null &&
+      this.trinx.current(Counter.TOP).view === this.amnesiaView &&
+      this.lw < this.amnesiaTop
+    );
+  }
+
+  /**
+   * Whether the persist this step emits records nothing but this leader's own new prepares
+   * of its settled view (counters, top and the entries): then its messages may leave before it
+   * is durable. Anything else (a view, a view change, a checkpoint, a proof, an ACCEPT, a
+   * commit) is written first as always.
+   */
+  private aheadEligible(): boolean {
+    const h = this.lastHeader;
+    if (!this.sendAhead || h === null || !this.isLeading() || this.vcTarget !== null) return false;
+    if (this.amnesic() || h.view !== this.view || h.vcTarget !== null) return false;
+    if (h.stable !== this.stable || h.accept !== (this.accepts.get(this.id)?.m ?? null)) return false;
+    if (h.proofs.length !== this.proofs.size) return false;
+    let i = 0;
+    for (const p of this.proofs.values()) if (h.proofs[i++] !== p) return false;
+    for (const e of this.putEntries.values())
+      if (e.prepare.view !== this.view || e.myCommit !== null) return false;
+    return this.putEntries.size > 0;
   }
 
   // ---------------------------------------------------------------- step
@@ -227,8 +321,13 @@ export class PillarCore {
     }
     if (!this.dirty) return this.out;
     this.dirty = false;
+    const ahead = this.aheadEligible();
+    const accept = this.accepts.get(this.id)?.m ?? null;
+    const proofs = [...this.proofs.values()];
+    this.lastHeader = { view: this.view, vcTarget: this.vcTarget, stable: this.stable, proofs, accept };
     const delta: Action = {
       type: 'persist',
+      ...(ahead ? { ahead } : {}),
       delta: {
         pillar: this.pillar,
         trinx: this.trinx.exportState(),
@@ -236,12 +335,13 @@ export class PillarCore {
         viewChangeTarget: this.vcTarget,
         top: this.top,
         stable: this.stable,
-        viewProofs: [...this.proofs.values()],
-        accept: this.accepts.get(this.id)?.m ?? null,
+        viewProofs: proofs,
+        accept,
         putEntries: [...this.putEntries.values()].map(
           (e): PersistedEntry => ({ prepare: e.prepare, myCommit: e.myCommit }),
         ),
         pruneBelow: this.lw,
+        sentAhead: ahead || this.amnesic(),
       },
     };
     this.putEntries = new Map();
@@ -392,6 +492,9 @@ export class PillarCore {
         break;
       case 'new-view-ack':
         this.onAck(from, m);
+        break;
+      case 'view-request':
+        this.onViewRequest(from, m.view);
         break;
       case 'accept':
         this.onAccept(from, m);
@@ -740,6 +843,11 @@ export class PillarCore {
     if (this.vcTarget !== null) {
       if (this.myViewChangeBytes !== null)
         this.out.push({ type: 'broadcast', bytes: this.myViewChangeBytes });
+      else if (this.amnesic())
+        this.out.push({
+          type: 'broadcast',
+          bytes: encodeMessage({ type: 'view-request', pillar: this.pillar, view: this.vcTarget }),
+        });
       return;
     }
     if (!this.viewProven()) {
@@ -832,7 +940,9 @@ export class PillarCore {
   private onViewChangeTimeout(): void {
     // Move to the lowest view that, with our vote, has f + 1 votes; at least the next one.
     const target = this.vcTarget!;
-    if (this.aheadAlone(target)) {
+    // An amnesic replica's vote counts nowhere (it sends no VIEW-CHANGE): moving on alone would
+    // only link it past the view the others form. It waits, joining what f + 1 others show.
+    if (this.aheadAlone(target) || this.amnesic()) {
       this.vcAwaiting = true;
       return;
     }
@@ -842,6 +952,21 @@ export class PillarCore {
       .sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
     const supported = this.f > 0 ? others[this.f - 1] : undefined;
     this.startViewChange(supported !== undefined && supported > target + 1n ? supported : target + 1n);
+  }
+
+  /**
+   * An amnesic replica asks for the NEW-VIEW of a view we lead (see forgetAhead): resent as a
+   * VIEW-CHANGE for it would have, at most once per retransmit interval per peer (a NEW-VIEW
+   * can be large, and the request costs the sender nothing).
+   */
+  private onViewRequest(from: number, view: bigint): void {
+    if (view > this.view || this.vcTarget !== null || !this.isLeading() || this.lastNewViewBytes === null)
+      return;
+    const last = this.viewRequestAnsweredMs.get(from);
+    if (last !== undefined && this.nowMs - last < this.config.retransmitMs) return;
+    this.viewRequestAnsweredMs.set(from, this.nowMs);
+    this.stuckPeers.add(from);
+    this.send(from, this.lastNewViewBytes);
   }
 
   private startViewChange(toView: bigint): void {
@@ -859,9 +984,14 @@ export class PillarCore {
     this.vcTimeoutMs = Math.min(this.vcTimeoutMs * 2, this.config.viewTimeoutMsMax);
     this.log.buffered.clear();
     this.queue.length = 0;
-    const vc = this.buildViewChange(toView);
-    this.viewChanges.set(this.id, vc);
-    this.myViewChangeBytes = this.broadcast(vc);
+    // An amnesic log cannot cover its TOP proof: such a VIEW-CHANGE would be invalid (see
+    // forgetAhead). The link above still closes the old view; f + 1 others change it.
+    if (this.amnesic()) this.myViewChangeBytes = null;
+    else {
+      const vc = this.buildViewChange(toView);
+      this.viewChanges.set(this.id, vc);
+      this.myViewChangeBytes = this.broadcast(vc);
+    }
     this.out.push({ type: 'view-change-started', pillar: this.pillar, toView });
     this.tryNewView();
   }

@@ -106,6 +106,7 @@ const HEADER_FIELDS: Record<keyof Header, 'stored' | 'legacy'> = {
   viewProofs: 'stored',
   accept: 'stored',
   pruneBelow: 'stored',
+  sentAhead: 'stored',
   chain: 'legacy',
   entryTop: 'legacy',
   entryChain: 'legacy',
@@ -229,6 +230,8 @@ function writeHeader(h: Header, lim: RecordLimits): Uint8Array {
   const accept = h.accept ?? null;
   if (accept === null) w.u8(0);
   else w.u8(1).bytes(encodeMessage(accept));
+  // Last and written only when set: a header from before sending ahead existed reads as not.
+  if (h.sentAhead === true) w.u8(1);
   return w.finish();
 }
 
@@ -254,7 +257,8 @@ function readHeader(r: Reader, c: ConsensusConfig, lim: RecordLimits): Header {
   const viewProofs: ViewProof[] = [];
   for (let i = 0; i < proofCount; i++) viewProofs.push(readViewProof(r, lim.fields));
   const accept: Accept | null = readFlag(r, 'accept') ? readMessage(r, c, lim.messageMax, 'accept') : null;
-  return { pillar, trinx, view, viewChangeTarget, top, pruneBelow, stable, viewProofs, accept };
+  const sentAhead = r.remaining > 0 ? readFlag(r, 'sentAhead') : false;
+  return { pillar, trinx, view, viewChangeTarget, top, pruneBelow, stable, viewProofs, accept, sentAhead };
 }
 
 /** The previous version's tagged JSON; what it holds is trusted as much as the binary. */

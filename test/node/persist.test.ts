@@ -170,6 +170,22 @@ describe('node/persist', () => {
     assert.deepEqual(snap.entries.get(9n)?.prepare.batch, new Uint8Array([9]));
   });
 
+  it('keeps sentAhead in the header; a header written without it (or before it existed) reads as false', async () => {
+    const p = new ConsensusPersistence(store, config);
+    await p.write([{ ...delta(3n, [0n], 0n), sentAhead: true }]);
+    await reopen();
+    const [ahead] = await new ConsensusPersistence(store, config).load();
+    assert.equal(ahead?.sentAhead, true);
+    const plain = encodeHeaderRecord({ ...delta(3n, [], 0n), sentAhead: false }, config);
+    const flagged = encodeHeaderRecord({ ...delta(3n, [], 0n), sentAhead: true }, config);
+    // The flag is one trailing byte, so an older header is the same bytes without it.
+    assert.deepEqual(flagged.subarray(0, plain.length), plain);
+    assert.equal(flagged.length, plain.length + 1);
+    const back = decodeHeaderRecord(plain, config);
+    assert.ok(back.ok);
+    assert.equal(back.value.sentAhead, false);
+  });
+
   it('reports a fresh start when nothing was persisted', async () => {
     const snaps = await new ConsensusPersistence(store, makeConfig({ ...config, pillars: 2 })).load();
     assert.deepEqual(snaps, [undefined, undefined]);

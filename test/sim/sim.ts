@@ -5,12 +5,14 @@
 import { createHash } from 'node:crypto';
 import {
   type Action,
+  AheadWrites,
   applyPersist,
   type ConsensusConfig,
   type Event,
   faults,
   leaderOf,
   makeConfig,
+  type PersistDelta,
   type PillarSnapshot,
   Replica,
   type ReplicaOptions,
@@ -51,6 +53,13 @@ export interface SimOptions {
   readonly byzantineIds?: readonly number[];
   /** Scripted isolation: every message to or from `node` is lost in [fromMs, untilMs). */
   readonly isolations?: readonly Isolation[];
+  /**
+   * Scripted crash: the first time from `atMs` on that replica 0 sends ahead of its write, it
+   * crashes right after (the write in flight is lost) and is down for `downMs`.
+   */
+  readonly crashAfterAhead?: { readonly atMs: number; readonly downMs: number };
+  /** Leaders send ahead of their writes (consensus/ahead-writes.ts; one pillar only). Default false. */
+  readonly sendAhead?: boolean;
 }
 
 export interface Isolation {
@@ -73,6 +82,8 @@ export interface SimResult {
   readonly txSubmitted: number;
   readonly stateTransfers: number;
   readonly crashes: number;
+  /** Groups correct leaders sent ahead of their write (consensus/ahead-writes.ts). */
+  readonly aheadSends: number;
   /** Deliveries at correct replicas marked fresh, and those not (NEW-VIEW re-proposals). */
   readonly freshDeliveries: number;
   readonly reproposedDeliveries: number;
@@ -131,6 +142,14 @@ interface SimNode {
   byz: ByzantineWrapper | null;
   transfer: { toOrder: bigint; checkpoint: StableProof } | null;
   downUntilMs: number;
+  /**
+   * Persists a leader sent ahead of (consensus/ahead-writes.ts), oldest first: durable after
+   * a short random delay ('disk' events), lost in a crash.
+   */
+  pendingWrites: PersistDelta[];
+  aheadWrites: AheadWrites;
+  /** Bumped by every crash: a 'disk' event of an earlier life finds nothing to write. */
+  life: number;
 }
 
 type SimEvent =
@@ -138,7 +157,9 @@ type SimEvent =
   | { kind: 'tick' }
   | { kind: 'submit' }
   | { kind: 'fault' }
-  | { kind: 'crash-leader' };
+  | { kind: 'crash-leader' }
+  | { kind: 'disk'; node: number; life: number }
+  | { kind: 'crash'; node: number; forMs: number };
 
 class Heap {
   private readonly a: { t: number; seq: number; ev: SimEvent }[] = [];
@@ -211,6 +232,9 @@ export class Simulation {
   private readonly byzIds = new Map<number, BehaviourName>();
   private readonly byzStats = emptyByzStats();
   private crashLeaderAtMs = -1;
+  /** Groups that went ahead of their write, at correct replicas. */
+  private aheadSends = 0;
+  private crashedAfterAhead = false;
 
   constructor(readonly o: SimOptions) {
     this.config = simConfig(o.n, o.pillars);
@@ -244,6 +268,9 @@ export class Simulation {
         byz: null,
         transfer: null,
         downUntilMs: 0,
+        pendingWrites: [],
+        aheadWrites: new AheadWrites(),
+        life: 0,
       };
       const behaviour = this.byzIds.get(id);
       if (behaviour !== undefined) {
@@ -275,6 +302,8 @@ export class Simulation {
       trinxKey: TRINX_KEY,
       snapshots,
       executedNext: BigInt(node.ledger.length),
+      // As the node (batch.sendAhead): only with one pillar in the thread.
+      sendAhead: this.o.sendAhead === true && this.o.pillars === 1,
       ...this.o.replicaOptions,
       // A Byzantine replica decides what its core may ask of its TrInX.
       ...(byz === null
@@ -322,6 +351,14 @@ export class Simulation {
         case 'crash-leader':
           this.crash(this.nodes[0]!, 1000);
           break;
+        case 'disk': {
+          const node = this.nodes[ev.node]!;
+          if (ev.life === node.life) this.writeOldest(node);
+          break;
+        }
+        case 'crash':
+          this.crash(this.nodes[ev.node]!, ev.forMs);
+          break;
       }
       this.checkStep();
       if (this.violations.length > 0) break;
@@ -342,6 +379,7 @@ export class Simulation {
       txSubmitted: this.submitted.size,
       stateTransfers: this.stateTransfers,
       crashes: this.crashes,
+      aheadSends: this.aheadSends,
       freshDeliveries: this.freshDeliveries,
       reproposedDeliveries: this.reproposedDeliveries,
     };
@@ -452,6 +490,10 @@ export class Simulation {
     if (victim.replica === null) return;
     victim.replica = null;
     victim.transfer = null;
+    // Writes still in flight never reach the disk.
+    victim.pendingWrites = [];
+    victim.aheadWrites = new AheadWrites();
+    victim.life++;
     victim.downUntilMs = Math.min(this.o.healMs, this.now + forMs);
     this.crashes++;
   }
@@ -461,10 +503,29 @@ export class Simulation {
   private perform(node: SimNode, actions: readonly Action[]): void {
     for (const a of actions) {
       switch (a.type) {
-        case 'persist':
-          // Written before anything after it in this list is sent (the Ready rule).
+        case 'persist': {
+          const sentAhead = a.delta.sentAhead === true;
+          if (node.aheadWrites.mayGoAhead(a.ahead === true)) {
+            // The node's leader: the messages after it leave now, the write lands later.
+            if (this.correct(node.id)) this.aheadSends++;
+            const c = this.o.crashAfterAhead;
+            if (c !== undefined && node.id === 0 && this.now >= c.atMs && !this.crashedAfterAhead) {
+              this.crashedAfterAhead = true;
+              this.heap.push(this.now, { kind: 'crash', node: 0, forMs: c.downMs });
+            }
+            node.pendingWrites.push(a.delta);
+            node.aheadWrites.issued(sentAhead);
+            this.heap.push(this.now + this.rng.int(0, 4), { kind: 'disk', node: node.id, life: node.life });
+            break;
+          }
+          // Written, after every write before it, before anything after it in this list is
+          // sent (the Ready rule).
+          while (node.pendingWrites.length > 0) this.writeOldest(node);
+          node.aheadWrites.issued(sentAhead);
           node.disk[a.delta.pillar] = applyPersist(node.disk[a.delta.pillar] ?? null, a.delta);
+          node.aheadWrites.durable(sentAhead);
           break;
+        }
         case 'send':
           this.transmit(node, a.to, a.bytes);
           break;
@@ -498,6 +559,14 @@ export class Simulation {
           break;
       }
     }
+  }
+
+  /** The oldest write in flight lands on the disk. */
+  private writeOldest(node: SimNode): void {
+    const d = node.pendingWrites.shift();
+    if (d === undefined) return;
+    node.disk[d.pillar] = applyPersist(node.disk[d.pillar] ?? null, d);
+    node.aheadWrites.durable(d.sentAhead === true);
   }
 
   private transmit(node: SimNode, to: number, bytes: Uint8Array): void {
