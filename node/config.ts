@@ -125,6 +125,13 @@ export const configSchema = z
           .min(0)
           .max(64 * 1024 * 1024)
           .default(8 * 1024),
+        /**
+         * The leader sends its PREPARE while the write of it is still in flight (one pillar
+         * in the main thread only). Off by default: a crashed leader then restarts unable to
+         * help form a view change until it caught up, so a leader crash beside one faulty
+         * replica stalls the network; docs/consensus.md, "Sending ahead of the write".
+         */
+        sendAhead: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -303,6 +310,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     path: 'batch.fusedWriteBytesMax',
     kind: 'int',
     description: 'largest batch a follower writes with its consensus state in one fsync (0 = never)',
+  },
+  {
+    path: 'batch.sendAhead',
+    kind: 'bool',
+    description: "the leader's PREPARE leaves while its write is in flight (one pillar; trades liveness)",
   },
   { path: 'stateTransfer.blocksPerRequest', kind: 'int', description: 'blocks per state-transfer request' },
   {

@@ -16,6 +16,7 @@ export interface NodeMetrics {
   batchesCommitted: Counter;
   stateTransferBlocks: Counter;
   proposalsWithheld: Counter;
+  preparesSentAhead: Counter;
   pillarThreads: Gauge;
   blockSignaturesVerified: Counter;
   certificatesRepaired: Counter;
@@ -40,6 +41,11 @@ export function createMetrics(
     pillarThreads: new Gauge({
       name: 'hybster_pillar_threads',
       help: 'Pillars running in worker threads (0: all in the main thread)',
+      registers,
+    }),
+    preparesSentAhead: new Counter({
+      name: 'hybster_prepares_sent_ahead_total',
+      help: "groups of a leader's messages sent while their consensus-state write was in flight (batch.sendAhead)",
       registers,
     }),
     proposalsWithheld: new Counter({

@@ -164,6 +164,7 @@ export async function startValidator(opts: {
     servingPerPeerMax: cfg.stateTransfer.servingPerPeerMax,
     pillarThreads: cfg.consensus.pillarThreads,
     fusedWriteBatchBytesMax: cfg.batch.fusedWriteBytesMax,
+    sendAhead: cfg.batch.sendAhead,
     certRepair: {
       startScanHeights: cfg.certRepair.startScanHeights,
       scanPerTickMax: cfg.certRepair.scanPerTickMax,

@@ -19,6 +19,7 @@ import type {
 } from '../api/node-port.js';
 import {
   type Action,
+  AheadWrites,
   type ConsensusConfig,
   faults,
   leaderOf,
@@ -108,6 +109,11 @@ export interface ValidatorOptions {
    * write its consensus state in the block's batch (default FUSED_BATCH_BYTES_MAX; 0: never).
    */
   fusedWriteBatchBytesMax?: number;
+  /**
+   * A leader's PREPARE may leave before its write is durable (consensus/ahead-writes.ts; one
+   * pillar in this thread only). Default false (config batch.sendAhead).
+   */
+  sendAhead?: boolean;
   /** Bounds of the repair of missing commit certificates (default CERT_REPAIR_DEFAULTS). */
   certRepair?: Partial<CertRepairOptions>;
   /**
@@ -279,6 +285,12 @@ export class Validator implements NodePort {
   private clockSkewWarnedView: bigint | null = null;
   private stopping = false;
   private failed = false;
+  /** Which consensus-state writes in flight allow a leader's PREPARE to leave (see drainActions). */
+  private readonly aheadWrites = new AheadWrites();
+  /** The consensus-state writes, chained so they land in the order issued. */
+  private stateWrites: Promise<void> = Promise.resolve();
+  /** The last consensus-state delta written (either way), for the clean header on stop. */
+  private lastStateWritten: PersistDelta | null = null;
   private started = false;
   private writing: Promise<unknown> = Promise.resolve();
   /** The blocks-responses being handled, one after another (see the 'blocks-response' case). */
@@ -331,6 +343,11 @@ export class Validator implements NodePort {
   /** Restores consensus state, starts timers. The network must already be listening. */
   async start(): Promise<void> {
     const snapshots = await this.persistence.load();
+    if (snapshots.some((s) => s?.sentAhead === true))
+      this.log.warn(
+        'restarted from consensus state written while sending ahead (batch.sendAhead): leaving the view; ' +
+          'this validator cannot help form a view change until it has certified in a later one',
+      );
     const executedNext = this.store.latestHeight();
     const replicaOptions = {
       config: this.config,
@@ -338,6 +355,8 @@ export class Validator implements NodePort {
       trinxKey: this.o.spec.trinxKey,
       snapshots,
       executedNext,
+      // Per pillar, the latest durable header decides (AheadWrites): one pillar, one chain.
+      sendAhead: (this.o.sendAhead ?? false) && this.config.pillars === 1,
     };
     // One pillar gains nothing from a worker (the coordinator would wait on it anyway).
     if (this.config.pillars > 1 && (this.o.pillarThreads ?? 'auto') === 'auto') {
@@ -468,12 +487,14 @@ export class Validator implements NodePort {
         continue;
       }
       if (deltas.length > 0) {
-        try {
-          await this.persistence.write(deltas);
-        } catch (e) {
-          // Without durable counters no message may leave: stop loudly rather than risk reuse.
-          this.fail('consensus state write failed', { err: (e as Error).message });
-          return;
+        const ahead = batch.every((a) => a.type !== 'persist' || a.ahead === true);
+        const goAhead = this.aheadWrites.mayGoAhead(ahead);
+        const write = this.writeConsensusState(deltas);
+        if (goAhead) this.m.preparesSentAhead.inc();
+        else {
+          // Without durable counters no message may leave: writeConsensusState stops the node
+          // loudly on a failure rather than risk reuse.
+          if (!(await write)) return;
         }
       }
       // Messages go out before a block is executed: the leader waits for a follower's COMMIT,
@@ -489,6 +510,41 @@ export class Validator implements NodePort {
         this.perform(a);
       }
     }
+  }
+
+  /**
+   * Issues a synced write of these deltas after every earlier one (writes land in order, which
+   * AheadWrites relies on) and resolves true once it is durable, false (the node failed) if it
+   * failed.
+   */
+  private writeConsensusState(deltas: readonly PersistDelta[]): Promise<boolean> {
+    const sentAhead = (deltas[deltas.length - 1] as PersistDelta).sentAhead === true;
+    this.aheadWrites.issued(sentAhead);
+    const done = this.stateWrites.then(async () => {
+      try {
+        await this.persistence.write(deltas);
+      } catch (e) {
+        this.fail('consensus state write failed', { err: (e as Error).message });
+        return false;
+      }
+      this.aheadWrites.durable(sentAhead);
+      this.lastStateWritten = deltas[deltas.length - 1] as PersistDelta;
+      return true;
+    });
+    // A failed write fails the node; later writes still run in order (and fail or not).
+    this.stateWrites = done.then(() => undefined);
+    return done;
+  }
+
+  /**
+   * On a clean stop: every write is durable and nothing was sent since, so the last header
+   * is rewritten without `sentAhead` and the restart needs no forgetting (PillarCore.restore).
+   */
+  private async settleStateWrites(): Promise<void> {
+    await this.stateWrites;
+    const last = this.lastStateWritten;
+    if (last === null || last.sentAhead !== true || this.failed) return;
+    await this.persistence.write([{ ...last, putEntries: [], sentAhead: false }]);
   }
 
   /**
@@ -562,6 +618,7 @@ export class Validator implements NodePort {
     } finally {
       encoded?.done();
     }
+    this.lastStateWritten = deltas[deltas.length - 1] ?? null;
     // The COMMIT first: the leader waits for it, and afterBlock signs the block. The block's
     // commit time is when it became durable, as afterBlock would have seen it at once.
     for (const a of batch) if (a.type !== 'deliver') this.perform(a);
@@ -1799,7 +1856,11 @@ export class Validator implements NodePort {
       }
     }
     this.waiters.clear();
-    const settle = Promise.allSettled([this.drainDone, this.writing, this.executor?.drain()]);
+    const settle = Promise.allSettled([this.drainDone, this.writing, this.executor?.drain()]).then(() =>
+      this.settleStateWrites().catch((e: unknown) => {
+        this.log.warn({ err: (e as Error).message }, 'clean consensus header not written');
+      }),
+    );
     await Promise.race([settle, new Promise((r) => setTimeout(r, graceMs).unref())]);
     await this.threaded?.close();
     this.started = false;
