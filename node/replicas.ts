@@ -198,8 +198,14 @@ export class ReplicaNetwork {
     }
   }
 
-  broadcast(bytes: Uint8Array): void {
-    for (const p of this.peers.values()) if (p.channel) this.send(p.id, bytes);
+  /**
+   * Sends to every connected peer; to `first` before the others when given. A channel is
+   * written at the end of the turn in the order of its first send, so on a machine with fewer
+   * cores than processes `first` runs its part a process switch sooner.
+   */
+  broadcast(bytes: Uint8Array, first?: number): void {
+    if (first !== undefined && this.peers.get(first)?.channel) this.send(first, bytes);
+    for (const p of this.peers.values()) if (p.channel && p.id !== first) this.send(p.id, bytes);
   }
 
   /**

@@ -257,6 +257,13 @@ export class Validator implements NodePort {
   private forwardedTo = new WeakMap<Uint8Array, number>();
   /** Whether any tx was forwarded since the last gossip flush (else the flush looks none up). */
   private forwardedSinceFlush = false;
+  /**
+   * The peer that last sent us txs (forward or gossip). A leader sends it its broadcasts
+   * first: at low load the batch a PREPARE carries is that follower's client's tx, and the
+   * other follower's clients wait for nothing in it (traced: on two cores the second
+   * recipient ran 0.3-0.5 ms later).
+   */
+  private lastTxsFrom: number | undefined = undefined;
   private gossipScheduled = false;
   /** Set while a leader holds its gossip for its cuts (see gossip). */
   private gossipTimer: NodeJS.Timeout | null = null;
@@ -628,7 +635,10 @@ export class Validator implements NodePort {
         this.net.send(a.to, encodeWire({ type: 'consensus', bytes: a.bytes }));
         return;
       case 'broadcast':
-        this.net.broadcast(encodeWire({ type: 'consensus', bytes: a.bytes }));
+        this.net.broadcast(
+          encodeWire({ type: 'consensus', bytes: a.bytes }),
+          this.leading ? this.lastTxsFrom : undefined,
+        );
         return;
       case 'deliver':
         this.deliver(a.order, a.view, a.batch, a.fresh);
@@ -1028,9 +1038,11 @@ export class Validator implements NodePort {
         return;
       }
       case 'txs':
+        this.lastTxsFrom = from;
         void this.onGossip(from, m.txs);
         return;
       case 'forward':
+        this.lastTxsFrom = from;
         void this.onForward(m.txs);
         return;
       case 'block-sig':
