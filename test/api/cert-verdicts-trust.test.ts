@@ -14,6 +14,7 @@ import { fromHex } from '../../ledger/codec/binary.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { testCertificate, testValidatorPublicKeys } from '../helpers/certs.js';
 import { type Account, getJson, metric, submit, transfer, waitFor } from '../helpers/client.js';
+import { randomBasePort } from '../helpers/in-process-network.js';
 
 const publicKeys = testValidatorPublicKeys;
 const certFor = testCertificate;
@@ -57,7 +58,7 @@ describe('REST API: commit certificates of a running validator', function () {
   });
 
   it('shows the certificates its node formed as verified without verifying them, and verifies each one read from disk after a restart once', async () => {
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const basePort = randomBasePort();
     const net = await generateTestnet({ validators: 3, outDir: dir, chainId: CHAIN_ID, basePort });
     const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn' };
     for (let i = 0; i < 3; i++)

@@ -12,6 +12,14 @@ import { loadChainSpec } from '../../node/chain-spec.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { type Account, waitFor } from './client.js';
 
+/**
+ * A random generateTestnet basePort whose ports (up to basePort + 2000 + n) all lie below the
+ * kernel's ephemeral range (32768 up, /proc/sys/net/ipv4/ip_local_port_range): a port in that
+ * range can be taken by any outgoing connection of a test running beside this one (CI once
+ * failed with EADDRINUSE on 40148).
+ */
+export const randomBasePort = (): number => 10_000 + Math.floor(Math.random() * 20_000);
+
 export interface LogLine {
   /** Index of the validator that wrote it. */
   i: number;
@@ -50,7 +58,7 @@ export interface InProcessNetworkOptions {
 /** Starts the validators and waits until every channel is up; on failure stops what it started. */
 export async function startInProcessNetwork(o: InProcessNetworkOptions): Promise<InProcessNetwork> {
   const n = o.validators ?? 3;
-  const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+  const basePort = randomBasePort();
   const net = await generateTestnet({ validators: n, outDir: o.dir, chainId: o.chainId, basePort });
   const flags = { 'api.port': '0', 'p2p.enabled': 'false', 'log.level': 'warn', ...o.flags };
   const logs: LogLine[] = [];

@@ -15,7 +15,7 @@ import { encodeTx, signTx } from '../../ledger/tx.js';
 import { type RunningValidator, startValidator } from '../../node/start.js';
 import { decodeWire } from '../../node/wire.js';
 import { waitFor } from '../helpers/client.js';
-import { committedAt, metricValue } from '../helpers/in-process-network.js';
+import { committedAt, metricValue, randomBasePort } from '../helpers/in-process-network.js';
 
 const CHAIN_ID = 'gossip-test';
 const sink = (): Writable =>
@@ -63,7 +63,7 @@ describe('node/validator: tx gossip', function () {
   async function network(consensus: { batchTxsMax?: number; requestTimeoutMs?: number } = {}) {
     const viaLeader = generateKeyPair();
     const viaFollower = generateKeyPair();
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const basePort = randomBasePort();
     const net = await generateTestnet({
       validators: 3,
       outDir: dir,
