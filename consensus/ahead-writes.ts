@@ -42,9 +42,4 @@ export class AheadWrites {
     if (!sentAhead) this.inflightPlain--;
     this.durableSentAhead = sentAhead;
   }
-
-  /** Writes issued and not yet durable. */
-  get pending(): number {
-    return this.inflight;
-  }
 }

@@ -1,6 +1,7 @@
 // Messages between validators over the authenticated replica channel. Consensus
 // messages travel as opaque bytes (consensus/ has its own codec); the node adds tx
-// gossip (and, at low load, a follower's unverified forward to the leader), block signatures (for commit certificates), state-transfer requests, the
+// gossip (and, at low load, a follower's unverified forward to the leader), block
+// signatures (for commit certificates), state-transfer requests, the
 // repair of missing commit certificates and a small status heartbeat. One tag byte selects the type; every length is bounded.
 
 import { COMMIT_SIGNATURES_MAX } from '../ledger/block.js';
